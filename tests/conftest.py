@@ -1,0 +1,36 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the project root (real data and official-layout fixtures)."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: the shared data and fixtures come only with CI and dev checkouts")
+    return SHARED
+
+
+@pytest.fixture(autouse=True)
+def zoo_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty weight cache, so no test sees the user's ~/.cache/zoo."""
+    home = tmp_path_factory.mktemp("zoo_home")
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    monkeypatch.delenv("ZOO_OFFLINE", raising=False)
+    return home
+
+
+@pytest.fixture()
+def http_server():
+    """A real HTTP server on 127.0.0.1; add :class:`tests.http_server.Route` entries to ``routes``."""
+    from tests.http_server import LoopbackServer
+
+    server = LoopbackServer().start()
+    yield server
+    server.stop()

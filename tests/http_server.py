@@ -1,0 +1,79 @@
+"""A real HTTP server on 127.0.0.1 for download tests, with scripted misbehaviour per path."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Route:
+    """What the server does for one path.
+
+    Attributes:
+        body: the full file.
+        fail_first: answer this many requests with ``status`` before serving the body.
+        status: the error status of those failures.
+        truncate_first: on this many requests, announce the full length but send half, then close.
+        chunk_delay_s: pause between 4 KiB chunks (a slow server).
+    """
+
+    body: bytes
+    fail_first: int = 0
+    status: int = 503
+    truncate_first: int = 0
+    chunk_delay_s: float = 0.0
+
+
+@dataclass
+class LoopbackServer:
+    routes: dict[str, Route] = field(default_factory=dict)
+    hits: Counter = field(default_factory=Counter)
+    _server: ThreadingHTTPServer | None = None
+
+    def url(self, path: str) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def start(self) -> "LoopbackServer":
+        server_state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                route = server_state.routes.get(self.path)
+                server_state.hits[self.path] += 1
+                n = server_state.hits[self.path]
+                if route is None:
+                    self.send_error(404)
+                    return
+                if n <= route.fail_first:
+                    self.send_error(route.status)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(route.body)))
+                self.end_headers()
+                body = route.body
+                if n - route.fail_first <= route.truncate_first:
+                    body = body[: len(body) // 2]
+                for start in range(0, len(body), 4096):
+                    self.wfile.write(body[start:start + 4096])
+                    self.wfile.flush()
+                    if route.chunk_delay_s:
+                        time.sleep(route.chunk_delay_s)
+                self.close_connection = True
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

@@ -1,0 +1,47 @@
+"""A model zoo for PWC-Net (optical flow) and NVAE (hierarchical VAE).
+
+>>> import zoo
+>>> zoo.list_models("pwcnet*", pretrained=True)        # doctest: +SKIP
+>>> net = zoo.load("pwcnet.things")                    # doctest: +SKIP
+>>> module = zoo.load_module("pwcnet.things", lr=1e-5)  # doctest: +SKIP
+
+The public names are imported lazily, so ``import zoo.hub`` stays cheap and free of cycles.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "load",
+    "load_module",
+    "list_models",
+    "list_weights",
+    "weights_info",
+    "WeightsInfo",
+]
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load": "zoo.loader",
+    "load_module": "zoo.loader",
+    "list_models": "zoo.registry",
+    "list_weights": "zoo.registry",
+    "weights_info": "zoo.registry",
+    "WeightsInfo": "zoo.registry",
+}
+
+if TYPE_CHECKING:
+    from zoo.loader import load, load_module
+    from zoo.registry import WeightsInfo, list_models, list_weights, weights_info
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
