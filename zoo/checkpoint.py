@@ -72,7 +72,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"{path}: refused to load: the file contains objects other than tensors and "
             f"argparse.Namespace, which could run code when unpickled ({error})"
         ) from None
-    except (RuntimeError, EOFError) as error:
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a non-weight file
         raise ValueError(f"{path}: not a readable PyTorch or safetensors weight file ({error})") from None
     if not isinstance(obj, Mapping):
         raise ValueError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
@@ -160,16 +160,14 @@ def to_state_dict(arch: Architecture, checkpoint: Mapping[str, Any], *, source: 
         ValueError: the file holds another architecture, or no known layout fits its keys.
     """
     zoo_meta = checkpoint.get("zoo")
-    if isinstance(zoo_meta, Mapping) and "arch" in zoo_meta:
-        if zoo_meta["arch"] != arch.name:
-            raise ValueError(f"{source}: holds {zoo_meta['arch']!r} weights, not {arch.name!r}")
-        return dict(checkpoint["state_dict"]), dict(zoo_meta.get("config") or {}), ZOO_LAYOUT
+    if isinstance(zoo_meta, Mapping) and zoo_meta.get("arch") not in (None, arch.name):
+        raise ValueError(f"{source}: holds {zoo_meta['arch']!r} weights, not {arch.name!r}")
+    config = dict((zoo_meta or {}).get("config") or {})
     lightning_state = _lightning_network_state(checkpoint)
     if lightning_state is not None:
-        if zoo_meta and zoo_meta.get("arch") not in (None, arch.name):
-            raise ValueError(f"{source}: holds {zoo_meta['arch']!r} weights, not {arch.name!r}")
-        config = dict((zoo_meta or {}).get("config") or {})
         return lightning_state, config, LIGHTNING_LAYOUT
+    if isinstance(zoo_meta, Mapping):
+        return dict(checkpoint["state_dict"]), config, ZOO_LAYOUT
     converter = arch.converter_module()
     layout = converter.detect_layout(checkpoint) if converter else None
     if layout is None:

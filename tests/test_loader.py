@@ -1,0 +1,242 @@
+"""Registry, safe checkpoint reading and ``zoo.load`` on a small architecture registered here.
+
+The architecture ``tinynet`` stands for any zoo architecture: a two-layer network whose foreign
+("upstream") layout names its layers differently, so that layout detection and conversion are
+exercised end to end with real files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from tests.http_server import Route
+from zoo import checkpoint, registry
+from zoo.cli import main
+
+LAYOUTS = ("tinynet-upstream",)
+_RENAME = {"conv1.weight": "stem.weight", "conv1.bias": "stem.bias",
+           "conv2.weight": "head.weight", "conv2.bias": "head.bias"}
+
+
+class TinyNet(nn.Module):
+    def __init__(self, width: int = 4) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1)
+        self.head = nn.Conv2d(width, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.stem(x)))
+
+
+def detect_layout(ckpt: Mapping[str, Any]) -> str | None:
+    state = ckpt.get("state_dict", ckpt)
+    return "tinynet-upstream" if "conv1.weight" in state else None
+
+
+def convert(ckpt: Mapping[str, Any], layout: str) -> tuple[dict, dict]:
+    state = ckpt.get("state_dict", ckpt)
+    unexpected = sorted(set(state) - set(_RENAME))
+    if unexpected:
+        raise ValueError(f"unexpected keys: {', '.join(unexpected)}")
+    return {_RENAME[k]: v for k, v in state.items()}, {"width": state["conv1.weight"].shape[0]}
+
+
+@pytest.fixture()
+def tinynet(monkeypatch):
+    """Registers ``tinynet`` with two weight sets for the duration of a test."""
+    registry._load_catalog()
+    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))
+    monkeypatch.setattr(registry, "_WEIGHTS", dict(registry._WEIGHTS))
+    registry.register_architecture(registry.Architecture(
+        name="tinynet", network="tests.test_loader:TinyNet", converter="tests.test_loader",
+        default_config={"width": 4}, description="a test architecture"))
+    return registry
+
+
+def _upstream_state(width: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    net = TinyNet(width)
+    return {k: net.state_dict()[v].clone() for k, v in _RENAME.items()}
+
+
+def _x() -> torch.Tensor:
+    return torch.linspace(0, 1, 3 * 8 * 8).reshape(1, 3, 8, 8)
+
+
+def _reference_output(state: Mapping[str, torch.Tensor], width: int = 4) -> torch.Tensor:
+    net = TinyNet(width)
+    net.load_state_dict({v: state[k] for k, v in _RENAME.items()})
+    return net(_x())
+
+
+def test_weights_info_is_immutable_and_validated():
+    info = registry.WeightsInfo(name="a.b", layout="zoo", config={"x": 1},
+                                metrics={"sintel": {"epe": 2.5}})
+    with pytest.raises(Exception):
+        info.layout = "other"
+    with pytest.raises(TypeError):
+        info.config["x"] = 2
+    with pytest.raises(TypeError):
+        info.metrics["sintel"]["epe"] = 1.0
+    with pytest.raises(ValueError, match="hex"):
+        registry.WeightsInfo(name="a.b", layout="zoo", sha256="xyz")
+    assert info.arch == "a" and info.tag == "b"
+
+
+def test_list_and_lookup(tinynet):
+    tinynet.register_weights(registry.WeightsInfo(name="tinynet.alpha", layout="tinynet-upstream",
+                                                  urls=("http://127.0.0.1:9/a.pth",)))
+    assert "tinynet" in zoo.list_models("tiny*")
+    assert zoo.list_models("tiny*", pretrained=True) == ["tinynet.alpha"]
+    assert zoo.list_weights("tinynet") == ["tinynet.alpha"]
+    assert zoo.weights_info("tinynet.alpha").layout == "tinynet-upstream"
+    with pytest.raises(KeyError, match="available for 'tinynet': tinynet.alpha"):
+        zoo.weights_info("tinynet.beta")
+    with pytest.raises(KeyError, match="unknown architecture 'nope'; available: .*tinynet"):
+        zoo.load("nope")
+    with pytest.raises(KeyError, match="no default weights"):
+        zoo.weights_info("tinynet")
+
+
+def test_load_converts_a_foreign_file(tinynet, tmp_path):
+    state = _upstream_state(width=6)
+    path = tmp_path / "upstream.pth"
+    torch.save({"state_dict": state, "epoch": 3}, path)
+    net = zoo.load("tinynet", weights=path)
+    assert not net.training and net.stem.out_channels == 6  # width came from the file
+    torch.testing.assert_close(net(_x()), _reference_output(state, 6), rtol=0, atol=0)
+
+
+def test_load_by_tag_downloads_and_verifies(tinynet, http_server):
+    state = _upstream_state()
+    buffer = Path(os.environ["ZOO_HOME"]) / "upload.pth"
+    torch.save(state, buffer)
+    body = buffer.read_bytes()
+    http_server.routes["/tiny/alpha.pth"] = Route(body)
+    tinynet.register_weights(registry.WeightsInfo(
+        name="tinynet.alpha", layout="tinynet-upstream", urls=(http_server.url("/tiny/alpha.pth"),),
+        sha256=hashlib.sha256(body).hexdigest()[:8]))
+    net = zoo.load("tinynet.alpha")
+    torch.testing.assert_close(net(_x()), _reference_output(state), rtol=0, atol=0)
+    zoo.load("tinynet", weights="alpha")
+    assert http_server.hits["/tiny/alpha.pth"] == 1
+
+
+def test_manual_weights_explain_and_import(tinynet, tmp_path, capsys):
+    tinynet.register_weights(registry.WeightsInfo(
+        name="tinynet.manual", layout="tinynet-upstream", file_name="checkpoint.pt",
+        manual_download="Fetch checkpoint.pt from the authors' drive folder."))
+    with pytest.raises(FileNotFoundError, match="drive folder.*zoo import tinynet.manual"):
+        zoo.load("tinynet.manual")
+    state = _upstream_state(seed=3)
+    source = tmp_path / "checkpoint.pt"
+    torch.save({"state_dict": state, "args": argparse.Namespace(width=4)}, source)
+    assert main(["import", "tinynet.manual", str(source)]) == 0
+    net = zoo.load("tinynet.manual")
+    torch.testing.assert_close(net(_x()), _reference_output(state), rtol=0, atol=0)
+
+
+def test_zoo_safetensors_round_trip(tinynet, tmp_path):
+    net = TinyNet(5)
+    path = checkpoint.save_weights(tmp_path / "w.safetensors", net.state_dict(), arch="tinynet",
+                                   config={"width": 5}, info={"recipe": "none"})
+    loaded = zoo.load("tinynet", weights=path)
+    torch.testing.assert_close(loaded(_x()), net(_x()), rtol=0, atol=0)
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no temporary left
+    half = checkpoint.save_weights(tmp_path / "h.safetensors", net.state_dict(), arch="tinynet",
+                                   config={"width": 5}, dtype=torch.float16)
+    assert checkpoint.read_checkpoint(half)["state_dict"]["stem.weight"].dtype == torch.float16
+    assert zoo.load("tinynet", weights=half).stem.weight.dtype == torch.float32
+
+
+def test_lightning_checkpoint_of_our_module_loads(tinynet, tmp_path):
+    net = TinyNet(4)
+    path = tmp_path / "last.ckpt"
+    torch.save({"pytorch-lightning_version": "2.6.0", "epoch": 1,
+                "state_dict": {f"network.{k}": v for k, v in net.state_dict().items()},
+                "zoo": {"arch": "tinynet", "config": {"width": 4}}}, path)
+    torch.testing.assert_close(zoo.load("tinynet", weights=path)(_x()), net(_x()))
+
+
+def test_missing_and_unexpected_keys_are_listed(tinynet, tmp_path):
+    net = TinyNet(4)
+    state = {k: v for k, v in net.state_dict().items() if k != "head.bias"}
+    state["extra.weight"] = torch.zeros(1)
+    path = checkpoint.save_weights(tmp_path / "bad.safetensors", state, arch="tinynet",
+                                   config={"width": 4})
+    with pytest.raises(ValueError) as error:
+        zoo.load("tinynet", weights=path)
+    assert "missing keys (1): head.bias" in str(error.value)
+    assert "unexpected keys (1): extra.weight" in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_unknown_layout_lists_known_ones(tinynet, tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"encoder.0.weight": torch.zeros(2)}, path)
+    with pytest.raises(ValueError, match="known layouts: zoo, zoo-lightning, tinynet-upstream.*encoder.0.weight"):
+        zoo.load("tinynet", weights=path)
+
+
+def test_other_architecture_is_refused(tinynet, tmp_path):
+    path = checkpoint.save_weights(tmp_path / "w.safetensors", TinyNet().state_dict(),
+                                   arch="pwcnet", config={})
+    with pytest.raises(ValueError, match="holds 'pwcnet' weights, not 'tinynet'"):
+        zoo.load("tinynet", weights=path)
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_code_in_a_pickle_never_runs(tinynet, tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": _upstream_state(), "payload": _Exploit(marker)}, path)
+    with pytest.raises(ValueError, match="refused to load"):
+        zoo.load("tinynet", weights=path)
+    assert not marker.exists()
+
+
+def test_namespace_is_allowed(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    torch.save({"state_dict": {}, "args": argparse.Namespace(dataset="mnist", num_nf=0)}, path)
+    assert checkpoint.read_checkpoint(path)["args"].dataset == "mnist"
+
+
+def test_not_a_weight_file(tmp_path):
+    path = tmp_path / "notes.pth"
+    path.write_text("hello")
+    with pytest.raises(ValueError, match="notes.pth"):
+        checkpoint.read_checkpoint(path)
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        checkpoint.read_checkpoint(tmp_path / "missing.pth")
+
+
+def test_cli_list_info_and_errors(tinynet, capsys):
+    tinynet.register_weights(registry.WeightsInfo(
+        name="tinynet.alpha", layout="tinynet-upstream", urls=("http://127.0.0.1:9/a.pth",),
+        metrics={"sintel-clean": {"epe": 2.55}}, license="MIT"))
+    assert main(["list", "tinynet*"]) == 0
+    assert capsys.readouterr().out.split() == ["tinynet", "tinynet.alpha"]
+    assert main(["info", "tinynet.alpha"]) == 0
+    out = capsys.readouterr().out
+    assert "sintel-clean: epe 2.55" in out and "tinynet-upstream" in out and "MIT" in out
+    assert main(["info", "tinynet.gamma"]) == 1
+    assert capsys.readouterr().err.startswith("zoo: error: unknown weights 'tinynet.gamma'")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["info", "--help"])
+    assert exit_info.value.code == 0
