@@ -240,3 +240,32 @@ def test_cli_list_info_and_errors(tinynet, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["info", "--help"])
     assert exit_info.value.code == 0
+
+
+def test_cli_download_then_offline_load(tinynet, http_server, capsys, monkeypatch):
+    buffer = Path(os.environ["ZOO_HOME"]) / "upload.pth"
+    torch.save(_upstream_state(), buffer)
+    body = buffer.read_bytes()
+    http_server.routes["/tiny/alpha.pth"] = Route(body)
+    tinynet.register_weights(registry.WeightsInfo(
+        name="tinynet.alpha", layout="tinynet-upstream", urls=(http_server.url("/tiny/alpha.pth"),),
+        sha256=hashlib.sha256(body).hexdigest()))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    assert main(["download", "tinynet.alpha"]) == 1
+    assert "ZOO_OFFLINE" in capsys.readouterr().err and http_server.hits["/tiny/alpha.pth"] == 0
+    monkeypatch.delenv("ZOO_OFFLINE")
+    assert main(["download", "tinynet.alpha"]) == 0
+    assert Path(capsys.readouterr().out.strip()).read_bytes() == body
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    zoo.load("tinynet.alpha")
+    assert http_server.hits["/tiny/alpha.pth"] == 1
+
+
+def test_import_of_the_hub_is_cheap():
+    import subprocess
+    import sys
+
+    code = "import sys, zoo.hub, zoo.registry; print(sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.strip() == "[]"
