@@ -41,12 +41,16 @@ def cost_volume(features1: torch.Tensor, features2: torch.Tensor, max_displaceme
         raise ValueError(f"cost_volume: expected (B, C, H, W) feature maps, got shape {tuple(features1.shape)}")
     if max_displacement < 0:
         raise ValueError(f"cost_volume: max_displacement must be >= 0, got {max_displacement}")
-    batch, channels, height, width = features1.shape
+    channels, height, width = features1.shape[1:]
     size = 2 * max_displacement + 1
     r = max_displacement
     padded = F.pad(features2, (r, r, r, r))
-    volume = features1.new_empty(batch, size * size, height, width)
-    for k in range(size * size):
-        dy, dx = divmod(k, size)
-        torch.sum(features1 * padded[:, :, dy:dy + height, dx:dx + width], dim=1, out=volume[:, k])
-    return volume.div_(channels)
+    if torch.is_grad_enabled() and (features1.requires_grad or features2.requires_grad):
+        # Training: ``out=`` below is not differentiable, so the volume is stacked out of place.
+        shifted = (padded[:, :, dy:dy + height, dx:dx + width] for dy in range(size) for dx in range(size))
+        return torch.stack([(features1 * f2).sum(dim=1) for f2 in shifted], dim=1) / channels
+    products = [
+        (features1 * padded[:, :, dy:dy + height, dx:dx + width]).sum(dim=1)
+        for dy in range(size) for dx in range(size)
+    ]
+    return torch.stack(products, dim=1) / channels
