@@ -100,6 +100,7 @@ class ImageDataModule(pl.LightningDataModule):
     def __init__(self, data_dir: str, batch_size: int = 64, num_workers: int = 4, seed: int = 0,
                  cache_dir: str | None = None) -> None:
         super().__init__()
+        self.save_hyperparameters()  # every subclass's constructor arguments
         self.data_dir = Path(data_dir).expanduser()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else self.data_dir / "zoo_cache"
         self.batch_size = batch_size

@@ -250,7 +250,7 @@ def celeba64(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path}: aligned CelebA images are {CELEBA_ALIGNED_SIZE[0]}x"
                          f"{CELEBA_ALIGNED_SIZE[1]}, got {image.size[0]}x{image.size[1]}")
     face = image.crop(CELEBA_CROP_BOX).resize((64, 64), Image.BILINEAR)
-    return np.asarray(face, dtype=np.uint8)
+    return np.array(face, dtype=np.uint8)
 
 
 def square_resized(path: str | Path, size: int = 256) -> np.ndarray:
@@ -263,7 +263,7 @@ def square_resized(path: str | Path, size: int = 256) -> np.ndarray:
     if width != height or width < size:
         raise ValueError(f"{path}: expected a square image of at least {size} px, "
                          f"got {width}x{height}")
-    return np.asarray(image.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    return np.array(image.resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
 
 def _natural_key(path: Path) -> list:

@@ -326,3 +326,28 @@ def test_square_folders_missing_or_bad(tmp_path):
     Image.new("RGB", (256, 200)).save(tmp_path / "0.png")
     with pytest.raises(ValueError, match=r"0.png: expected a square image"):
         CelebAHQ256DataModule(str(tmp_path), num_workers=0, num_validation=0).prepare_data()
+
+
+def test_lightning_cli_builds_a_datamodule_from_yaml(tmp_path):
+    from jsonargparse import ArgumentParser
+    from pytorch_lightning import LightningDataModule
+
+    parser = ArgumentParser()
+    parser.add_subclass_arguments(LightningDataModule, "data")
+    config = parser.parse_string(f"""
+data:
+  class_path: datamodules.MNISTDataModule
+  init_args:
+    data_dir: {tmp_path}
+    batch_size: 16
+    num_workers: 0
+    seed: 3
+    binarize: false
+    num_validation: 1000
+""")
+    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # 4.49 rename
+    module = instantiate(config).data
+    assert isinstance(module, MNISTDataModule)
+    assert (module.batch_size, module.seed, module.binarize, module.num_validation) == (
+        16, 3, False, 1000)
+    assert module.hparams["num_validation"] == 1000 and module.hparams["data_dir"] == str(tmp_path)
