@@ -16,13 +16,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["recipe_nvlabs", "nvlabs_to_sniklaus_name", "official_checkpoint", "FIXTURE_LAYOUTS"]
+__all__ = ["recipe_nvlabs", "nvlabs_to_sniklaus_name", "official_checkpoint", "write_official_file", "FIXTURE_LAYOUTS"]
 
 GAINS = {"predict_flow6.weight": 24.0, "predict_flow5.weight": 6.0, "predict_flow4.weight": 3.0,
          "predict_flow3.weight": 3.0}
 LEVEL_WORD = {1: "One", 2: "Two", 3: "Thr", 4: "Fou", 5: "Fiv", 6: "Six"}
 INDEX_WORD = {0: "One", 1: "Two", 2: "Thr", 3: "Fou", 4: "Fiv"}
-#: (layout name, wrapped) variants of official files the tests write.
+#: The official file structures the tests write: NVlabs bare or wrapped dict, sniklaus in the
+#: file (``module``) and run-time (``net``) spellings, ptlflow Lightning checkpoint.
 FIXTURE_LAYOUTS = ("nvlabs-bare", "nvlabs-wrapped", "sniklaus", "sniklaus-runtime", "ptlflow")
 
 
@@ -83,3 +84,10 @@ def official_checkpoint(nvlabs: dict[str, torch.Tensor], variant: str) -> Any:
         return {"state_dict": state, "hyper_parameters": {"div_flow": 20.0, "md": 4},
                 "epoch": 0, "global_step": 0, "pytorch-lightning_version": "1.9.5"}
     raise ValueError(variant)
+
+
+def write_official_file(path: Path, nvlabs: dict[str, torch.Tensor], variant: str,
+                        dtype: torch.dtype = torch.float32) -> Path:
+    """``torch.save`` the recipe as an official file of ``variant``, tensors cast to ``dtype``."""
+    torch.save(official_checkpoint({k: v.to(dtype) for k, v in nvlabs.items()}, variant), path)
+    return path

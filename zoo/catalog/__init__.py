@@ -2,3 +2,5 @@
 
 Importing this package fills :mod:`zoo.registry`; it is imported on the first registry lookup.
 """
+from zoo.catalog import pwcnet  # noqa: F401
+from zoo.catalog import nvae  # noqa: F401

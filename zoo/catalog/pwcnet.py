@@ -1,0 +1,97 @@
+"""PWC-Net: the architecture and every published weight set.
+
+All published weights descend from the authors' Caffe models (converted to PyTorch by NVlabs,
+by sniklaus, and retrained or repackaged by ptlflow) and carry NVIDIA's licence for PWC-Net:
+non-commercial use, share-alike. Every one of them expects BGR input at its first convolution;
+``PWCNet.forward`` takes RGB and reorders it.
+"""
+
+from __future__ import annotations
+
+from zoo.registry import Architecture, WeightsInfo, register_architecture, register_weights
+
+PAPER = ("Deqing Sun, Xiaodong Yang, Ming-Yu Liu, Jan Kautz. PWC-Net: CNNs for Optical Flow Using "
+         "Pyramid, Warping, and Cost Volume. CVPR 2018. arXiv:1709.02371")
+LICENSE = "CC BY-NC-SA 4.0 (NVIDIA PWC-Net licence: non-commercial, share-alike)"
+INPUT = {"channels": "RGB", "range": "[0, 1]", "size": "any (resized to multiples of 64 inside)",
+         "network channels": "BGR (reordered inside)", "output": "flow (u, v) in pixels"}
+NUM_PARAMS = 9_374_274
+NUM_PARAMS_NO_CONTEXT = 8_243_008
+CONFIG = {"context": True, "channel_order": "BGR", "max_displacement": 4}
+CONFIG_NO_CONTEXT = {**CONFIG, "context": False}
+
+RECIPE_THINGS = ("FlyingChairs (S_long schedule) then FlyingThings3D (S_fine), multi-scale L2 loss "
+                 "on flows 6..2 with weights 0.32, 0.08, 0.02, 0.01, 0.005 (paper, Sec. 4)")
+RECIPE_SINTEL = RECIPE_THINGS + "; then fine-tuned on MPI-Sintel clean+final with a robust loss"
+
+PAPER_METRICS = "Sun et al. CVPR 2018, Table 2 (Caffe model, train-set EPE)"
+PTLFLOW_METRICS = ("ptlflow docs/source/results/summarized_metrics-epe.csv (commit 08a3c9e), ptlflow's own "
+                   "evaluation on the training sets (EPE, px)")
+
+NVLABS_RAW = "https://raw.githubusercontent.com/NVlabs/PWC-Net/master/PyTorch/"
+NVLABS_GITHUB = "https://github.com/NVlabs/PWC-Net/raw/master/PyTorch/"
+SNIKLAUS = "http://content.sniklaus.com/github/pytorch-pwc/"
+PTLFLOW = "https://github.com/hmorimitsu/ptlflow/releases/download/weights1/"
+
+register_architecture(Architecture(
+    name="pwcnet",
+    network="models.pwcnet.network:PWCNet",
+    module="models.pwcnet.module:PWCNetModule",
+    converter="models.pwcnet.convert",
+    default_config=CONFIG,
+    default_weights="things",
+    description="PWC-Net optical flow (PWC-DC-Net, Sun et al. CVPR 2018), 9.37 M parameters",
+))
+
+
+def _nvlabs(tag: str, file_name: str, recipe: str, metrics: dict, metrics_source: str) -> WeightsInfo:
+    return WeightsInfo(
+        name=f"pwcnet.{tag}", layout="pwcnet-nvlabs",
+        urls=(NVLABS_RAW + file_name, NVLABS_GITHUB + file_name), file_name=file_name,
+        config=CONFIG, input_convention=INPUT, license=LICENSE,
+        source="https://github.com/NVlabs/PWC-Net (PyTorch/), converted from the authors' Caffe model",
+        paper=PAPER, num_params=NUM_PARAMS, metrics=metrics, metrics_source=metrics_source, recipe=recipe)
+
+
+def _sniklaus(tag: str, model: str, recipe: str) -> WeightsInfo:
+    file_name = f"network-{model}.pytorch"
+    return WeightsInfo(
+        name=f"pwcnet.{tag}", layout="pwcnet-sniklaus", urls=(SNIKLAUS + file_name,), file_name=file_name,
+        config=CONFIG, input_convention=INPUT, license=LICENSE,
+        source="https://github.com/sniklaus/pytorch-pwc (run.py --model " + model + "), the authors' Caffe weights",
+        paper=PAPER, num_params=NUM_PARAMS, recipe=recipe)
+
+
+def _ptlflow(tag: str, file_name: str, sha256: str, context: bool, recipe: str, metrics: dict) -> WeightsInfo:
+    return WeightsInfo(
+        name=f"pwcnet.{tag}", layout="pwcnet-ptlflow", urls=(PTLFLOW + file_name,), sha256=sha256,
+        file_name=file_name, config=CONFIG if context else CONFIG_NO_CONTEXT, input_convention=INPUT,
+        license=LICENSE, paper=PAPER,
+        source="https://github.com/hmorimitsu/ptlflow (model " + ("pwcnet" if context else "pwcnet_nodc")
+               + "), release weights1",
+        num_params=NUM_PARAMS if context else NUM_PARAMS_NO_CONTEXT,
+        metrics=metrics, metrics_source=PTLFLOW_METRICS, recipe=recipe)
+
+
+for _info in (
+    _nvlabs("things", "pwc_net_chairs.pth.tar", RECIPE_THINGS,
+            {"sintel-clean-train": {"epe": 2.55}, "sintel-final-train": {"epe": 3.93},
+             "kitti-2012-train": {"epe": 4.14}, "kitti-2015-train": {"epe": 10.35, "fl-all": 33.67}},
+            PAPER_METRICS),
+    _nvlabs("sintel", "pwc_net.pth.tar", RECIPE_SINTEL, {}, ""),
+    _sniklaus("sniklaus-sintel", "default", RECIPE_SINTEL),
+    _sniklaus("sniklaus-things", "chairs-things", RECIPE_THINGS),
+    _ptlflow("ptlflow-things", "pwcdcnet-things-cc223701.ckpt", "cc223701", True, RECIPE_THINGS,
+             {"sintel-clean-train": {"epe": 2.676}, "sintel-final-train": {"epe": 4.213},
+              "kitti-2012-train": {"epe": 4.582}, "kitti-2015-train": {"epe": 10.994}}),
+    _ptlflow("ptlflow-sintel", "pwcdcnet-sintel-c7d08a46.ckpt", "c7d08a46", True, RECIPE_SINTEL,
+             {"sintel-clean-train": {"epe": 1.808}, "sintel-final-train": {"epe": 2.328},
+              "kitti-2012-train": {"epe": 2.072}, "kitti-2015-train": {"epe": 3.159}}),
+    _ptlflow("ptlflow-nodc-things", "pwcnet-things-6a2e540b.ckpt", "6a2e540b", False, RECIPE_THINGS,
+             {"sintel-clean-train": {"epe": 3.358}, "sintel-final-train": {"epe": 4.827},
+              "kitti-2012-train": {"epe": 5.551}, "kitti-2015-train": {"epe": 12.669}}),
+    _ptlflow("ptlflow-nodc-sintel", "pwcnet-sintel-533815e5.ckpt", "533815e5", False, RECIPE_SINTEL,
+             {"sintel-clean-train": {"epe": 2.255}, "sintel-final-train": {"epe": 2.82},
+              "kitti-2012-train": {"epe": 3.327}, "kitti-2015-train": {"epe": 6.249}}),
+):
+    register_weights(_info)
