@@ -1,0 +1,75 @@
+"""NVAE: the architecture and the released NVlabs checkpoints.
+
+The official checkpoints live in a Google Drive folder that offers no stable direct links, so
+each weight set is fetched by hand and registered with ``zoo import NAME PATH``. The files are
+the official trainer's ``checkpoint.pt`` (layout ``nvae-official``); the network config is read
+from the ``args`` stored inside, the configs here are the README training commands.
+"""
+
+from __future__ import annotations
+
+from models.nvae.config import PRESETS
+from zoo.registry import Architecture, WeightsInfo, register_architecture, register_weights
+
+PAPER = ("Arash Vahdat, Jan Kautz. NVAE: A Deep Hierarchical Variational Autoencoder. "
+         "NeurIPS 2020. arXiv:2007.03898")
+LICENSE = "NVIDIA Source Code License for NVAE (non-commercial: research or evaluation only)"
+SOURCE = "https://github.com/NVlabs/NVAE (README, 'Checkpoints')"
+DRIVE_FOLDER = "https://drive.google.com/drive/folders/1KVpw12AzdVjvbfEYM_6_3sxTy93wWkbe"
+METRICS_SOURCE = ("Vahdat & Kautz, NeurIPS 2020, Table 1: negative log-likelihood, importance "
+                  "weighted with 1000 samples (nats per image for MNIST, bits/dim otherwise)")
+
+
+def _input(channels: int, size: int, binary: bool) -> dict[str, str]:
+    kind = "binary {0, 1}, 28x28 digits zero-padded to 32x32" if binary else "RGB in [0, 1]"
+    return {"channels": "1" if channels == 1 else "RGB", "range": kind, "size": f"{size}x{size}"}
+
+
+def _manual(folder_entry: str) -> str:
+    return (f"Download the NVAE {folder_entry} checkpoint.pt from the official Google Drive "
+            f"folder linked in the NVlabs/NVAE README ({DRIVE_FOLDER}).")
+
+
+register_architecture(Architecture(
+    name="nvae",
+    network="models.nvae.network:build_nvae",
+    module="models.nvae.module:NVAEModule",
+    converter="models.nvae.convert",
+    default_config=PRESETS["mnist"].to_dict(),
+    default_weights=None,
+    description="NVAE deep hierarchical VAE (Vahdat & Kautz, NeurIPS 2020); default config: "
+                "the MNIST model, 33.36 M parameters",
+))
+
+
+def _nvae(tag: str, preset: str, folder_entry: str, num_params: int, metrics: dict,
+          recipe: str) -> WeightsInfo:
+    config = PRESETS[preset]
+    return WeightsInfo(
+        name=f"nvae.{tag}", layout="nvae-official", file_name="checkpoint.pt",
+        config=config.to_dict(),
+        input_convention=_input(config.image_channels, config.image_size,
+                                config.decoder_distribution == "bernoulli"),
+        license=LICENSE, source=SOURCE, paper=PAPER, num_params=num_params, metrics=metrics,
+        metrics_source=METRICS_SOURCE, recipe=recipe, manual_download=_manual(folder_entry))
+
+
+for _info in (
+    _nvae("mnist", "mnist", "MNIST", 33_363_134, {"mnist-test": {"nll_nats": 78.01}},
+          "binarised MNIST, 400 epochs, batch 200 on 2 GPUs, 2 latent scales x 10 groups "
+          "(adaptive), spectral regularisation 1e-2"),
+    _nvae("cifar10", "cifar10", "CIFAR-10", 130_852_480, {"cifar10-test": {"bpd": 2.91}},
+          "CIFAR-10, 400 epochs, batch 32 on 8 GPUs, 1 latent scale x 30 groups, 1 flow cell "
+          "per group"),
+    _nvae("celeba64", "celeba64", "CelebA 64", 153_281_364, {"celeba64-test": {"bpd": 2.03}},
+          "CelebA 64x64, 90 epochs, batch 16 on 8 GPUs, 3 latent scales x 20 groups "
+          "(adaptive), 1 flow cell per group"),
+    _nvae("celebahq256", "celebahq256", "CelebA HQ 256", 330_798_664,
+          {"celebahq256-test": {"bpd": 0.70}},
+          "CelebA-HQ 256x256 at 5 bits, 300 epochs, batch 4 on 24 GPUs, 5 latent scales x 16 "
+          "groups (adaptive, at least 4), 2 flow cells per group"),
+    _nvae("ffhq256", "ffhq256", "FFHQ 256", 330_798_664, {"ffhq256-test": {"bpd": 0.69}},
+          "FFHQ 256x256 at 5 bits, 200 epochs, batch 4 on 24 GPUs, 5 latent scales x 16 groups "
+          "(adaptive, at least 4), 2 flow cells per group, lr 8e-3"),
+):
+    register_weights(_info)
