@@ -16,10 +16,11 @@ import datamodules
 from datamodules import image_readers as readers
 from datamodules.image_datamodules import (
     CelebA64DataModule,
+    CelebAHQ256DataModule,
     CIFAR10DataModule,
     FFHQ256DataModule,
-    CelebAHQ256DataModule,
     MNISTDataModule,
+    dynamic_binarize,
     random_horizontal_flip,
     seeded_split,
 )
@@ -55,6 +56,17 @@ def test_flip_mirrors_about_half_of_the_images():
     mirrored = (flipped == batch.flip(-1)).flatten(1).all(1)
     assert bool((same | mirrored).all())
     assert 150 < int(mirrored.sum()) < 250  # Binomial(400, 1/2): mean 200, sd 10
+
+
+def test_dynamic_binarize_is_bernoulli_of_the_intensity():
+    torch.manual_seed(0)
+    p = torch.tensor([0.0, 1.0, 0.25, 0.9]).repeat(20_000, 1)
+    draws = dynamic_binarize(p)
+    assert draws.dtype == torch.float32 and set(draws.unique().tolist()) == {0.0, 1.0}
+    assert draws[:, 0].sum() == 0 and draws[:, 1].min() == 1
+    # mean of 20,000 Bernoulli(p) draws: standard deviation sqrt(p (1 - p) / 20000) <= 0.0031
+    torch.testing.assert_close(draws.mean(0), torch.tensor([0.0, 1.0, 0.25, 0.9]),
+                               rtol=0, atol=0.013)
 
 
 # -- MNIST ------------------------------------------------------------------------------------
@@ -238,9 +250,9 @@ def _celeba_dir(folder, shared_dir):
 
 def test_celeba64_official_partition_and_crop(tmp_path, shared_dir):
     data_dir = _celeba_dir(tmp_path / "celeba", shared_dir)
-    module = CelebA64DataModule(str(data_dir), batch_size=4, num_workers=0,
+    module = CelebA64DataModule(str(data_dir), batch_size=4, num_workers=2,
                                 cache_dir=str(tmp_path / "cache"))
-    module.prepare_data()
+    module.prepare_data()  # decoded by a pool of 2 processes, in partition order
     module.setup()
     assert [len(module.datasets[s]) for s in ("train", "val", "test")] == [20, 6, 6]
     images, labels = module.datasets["val"].batch([0])  # 000021.jpg, no random transform
@@ -249,6 +261,9 @@ def test_celeba64_official_partition_and_crop(tmp_path, shared_dir):
     expected = bilinear_reference(raw[40:188, 15:163], 64, 64) / 255
     difference = (images[0].permute(1, 2, 0).double().numpy() - expected)
     assert np.abs(difference).max() <= 1 / 255 + 1e-7
+    cached = np.load(module.datasets["train"].folder / "images.npy")
+    sequential = [readers.celeba64(data_dir / f"img_align_celeba/{i:06d}.jpg") for i in (1, 32)]
+    np.testing.assert_array_equal(cached[[0, 31]], sequential)
 
 
 def test_celeba64_missing_or_broken_files(tmp_path, shared_dir):
