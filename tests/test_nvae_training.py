@@ -105,3 +105,170 @@ def test_learning_rate_warm_up_then_epoch_cosine():
     assert lr(500) == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="steps_per_epoch"):
         learning_rate(0, 0, 12, 2, 1e-2, 1e-4)
+
+
+# ------------------------------------------------------------------------ the Lightning module
+
+
+def _binary_digits(count: int, seed: int = 0) -> torch.Tensor:
+    """``(count, 1, 32, 32)`` binary blobs inside the central 28 x 28 (stand-ins for digits)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.zeros(count, 1, 32, 32)
+    x[:, :, 6:26, 8:24] = (torch.rand(count, 1, 20, 16, generator=g) < 0.4).float()
+    return x
+
+
+class _TinyData:
+    """A LightningDataModule over random binary images (built lazily: pl imported in tests)."""
+
+    @staticmethod
+    def make(num_train: int = 12, batch_size: int = 4):
+        import pytorch_lightning as pl
+        from torch.utils.data import DataLoader, TensorDataset
+
+        class TinyData(pl.LightningDataModule):
+            def __init__(self) -> None:
+                super().__init__()
+                self.train = TensorDataset(_binary_digits(num_train), torch.zeros(num_train))
+                self.val = TensorDataset(_binary_digits(4, seed=1), torch.zeros(4))
+
+            def train_dataloader(self):
+                return DataLoader(self.train, batch_size=batch_size, shuffle=True, drop_last=True)
+
+            def val_dataloader(self):
+                return DataLoader(self.val, batch_size=4)
+
+            def test_dataloader(self):
+                return DataLoader(self.val, batch_size=2)
+
+        return TinyData()
+
+
+def _trainer(tmp_path: Path, **kwargs):
+    import pytorch_lightning as pl
+
+    defaults = dict(accelerator="cpu", devices=1, max_epochs=2, logger=False,
+                    enable_progress_bar=False, enable_model_summary=False,
+                    enable_checkpointing=False, default_root_dir=str(tmp_path))
+    return pl.Trainer(**{**defaults, **kwargs})
+
+
+def _module(**hparams):
+    from models.nvae.module import NVAEModule
+
+    torch.manual_seed(0)
+    return NVAEModule(config=TINY, **{"sample_every_n_steps": 0, **hparams})
+
+
+def test_compute_loss_matches_an_independent_float64_computation():
+    import copy
+
+    module = _module(weight_decay_norm=1e-2, weight_decay_norm_anneal=True,
+                     weight_decay_norm_init=1.0).double()
+    reference = copy.deepcopy(module.network)  # same spectral power-iteration state
+    x = _binary_digits(3).double()
+    step, total = 40, 1000  # beta = (40 - 0.1) / 300
+    torch.manual_seed(5)
+    loss, terms = module.compute_loss(x, step, total)
+    torch.manual_seed(5)
+    out = reference(x)
+    log_px = torch.distributions.Bernoulli(logits=out.logits).log_prob(x)[..., 2:30, 2:30]
+    recon = -log_px.sum(dim=(1, 2, 3))
+    kl = out.kl_all  # (G, B)
+    beta = (40 - 0.1) / 300
+    # alpha for encoder-order groups [2, 1]: decoder order 1 coarse group (1/1), 2 fine (4/2)
+    alpha = torch.tensor([1.0, 2.0, 2.0], dtype=torch.float64)
+    k = kl.abs().mean(1) + 0.01
+    c = (k / alpha) / (k / alpha).sum() * len(k)
+    lam = math.exp((1 - beta) * math.log(1.0) + beta * math.log(1e-2))
+    spectral = sum(torch.linalg.matrix_norm(
+        (m.normalized_weight() if hasattr(m, "normalized_weight") else m.weight).flatten(1), 2)
+        for m in reference.modules() if isinstance(m, torch.nn.Conv2d))
+    bn = sum(m.weight.abs().max() for m in reference.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    expected = (recon + beta * (c[:, None] * kl).sum(0)).mean() + lam * (spectral + bn)
+    assert torch.allclose(terms["reconstruction"], recon)
+    assert terms["kl_coeff"].item() == pytest.approx(beta)
+    assert terms["weight_decay_norm"].item() == pytest.approx(lam)
+    assert torch.allclose(terms["kl_coeffs"], c)
+    # the power iteration estimates sigma_max from below; 40+ iterations on tiny kernels converge
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-3)
+
+
+def test_quantize_bits_matches_the_official_pre_process():
+    from models.nvae.module import quantize_bits
+
+    x = torch.tensor([0.0, 7 / 255, 8 / 255, 100 / 255, 1.0])
+    assert torch.equal(quantize_bits(x, 8), x)
+    # 5 bits: floor(255 x / 8) / 31
+    assert quantize_bits(x, 5).tolist() == pytest.approx([0, 0, 1 / 31, 12 / 31, 1.0])
+
+
+def test_nonfinite_loss_is_named_skipped_then_fatal():
+    module = _module(nonfinite_patience=1)
+    x = _binary_digits(2)
+    loss, terms = module.compute_loss(x, 0, 10)
+    assert module.check_finite(loss, terms)
+    with torch.no_grad():
+        module.network.stem.log_weight_norm.fill_(float("nan"))
+    loss, terms = module.compute_loss(x, 0, 10)
+    with pytest.warns(RuntimeWarning, match="reconstruction"):
+        assert not module.check_finite(loss, terms)
+    with pytest.raises(FloatingPointError, match="spectral_norm"):
+        module.check_finite(loss, terms)
+
+
+def test_fit_uses_the_paper_optimiser_and_schedule_and_checkpoints_for_the_zoo(tmp_path):
+    import zoo
+    from models.nvae.objective import learning_rate
+
+    module = _module(learning_rate=1e-2, learning_rate_min=1e-4, warmup_epochs=1)
+    trainer = _trainer(tmp_path, max_epochs=3)
+    trainer.fit(module, datamodule=_TinyData.make())  # 3 steps per epoch, 9 in all
+    optimizer = trainer.optimizers[0]
+    assert isinstance(optimizer, torch.optim.Adamax)
+    assert optimizer.defaults["eps"] == 1e-3
+    decayed, not_decayed = optimizer.param_groups
+    assert decayed["weight_decay"] == 3e-4 and not_decayed["weight_decay"] == 0.0
+    names = {id(p): n for n, p in module.network.named_parameters()}
+    assert not_decayed["params"] and all(names[id(p)].endswith("log_weight_norm")
+                                         for p in not_decayed["params"])
+    assert len(decayed["params"]) + len(not_decayed["params"]) == len(names)
+    # after 9 steps the scheduler has been stepped 9 times: the rate of step 9 (epoch 3)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(learning_rate(9, 3, 3, 1, 1e-2, 1e-4))
+    assert trainer.global_step == 9
+
+    path = tmp_path / "run.ckpt"
+    trainer.save_checkpoint(path)
+    raw = torch.load(path, weights_only=False)
+    assert raw["zoo"] == {"arch": "nvae", "config": module.network_config}
+    assert raw["hyper_parameters"]["config"] == module.network_config
+    network = zoo.load("nvae", weights=path)
+    module.network.eval()
+    x = _binary_digits(2)
+    noise = [torch.randn(2, *module.network.latent_shape(g)) for g in range(module.network.num_groups)]
+    assert torch.allclose(network(x, noise=noise).logits, module.network(x, noise=noise).logits)
+
+
+def test_validation_and_test_log_elbo_and_importance_weighted_nll(tmp_path):
+    module = _module(test_num_samples=3, val_num_samples=2)
+    trainer = _trainer(tmp_path)
+    val = trainer.validate(module, datamodule=_TinyData.make(), verbose=False)[0]
+    assert val["val/nelbo"] > 0 and val["val/bpd"] == pytest.approx(
+        val["val/nelbo"] / (math.log(2) * 28 * 28), rel=1e-5)
+    assert val["val/nelbo"] == pytest.approx(val["val/reconstruction"] + val["val/kl"], rel=1e-5)
+    # the importance-weighted bound is tighter than the ELBO on average (K=2 vs K=1)
+    assert val["val/nll"] < val["val/nelbo"] + 5
+    test = trainer.test(module, datamodule=_TinyData.make(), verbose=False)[0]
+    assert math.isfinite(test["test/nll"]) and test["test/nll"] > 0
+
+
+def test_sample_grid_writes_one_row_per_temperature(tmp_path):
+    module = _module(sample_every_n_steps=2)
+    trainer = _trainer(tmp_path, max_epochs=1)
+    trainer.fit(module, datamodule=_TinyData.make())
+    from PIL import Image
+
+    grids = sorted((tmp_path / "samples").glob("step_*.png"))
+    assert [p.name for p in grids] == ["step_0000002.png"]
+    image = Image.open(grids[0])
+    assert image.size == (8 * 34 + 2, 3 * 34 + 2)
