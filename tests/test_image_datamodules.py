@@ -366,3 +366,35 @@ data:
     assert (module.batch_size, module.seed, module.binarize, module.num_validation) == (
         16, 3, False, 1000)
     assert module.hparams["num_validation"] == 1000 and module.hparams["data_dir"] == str(tmp_path)
+
+
+def test_trainer_drives_the_datamodule(real_mnist, tmp_path):
+    import pytorch_lightning as pl
+
+    class MeanPixel(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.zeros(()))
+            self.seen: dict[str, list[tuple]] = {"train": [], "val": [], "test": []}
+
+        def training_step(self, batch, _):
+            images, labels = batch
+            self.seen["train"].append((tuple(images.shape), tuple(labels.shape)))
+            return ((images.mean() - self.bias) ** 2)
+
+        def validation_step(self, batch, _):
+            self.seen["val"].append((tuple(batch[0].shape), tuple(batch[1].shape)))
+
+        def test_step(self, batch, _):
+            self.seen["test"].append((tuple(batch[0].shape), tuple(batch[1].shape)))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    model = MeanPixel()
+    trainer = pl.Trainer(fast_dev_run=2, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=real_mnist)
+    trainer.test(model, datamodule=real_mnist, verbose=False)
+    for split in ("train", "val", "test"):
+        assert model.seen[split] == [((100, 1, 32, 32), (100,))] * 2
