@@ -217,6 +217,15 @@ def official_key_map(cfg: NVAEConfig, official_keys: list[str]) -> tuple[dict[st
     return mapping, unmapped
 
 
+def _describe_missing(cfg: NVAEConfig, ours: str) -> str:
+    """``ours`` with the official module it would come from, e.g. ``posterior_heads.1.bias
+    (official enc_sampler.1.*)``."""
+    for official, our_prefix, _ in _official_modules(cfg):
+        if ours == our_prefix or ours.startswith(our_prefix + "."):
+            return f"{ours} (official {official}{'' if ours == our_prefix else '.*'})"
+    return ours
+
+
 def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Whether two tensors hold the same values (shape only for storage-less meta tensors)."""
     if a.shape != b.shape:
@@ -265,11 +274,11 @@ def convert(checkpoint: Mapping[str, Any], layout: str) -> tuple[dict[str, torch
                          for o, ours in mapping.items()
                          if ours in expected and state[o].shape != expected[ours])
     if unexpected or missing or wrong_shape:
-        reverse = {ours: o for o, ours in mapping.items()}
         lines = [f"official NVAE checkpoint does not fit the config its args describe "
                  f"({sum(cfg.groups_per_scale)} latent groups, arch {cfg.arch_instance}):"]
         if missing:
-            lines.append(f"missing ({len(missing)}): " + ", ".join(reverse.get(k, k) for k in missing[:20]))
+            lines.append(f"missing ({len(missing)}): "
+                         + ", ".join(_describe_missing(cfg, k) for k in missing[:20]))
         if unexpected:
             lines.append(f"unexpected ({len(unexpected)}): " + ", ".join(unexpected[:20]))
         if wrong_shape:

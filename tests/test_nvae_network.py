@@ -1,0 +1,177 @@
+"""NVAE network behaviour beyond the fixtures: likelihood bound, sampling, BN re-estimation,
+regularisers and input checks, each against an independent computation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models.nvae.config import NVAEConfig
+from models.nvae.distributions import DiagonalNormal, LogisticMixtureImage
+from models.nvae.layers import autoregressive_mask
+from models.nvae.network import NVAE
+
+TINY = dict(num_channels_enc=8, num_channels_dec=8, num_latent_scales=2, num_groups_per_scale=2,
+            ada_groups=True, num_latent_per_group=4, num_preprocess_blocks=1,
+            num_preprocess_cells=2, num_postprocess_blocks=1, num_postprocess_cells=2,
+            num_cell_per_cond_enc=1, num_cell_per_cond_dec=1, use_se=True, res_dist=True)
+
+
+@pytest.fixture(scope="module")
+def mnist_net() -> NVAE:
+    torch.manual_seed(0)
+    config = NVAEConfig(image_size=32, image_channels=1, decoder_distribution="bernoulli",
+                        crop_border=2, num_nf=0, **TINY)
+    return NVAE(config).double().eval()
+
+
+@pytest.fixture(scope="module")
+def rgb_net() -> NVAE:
+    torch.manual_seed(1)
+    return NVAE(NVAEConfig(image_size=16, num_nf=1, num_mixture_dec=3, **TINY)).double().eval()
+
+
+def _binary_images(n: int = 3) -> torch.Tensor:
+    return (torch.rand(n, 1, 32, 32, generator=torch.Generator().manual_seed(5)) > 0.5).double()
+
+
+@torch.no_grad()
+def test_one_sample_bound_is_the_single_importance_weight(mnist_net: NVAE) -> None:
+    x = _binary_images()
+    bound = mnist_net.log_likelihood(x, num_samples=1, generator=torch.Generator().manual_seed(3))
+    out = mnist_net(x, generator=torch.Generator().manual_seed(3))
+    expected = mnist_net.reconstruction_log_likelihood(out.logits, x) - out.log_q + out.log_p
+    torch.testing.assert_close(bound, expected, rtol=1e-12, atol=1e-9)
+
+
+@torch.no_grad()
+def test_bound_is_the_log_mean_of_the_weights(mnist_net: NVAE) -> None:
+    x = _binary_images(2)
+    generator = torch.Generator().manual_seed(11)
+    weights = []
+    for _ in range(4):
+        out = mnist_net(x, generator=generator)
+        weights.append(mnist_net.reconstruction_log_likelihood(out.logits, x) - out.log_q + out.log_p)
+    w = torch.stack(weights, 1)
+    expected = w.max(1).values + torch.log(torch.exp(w - w.max(1, keepdim=True).values).mean(1))
+    bound = mnist_net.log_likelihood(x, num_samples=4, generator=torch.Generator().manual_seed(11))
+    torch.testing.assert_close(bound, expected, rtol=1e-12, atol=1e-9)
+    assert mnist_net.bits_per_dim(784 * math.log(2)) == pytest.approx(1.0)
+
+
+@torch.no_grad()
+def test_reconstruction_sums_the_central_crop_only(mnist_net: NVAE) -> None:
+    x = _binary_images(1)
+    logits = torch.randn(1, 1, 32, 32, dtype=torch.float64)
+    per_pixel = x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)
+    expected = per_pixel[..., 2:30, 2:30].sum()
+    assert mnist_net.reconstruction_log_likelihood(logits, x).item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+@torch.no_grad()
+def test_temperature_zero_is_deterministic_and_scales_only_the_noise(rgb_net: NVAE) -> None:
+    x = torch.rand(2, 3, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    a, b = rgb_net(x, temperature=0.0), rgb_net(x, temperature=0.0)
+    torch.testing.assert_close(a.logits, b.logits, rtol=0, atol=0)
+    for group in a.groups:
+        torch.testing.assert_close(group.z_before_flow, group.posterior.mu, rtol=0, atol=0)
+    noise = [torch.randn(2, *rgb_net.latent_shape(g), dtype=torch.float64) for g in range(rgb_net.num_groups)]
+    half = rgb_net(x, temperature=0.5, noise=noise)
+    first = half.groups[0]
+    torch.testing.assert_close(first.z_before_flow, first.posterior.mu + 0.5 * noise[0] * first.posterior.sigma)
+    expected = DiagonalNormal(first.posterior.mu, first.posterior.sigma).log_prob(first.z_before_flow).sum((1, 2, 3))
+    torch.testing.assert_close(first.log_q, expected)
+
+
+@torch.no_grad()
+def test_samples_at_temperature_zero_are_identical_and_images_in_range(rgb_net: NVAE) -> None:
+    logits = rgb_net.sample_logits(3, temperature=0.0)
+    torch.testing.assert_close(logits[0], logits[2], rtol=0, atol=0)
+    images = rgb_net.sample(4, 0.7, generator=torch.Generator().manual_seed(0))
+    assert images.shape == (4, 3, 16, 16) and images.min() >= 0 and images.max() <= 1
+
+
+def test_readjust_bn_uses_momentum_updates_from_prior_samples(rgb_net: NVAE) -> None:
+    net = NVAE(rgb_net.config)
+    bn = net.postprocess[1].ops[0].bn_in
+    seen = []
+    bn.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
+    old_mean, old_var = bn.running_mean.clone(), bn.running_var.clone()
+    net.readjust_bn(num_batches=2, temperature=0.6, batch_size=5, generator=torch.Generator().manual_seed(0))
+    assert not net.training and len(seen) == 2 and seen[0].shape[0] == 5
+    mean, var = old_mean, old_var
+    for batch in seen:
+        n = batch.numel() / batch.shape[1]
+        mean = 0.95 * mean + 0.05 * batch.mean((0, 2, 3))
+        var = 0.95 * var + 0.05 * batch.var((0, 2, 3), unbiased=False) * n / (n - 1)
+    torch.testing.assert_close(bn.running_mean, mean)
+    torch.testing.assert_close(bn.running_var, var)
+
+
+def test_spectral_loss_converges_to_the_largest_singular_values(rgb_net: NVAE) -> None:
+    net = NVAE(rgb_net.config)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    exact = 0.0
+    for conv in convs:
+        kernel = conv.normalized_weight() if hasattr(conv, "normalized_weight") else conv.weight
+        exact += torch.linalg.matrix_norm(kernel.detach().flatten(1).double(), 2).item()
+    assert net.spectral_regularizer.num_convs == len(convs)
+    for _ in range(10):
+        loss = net.spectral_norm_loss()
+    assert loss.item() == pytest.approx(exact, rel=1e-3)
+    loss.backward()
+    conv = net.stem  # d sigma / d W = u v^T through the weight normalisation
+    assert conv.log_weight_norm.grad is not None and conv.log_weight_norm.grad.abs().sum() > 0
+
+
+def test_batchnorm_loss_is_the_sum_of_max_abs_scales(rgb_net: NVAE) -> None:
+    net = NVAE(rgb_net.config)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for i, bn in enumerate(norms):
+            bn.weight.copy_(torch.linspace(-i - 1.0, 0.5, bn.num_features))
+    expected = sum(float(i + 1) for i in range(len(norms)))
+    loss = net.batchnorm_loss()
+    assert loss.item() == pytest.approx(expected)
+    loss.backward()
+    assert norms[0].weight.grad[0].item() == -1.0 and norms[0].weight.grad[1:].abs().sum() == 0
+
+
+def test_autoregressive_mask_is_causal() -> None:
+    mask = autoregressive_mask(3, 2, 4, groups=1, zero_diagonal=True, mirror=False)
+    assert mask[:, :, 2].sum() == 0 and mask[:, :, 1, 2].sum() == 0  # nothing below / right
+    assert mask[:, :, 0].all() and mask[:, :, 1, 0].all()            # everything above / left
+    assert mask[:, :, 1, 1].tolist() == [[0, 0], [0, 0], [1, 0], [1, 0]]
+    mirrored = autoregressive_mask(3, 2, 4, groups=1, zero_diagonal=True, mirror=True)
+    torch.testing.assert_close(mirrored, mask.flip(2, 3))
+
+
+def test_logistic_mixture_of_one_sharp_component_is_a_bin_probability() -> None:
+    """A single effective component: log p equals log(sigmoid(b+) - sigmoid(b-)) per colour."""
+    m, mean, log_scale = 2, 0.1, -3.0
+    params = torch.zeros(1, 10 * m, 1, 1, dtype=torch.float64)
+    params[0, 0], params[0, 1] = 50.0, -50.0            # component 0 only
+    rest = params[0, m:].view(3, 3 * m)
+    rest[:, 0], rest[:, m] = mean, log_scale            # means and log-scales of component 0
+    x = torch.full((1, 3, 1, 1), 140 / 255, dtype=torch.float64)
+    centred = (2 * x - 1 - mean) / math.exp(log_scale)
+    half = (1 / 255) / math.exp(log_scale)
+    expected = torch.log(torch.sigmoid(centred + half) - torch.sigmoid(centred - half)).sum()
+    got = LogisticMixtureImage(params, m).log_prob(x)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-9)
+
+
+def test_bad_inputs_are_refused_clearly(mnist_net: NVAE, rgb_net: NVAE) -> None:
+    with pytest.raises(ValueError, match=r"shape \(B, 1, 32, 32\)"):
+        mnist_net(torch.zeros(1, 3, 32, 32, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"shape \(B, 3, 16, 16\)"):
+        rgb_net(torch.zeros(1, 3, 32, 32, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        rgb_net(torch.full((1, 3, 16, 16), 255.0, dtype=torch.float64))
+    with pytest.raises(ValueError, match="one tensor per latent group"):
+        rgb_net.sample_logits(1, noise=[torch.zeros(1)])
+    with pytest.raises(ValueError, match="image_size"):
+        NVAEConfig(image_size=30, **TINY)
