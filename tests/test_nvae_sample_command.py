@@ -1,0 +1,72 @@
+"""``zoo sample``: the PNG grid of NVAE samples, from an official checkpoint, and its refusals."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import zoo
+from tests.nvae_recipe import write_official_checkpoint
+from zoo import sample_command
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    sample_command.add_parser(parser.add_subparsers())
+    return parser.parse_args(["sample", *argv])
+
+
+@pytest.fixture(scope="module")
+def checkpoint(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    fixture = shared_dir / "fixtures" / "nvae" / "tiny-mnist"
+    return write_official_checkpoint(fixture, tmp_path_factory.mktemp("nvae") / "checkpoint.pt")
+
+
+def test_grid_of_temperature_zero_samples(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "grid" / "samples.png"
+    args = _parse(["nvae", "--weights", str(checkpoint), "-n", "5", "-t", "0", "--columns", "3",
+                   "-o", str(out), "--batch-size", "2"])
+    assert args.func(args) == 0
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (2 * 34 + 2, 3 * 34 + 2)          # 2 rows x 3 columns of 32 px + 2 px
+    network = zoo.load("nvae", weights=checkpoint)
+    with torch.no_grad():
+        expected = torch.sigmoid(network.sample_logits(1, 0.0))[0, 0]
+    expected = (expected * 255).round().to(torch.uint8).numpy()
+    for row, col in [(0, 0), (0, 2), (1, 1)]:               # temperature 0: identical tiles
+        tile = grid[2 + row * 34: 2 + row * 34 + 32, 2 + col * 34: 2 + col * 34 + 32]
+        np.testing.assert_array_equal(tile, expected)
+    assert not grid[2 + 34: 2 + 34 + 32, 2 + 2 * 34: 2 + 2 * 34 + 32].any()  # 6th slot empty
+    assert not list(out.parent.glob("*.tmp"))
+
+
+def test_readjust_bn_path_runs_and_writes(checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s.png"
+    args = _parse(["nvae", "--weights", str(checkpoint), "-n", "4", "-t", "0.7", "-o", str(out),
+                   "--readjust-bn", "--readjust-batches", "2"])
+    assert args.func(args) == 0
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (2 * 34 + 2, 2 * 34 + 2) and grid.max() > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["pwcnet.things"], "NVAE models"),
+    (["nvae.mnist", "-t", "1.5"], "temperature"),
+    (["nvae.mnist", "-n", "0"], "num-samples"),
+    (["nvae.mnist", "-o", "samples.jpg"], ".png"),
+])
+def test_bad_arguments_are_refused(argv: list[str], message: str) -> None:
+    args = _parse(argv)
+    with pytest.raises(ValueError, match=message):
+        args.func(args)
+
+
+def test_unimported_official_weights_say_how_to_get_them(tmp_path: Path) -> None:
+    args = _parse(["nvae.celeba64", "-o", str(tmp_path / "x.png")])
+    with pytest.raises(FileNotFoundError, match="zoo import nvae.celeba64"):
+        args.func(args)
