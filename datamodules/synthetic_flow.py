@@ -43,6 +43,7 @@ Every pair is a pure function of ``(seed, index)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,10 +104,14 @@ class SyntheticFlow(Dataset):
             and validation.
         photometric: brightness changes between frames, blur and noise (see the module doc).
         motion: the motion statistics.
+        transform: applied to each item dict (e.g. :class:`datamodules.flow_augment.FlowAugmentation`).
 
     Items are dicts: ``image1``, ``image2`` float32 (3, H, W) in [0, 1], ``flow`` float32
     (2, H, W) px, ``valid`` bool (H, W) (all True: the flow is known everywhere) and ``meta``.
     """
+
+    name = "synthetic"
+    sparse = False
 
     def __init__(
         self,
@@ -115,6 +120,7 @@ class SyntheticFlow(Dataset):
         seed: int = 0,
         photometric: bool = True,
         motion: MotionStatistics = MotionStatistics(),
+        transform: Callable[[dict], dict] | None = None,
     ) -> None:
         height, width = (int(s) for s in size)
         if height < 8 or width < 8:
@@ -126,6 +132,7 @@ class SyntheticFlow(Dataset):
         self.seed = int(seed)
         self.photometric = photometric
         self.motion = motion
+        self.transform = transform
         self._scale = math.sqrt(height * width / _REFERENCE_AREA)
 
     def __len__(self) -> int:
@@ -133,13 +140,14 @@ class SyntheticFlow(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         pair = self.render(index)
-        return {
+        item = {
             "image1": pair.image1,
             "image2": pair.image2,
             "flow": pair.flow,
             "valid": torch.ones(self.size, dtype=torch.bool),
-            "meta": {"dataset": "synthetic", "sequence": f"seed{self.seed}", "frame": int(index), "paths": ("", "", "")},
+            "meta": {"dataset": self.name, "sequence": f"seed{self.seed}", "frame": int(index), "paths": ("", "", "")},
         }
+        return self.transform(item) if self.transform is not None else item
 
     def render(self, index: int) -> SyntheticPair:
         """Render pair ``index`` with its per-pixel layer ownership."""

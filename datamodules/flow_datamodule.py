@@ -1,0 +1,276 @@
+"""``FlowDataModule``: optical-flow training and validation sets composed by name.
+
+Compositions are ``+``-separated dataset names, each optionally weighted by an integer repeat
+count, e.g. ``"sintel-clean+sintel-final+2*kitti-2015"`` (KITTI appears twice per epoch) or
+``"synthetic"``. Names and the sets they stand for:
+
+============== =============================================== ==============================
+name           training set                                    validation set
+============== =============================================== ==============================
+chairs         FlyingChairs official train split (22,232)      official val split (640)
+things         FlyingThings3D TRAIN, clean + final, both ways  TEST, clean + final, future
+things-clean   ... clean pass only                             ...
+things-final   ... final pass only                             ...
+sintel         Sintel training, clean + final                  Sintel training, clean + final
+sintel-clean   Sintel training, clean pass                     the same
+sintel-final   Sintel training, final pass                     the same
+kitti-2015     KITTI 2015 training (200, sparse)               the same
+kitti-2012     KITTI 2012 training (194, sparse)               the same
+hd1k           HD1K (1,047, sparse)                            the same
+synthetic      SyntheticFlow, ``seed``                         SyntheticFlow, ``seed + 1``
+============== =============================================== ==============================
+
+Sintel and KITTI have no official validation split, so their "validation" is their training
+set, as in the PWC-Net and RAFT papers; do not validate on a set you train on.
+
+Dataset roots, for each family (``chairs``, ``things``, ``sintel``, ``kitti-2015``,
+``kitti-2012``, ``hd1k``), in order: the ``roots`` argument; the environment variable
+``ZOO_DATA_<FAMILY>`` (upper case, ``-`` removed: ``ZOO_DATA_KITTI2015``); ``<data_dir>/<folder>``
+with ``data_dir`` the argument or ``$ZOO_DATA``, and the folder names of :data:`DEFAULT_FOLDERS`.
+The synthetic set needs no data at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from datamodules.flow_augment import FlowAugmentation, PhotometricJitter
+from datamodules.flow_datasets import HD1K, KITTI, SOURCES, FlyingChairs, FlyingThings3D, Sintel, prepare_dataset
+from datamodules.synthetic_flow import SyntheticFlow
+
+__all__ = ["FlowDataModule", "DATASET_NAMES", "DEFAULT_FOLDERS", "parse_composition"]
+
+DEFAULT_FOLDERS = {
+    "chairs": "FlyingChairs_release",
+    "things": "FlyingThings3D",
+    "sintel": "MPI-Sintel-complete",
+    "kitti-2015": "KITTI2015",
+    "kitti-2012": "KITTI2012",
+    "hd1k": "HD1K",
+}
+
+# name -> (family whose root it needs, builder(root, training) -> datasets)
+_Builder = Callable[[Path, bool], list[Dataset]]
+
+
+def _things(passes: tuple[str, ...]) -> _Builder:
+    def build(root: Path, training: bool) -> list[Dataset]:
+        if training:
+            return [FlyingThings3D(root, "train", passes=passes)]
+        return [FlyingThings3D(root, "test", passes=passes, directions=("future",))]
+
+    return build
+
+
+def _sintel(passes: tuple[str, ...]) -> _Builder:
+    return lambda root, training: [Sintel(root, "training", p) for p in passes]
+
+
+def _kitti(year: int) -> _Builder:
+    return lambda root, training: [KITTI(root, year, "training")]
+
+
+_DATASETS: dict[str, tuple[str, _Builder]] = {
+    "chairs": ("chairs", lambda root, training: [FlyingChairs(root, "train" if training else "val")]),
+    "things": ("things", _things(("clean", "final"))),
+    "things-clean": ("things", _things(("clean",))),
+    "things-final": ("things", _things(("final",))),
+    "sintel": ("sintel", _sintel(("clean", "final"))),
+    "sintel-clean": ("sintel", _sintel(("clean",))),
+    "sintel-final": ("sintel", _sintel(("final",))),
+    "kitti-2015": ("kitti-2015", _kitti(2015)),
+    "kitti-2012": ("kitti-2012", _kitti(2012)),
+    "hd1k": ("hd1k", lambda root, training: [HD1K(root)]),
+}
+DATASET_NAMES = (*_DATASETS, "synthetic")
+
+
+def parse_composition(spec: str) -> list[tuple[str, int]]:
+    """``"sintel-clean+2*kitti-2015"`` -> ``[("sintel-clean", 1), ("kitti-2015", 2)]``."""
+    terms = []
+    for term in spec.replace(" ", "").split("+"):
+        match = re.fullmatch(r"(?:(\d+)\*)?([a-z0-9-]+)", term)
+        if match is None or match.group(2) not in DATASET_NAMES:
+            raise ValueError(
+                f"bad dataset term {term!r} in {spec!r}: expected [N*]name with name one of {', '.join(DATASET_NAMES)}"
+            )
+        weight = int(match.group(1) or 1)
+        if weight < 1:
+            raise ValueError(f"dataset weight must be a positive integer in {term!r}")
+        terms.append((match.group(2), weight))
+    return terms
+
+
+class FlowDataModule(pl.LightningDataModule):
+    """Optical-flow data for training PWC-Net (and any flow network) with Lightning.
+
+    Args:
+        train: training composition (see the module docstring), e.g. ``"chairs"``,
+            ``"sintel-clean+sintel-final+2*kitti-2015"``, ``"synthetic"``.
+        val: validation names, ``+``-separated, one dataloader each (no weights).
+        test: test names (default: the validation names).
+        roots: dataset family -> root folder.
+        data_dir: folder holding the datasets under :data:`DEFAULT_FOLDERS` (default ``$ZOO_DATA``).
+        download: let ``prepare_data`` download the sets with a public archive (chairs, sintel)
+            into their roots when they are missing.
+        cache_dir: where downloaded archives are kept (default: the zoo cache).
+        crop_size: (H, W) of training crops (multiples of 64 for PWC-Net).
+        batch_size, val_batch_size, num_workers: the loaders' settings.
+        scale_range, stretch, rotation_deg, hflip_prob, vflip_prob, photometric: the training
+            augmentation (:class:`datamodules.flow_augment.FlowAugmentation`); ``photometric=False``
+            turns colour jitter off.
+        synthetic_size, synthetic_length, synthetic_val_length: SyntheticFlow's frame size and
+            number of training / validation pairs.
+        seed: SyntheticFlow's training seed; validation uses ``seed + 1``.
+    """
+
+    def __init__(
+        self,
+        train: str = "synthetic",
+        val: str = "synthetic",
+        test: str | None = None,
+        roots: Mapping[str, str] | None = None,
+        data_dir: str | None = None,
+        download: bool = False,
+        cache_dir: str | None = None,
+        crop_size: tuple[int, int] = (384, 448),
+        batch_size: int = 8,
+        val_batch_size: int = 1,
+        num_workers: int = 4,
+        scale_range: tuple[float, float] = (-0.2, 0.6),
+        stretch: float = 0.2,
+        rotation_deg: float = 0.0,
+        hflip_prob: float = 0.5,
+        vflip_prob: float = 0.1,
+        photometric: bool = True,
+        synthetic_size: tuple[int, int] = (384, 512),
+        synthetic_length: int = 22232,
+        synthetic_val_length: int = 640,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.train_terms = parse_composition(train)
+        self.val_names = self._plain_names(val, "val")
+        self.test_names = self._plain_names(test or val, "test")
+        unknown_families = set(roots or {}) - set(DEFAULT_FOLDERS)
+        if unknown_families:
+            raise ValueError(f"roots has unknown dataset families {sorted(unknown_families)}; known: {sorted(DEFAULT_FOLDERS)}")
+        self.roots = dict(roots or {})
+        self.train_dataset: Dataset | None = None
+        self.val_datasets: list[Dataset] = []
+        self.test_datasets: list[Dataset] = []
+
+    @staticmethod
+    def _plain_names(spec: str, what: str) -> list[str]:
+        terms = parse_composition(spec)
+        if any(weight != 1 for _, weight in terms):
+            raise ValueError(f"{what} takes plain names (one dataloader each), got weights in {spec!r}")
+        return [name for name, _ in terms]
+
+    # --- roots and downloads ----------------------------------------------------------------
+
+    def root(self, family: str) -> Path:
+        """The root folder of a dataset family (see the module docstring for the search order)."""
+        if family in self.roots:
+            return Path(self.roots[family])
+        variable = f"ZOO_DATA_{family.upper().replace('-', '')}"
+        if os.environ.get(variable):
+            return Path(os.environ[variable])
+        base = self.hparams.data_dir or os.environ.get("ZOO_DATA")
+        if base:
+            return Path(base) / DEFAULT_FOLDERS[family]
+        raise ValueError(
+            f"FlowDataModule: no root for {family!r}: pass roots={{'{family}': ...}}, set {variable}, "
+            f"or pass data_dir / set ZOO_DATA to a folder holding {DEFAULT_FOLDERS[family]}/"
+        )
+
+    def _families(self) -> set[str]:
+        names = {n for n, _ in self.train_terms} | set(self.val_names) | set(self.test_names)
+        return {_DATASETS[n][0] for n in names if n != "synthetic"}
+
+    def prepare_data(self) -> None:
+        """Download and unpack the public sets that are needed and missing (``download=True`` only)."""
+        if not self.hparams.download:
+            return
+        for family in sorted(self._families() & set(SOURCES)):
+            prepare_dataset(family, self.root(family), cache_dir=self.hparams.cache_dir)
+
+    # --- datasets ---------------------------------------------------------------------------
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and self.train_dataset is None:
+            parts = []
+            for name, weight in self.train_terms:
+                parts += self._datasets(name, training=True) * weight
+            self.train_dataset = ConcatDataset(parts)
+        if stage in (None, "fit", "validate") and not self.val_datasets:
+            self.val_datasets = [self._evaluation_set(name) for name in self.val_names]
+        if stage in (None, "test") and not self.test_datasets:
+            self.test_datasets = [self._evaluation_set(name) for name in self.test_names]
+
+    def _evaluation_set(self, name: str) -> Dataset:
+        parts = self._datasets(name, training=False)
+        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+    def _datasets(self, name: str, training: bool) -> list[Dataset]:
+        if name == "synthetic":
+            hp = self.hparams
+            if training:
+                return [SyntheticFlow(hp.synthetic_size, hp.synthetic_length, hp.seed, transform=self._augmentation(False))]
+            return [SyntheticFlow(hp.synthetic_size, hp.synthetic_val_length, hp.seed + 1)]
+        family, build = _DATASETS[name]
+        datasets = build(self.root(family), training)
+        if training:
+            for dataset in datasets:
+                dataset.transform = self._augmentation(dataset.sparse)
+        return datasets
+
+    def _augmentation(self, sparse: bool) -> FlowAugmentation:
+        hp = self.hparams
+        return FlowAugmentation(
+            tuple(hp.crop_size),
+            scale_range=tuple(hp.scale_range),
+            stretch=hp.stretch,
+            rotation_deg=hp.rotation_deg,
+            hflip_prob=hp.hflip_prob,
+            vflip_prob=hp.vflip_prob,
+            photometric=PhotometricJitter() if hp.photometric else None,
+            sparse=sparse,
+        )
+
+    # --- loaders ----------------------------------------------------------------------------
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_dataset is None:
+            self.setup("fit")
+        hp = self.hparams
+        return DataLoader(
+            self.train_dataset,
+            batch_size=hp.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def val_dataloader(self) -> list[DataLoader]:
+        if not self.val_datasets:
+            self.setup("validate")
+        return [self._evaluation_loader(d) for d in self.val_datasets]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        if not self.test_datasets:
+            self.setup("test")
+        return [self._evaluation_loader(d) for d in self.test_datasets]
+
+    def _evaluation_loader(self, dataset: Dataset) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.hparams.val_batch_size, shuffle=False, num_workers=self.hparams.num_workers)
