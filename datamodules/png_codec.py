@@ -42,7 +42,7 @@ def decode_png(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarray
     if not data.startswith(_SIGNATURE):
         raise PNGError(f"{path}: not a PNG file (missing PNG signature)")
     header, idat = _read_chunks(path, data)
-    width, height, depth, colour, interlace = header
+    width, height, depth, colour = header
     raw = _inflate(path, idat)
     channels = _CHANNELS[colour]
     bpp = channels * depth // 8  # bytes per pixel, the distance a filter looks left
@@ -91,8 +91,8 @@ def encode_png(image: np.ndarray, filter_type: int | None = None) -> bytes:
     )
 
 
-def _read_chunks(path: Path, data: bytes) -> tuple[tuple[int, int, int, int, int], bytes]:
-    """The IHDR fields and the concatenated IDAT payload, with CRCs checked."""
+def _read_chunks(path: Path, data: bytes) -> tuple[tuple[int, int, int, int], bytes]:
+    """The IHDR fields (width, height, depth, colour) and the concatenated IDAT payload, CRCs checked."""
     header = None
     idat = []
     pos = len(_SIGNATURE)
@@ -120,7 +120,8 @@ def _read_chunks(path: Path, data: bytes) -> tuple[tuple[int, int, int, int, int
     return header, b"".join(idat)
 
 
-def _parse_header(path: Path, payload: bytes) -> tuple[int, int, int, int, int]:
+def _parse_header(path: Path, payload: bytes) -> tuple[int, int, int, int]:
+    """(width, height, bit depth, colour type) of a supported IHDR."""
     if len(payload) != 13:
         raise PNGError(f"{path}: IHDR chunk has {len(payload)} bytes, expected 13")
     width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", payload)
@@ -133,7 +134,7 @@ def _parse_header(path: Path, payload: bytes) -> tuple[int, int, int, int, int]:
         )
     if compression != 0 or filtering != 0 or interlace != 0:
         raise PNGError(f"{path}: interlaced or non-standard PNGs are not supported")
-    return width, height, depth, colour, interlace
+    return width, height, depth, colour
 
 
 def _inflate(path: Path, idat: bytes) -> bytes:
