@@ -4,7 +4,7 @@ CelebA-HQ 256 and FFHQ 256.
 Each is built as ``XDataModule(data_dir, batch_size=..., num_workers=..., seed=..., ...)`` where
 ``data_dir`` holds the dataset in its published layout. ``prepare_data`` downloads what is public
 (MNIST, CIFAR-10, verified by checksum) and decodes the set once into a uint8 cache
-(:mod:`datamodules.image_cache`, in ``cache_dir``, default ``<data_dir>/zoo_cache``); ``setup``
+(:mod:`datamodules.image_cache`, in ``cache_dir``, default ``<zoo cache>/datasets``); ``setup``
 memory-maps it. Items are ``(image, label)``: image float32 (C, H, W) in [0, 1], label int64
 (-1 for sets without labels). Random transforms (flip, dynamic binarisation) are drawn afresh at
 every access.
@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 
 from datamodules import image_readers as readers
 from datamodules.image_cache import BatchTransform, CachedImages, UInt8Cache, fingerprint
+from zoo import hub  # the leaf download module, the one project import allowed here
 
 __all__ = [
     "ImageDataModule",
@@ -95,7 +96,8 @@ class ImageDataModule(pl.LightningDataModule):
             the cache is built.
         seed: seeds the training shuffle and, through it, the workers' random transforms.
         cache_dir: where the decoded cache (and any saved split) lives; default
-            ``<data_dir>/zoo_cache``. Give one when ``data_dir`` is read-only.
+            ``datasets/`` in the zoo's cache (``$ZOO_HOME`` or ``~/.cache/zoo``), so that a
+            read-only ``data_dir`` works as it is.
     """
 
     name: ClassVar[str]
@@ -106,7 +108,7 @@ class ImageDataModule(pl.LightningDataModule):
         super().__init__()
         self.save_hyperparameters()  # every subclass's constructor arguments
         self.data_dir = Path(data_dir).expanduser()
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else self.data_dir / "zoo_cache"
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else hub.cache_dir() / "datasets"
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
@@ -191,7 +193,6 @@ class ImageDataModule(pl.LightningDataModule):
 
     def _download(self, urls: list[str], sha256: str) -> tuple[Path, Callable[[], None]]:
         """A verified download into ``data_dir/.download`` and the callable that removes it."""
-        from zoo import hub  # the one project import allowed here; only needed to download
 
         staging = self.data_dir / ".download"
         path = hub.download_any(urls, sha256, cache_dir=staging)

@@ -9,6 +9,8 @@ import json
 
 import numpy as np
 import pytest
+
+from zoo import hub
 import torch
 from PIL import Image
 
@@ -164,7 +166,7 @@ def test_mnist_downloads_from_the_first_working_mirror(tmp_path, http_server, ti
                              binarize=False, num_validation=2)
     module.prepare_data()
     names = sorted(p.name for p in (tmp_path / "mnist").iterdir())
-    assert names == sorted([e.name + ".gz" for e in readers.MNIST_FILES.values()] + ["zoo_cache"])
+    assert names == sorted([e.name + ".gz" for e in readers.MNIST_FILES.values()])
     assert http_server.hits["/mirror1/train-images-idx3-ubyte.gz"] == 1  # 404, then mirror 2
     assert http_server.hits["/mirror2/train-images-idx3-ubyte.gz"] == 1
     module.prepare_data()  # present and cached: no new request
@@ -208,7 +210,7 @@ def test_cifar10_download_extract_split_and_flip(tmp_path, http_server, monkeypa
     data_dir.mkdir()
     module = CIFAR10DataModule(str(data_dir), batch_size=4, num_workers=0, num_validation=5)
     module.prepare_data()
-    assert sorted(p.name for p in data_dir.iterdir()) == ["cifar-10-batches-py", "zoo_cache"]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["cifar-10-batches-py"]
     module.setup()
     assert [len(module.datasets[s]) for s in ("train", "val", "test")] == [10, 5, 3]
     test_images, test_labels = module.datasets["test"].batch([0, 1, 2])
@@ -282,7 +284,7 @@ def test_celeba64_missing_or_broken_files(tmp_path, shared_dir):
     module = CelebA64DataModule(str(data_dir), num_workers=0)
     with pytest.raises(ValueError, match="000002.jpg: cannot decode image"):
         module.prepare_data()
-    assert not list((data_dir / "zoo_cache").glob("celeba64-*"))
+    assert not list((hub.cache_dir() / "datasets").glob("celeba64-*"))
 
 
 # -- FFHQ 256 / CelebA-HQ 256 -----------------------------------------------------------------
@@ -306,7 +308,7 @@ def test_ffhq_saved_split_is_reused_and_checked(tmp_path):
     module = FFHQ256DataModule(str(tmp_path / "ffhq"), **args)
     module.prepare_data()
     module.setup()
-    split_file = tmp_path / "ffhq/zoo_cache/ffhq256-split-seed0-val2.json"
+    split_file = hub.cache_dir() / "datasets/ffhq256-split-seed0-val2.json"
     saved = json.loads(split_file.read_text())
     assert len(saved["train"]) == 3 and len(saved["validation"]) == 2
     assert sorted(saved["train"] + saved["validation"]) == [
@@ -329,7 +331,7 @@ def test_ffhq_saved_split_is_reused_and_checked(tmp_path):
     _faces(tmp_path / "ffhq/images1024x1024", 6)
     grown = FFHQ256DataModule(str(tmp_path / "ffhq"), **args)
     grown.prepare_data()
-    assert len(list((tmp_path / "ffhq/zoo_cache").glob("ffhq256-*/"))) == 1
+    assert len(list((hub.cache_dir() / "datasets").glob("ffhq256-*/"))) == 1
     with pytest.raises(ValueError, match="lists other images than"):
         grown.setup()
 
