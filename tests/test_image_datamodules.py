@@ -9,8 +9,6 @@ import json
 
 import numpy as np
 import pytest
-
-from zoo import hub
 import torch
 from PIL import Image
 
@@ -28,6 +26,7 @@ from datamodules.image_datamodules import (
 )
 from tests.http_server import Route
 from tests.image_fixtures import bilinear_reference, cifar_archive, idx_bytes, write_idx_gz
+from zoo import hub
 
 # Published MNIST class counts (training, test), digits 0..9.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
