@@ -131,13 +131,13 @@ class FlowAugmentation:
         sx, sy = max(sx, crop_w / width), max(sy, crop_h / height)  # the scaled frame covers the crop
         angle = math.radians(_uniform(-self.rotation_deg, self.rotation_deg))
         cos, sin = math.cos(angle), math.sin(angle)
-        linear = torch.tensor([[cos, -sin], [sin, cos]], dtype=torch.float64) @ torch.diag(
-            torch.tensor([sx, sy], dtype=torch.float64)
-        )
-        # Continuous coordinates (pixel edges at integers): scale, rotate about the scaled centre, crop.
+        rotation = torch.tensor([[cos, -sin], [sin, cos]], dtype=torch.float64)
+        linear = rotation @ torch.diag(torch.tensor([sx, sy], dtype=torch.float64))
+        # In continuous coordinates u = pixel centre + 0.5: scale u -> D u, rotate about the scaled
+        # frame's centre c, crop at offset o: p + 0.5 = R (D u - c) + c - o.
         centre = torch.tensor([width * sx / 2, height * sy / 2], dtype=torch.float64)
         offset = torch.tensor([_uniform(0, width * sx - crop_w), _uniform(0, height * sy - crop_h)], dtype=torch.float64)
-        translation = linear @ torch.full((2,), 0.5, dtype=torch.float64) - linear @ (centre / torch.tensor([sx, sy], dtype=torch.float64)) + centre - offset - 0.5
+        translation = 0.5 * linear.sum(dim=1) - rotation @ centre + centre - offset - 0.5
         matrix = torch.cat([linear, translation[:, None]], dim=1)
         for axis, prob, extent in ((0, self.hflip_prob, crop_w), (1, self.vflip_prob, crop_h)):
             if _uniform(0, 1) < prob:
