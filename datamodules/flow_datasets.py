@@ -462,13 +462,15 @@ class DataSource:
     ``urls``: mirrors tried in order; ``sha256``: the archive's hash, None where the publisher
     gives none (the hub then records the hash of the first download and verifies later copies
     against it); ``prefix``: the folder inside the archive that becomes the dataset root;
-    ``extra``: further (url, sha256, file name) downloads placed in the root.
+    ``extra``: further (url, sha256, file name) downloads placed in the root; ``present``: a path
+    in the root whose existence means the data is already there (unpacked by hand, say).
     """
 
     urls: tuple[str, ...]
     sha256: str | None
     prefix: str = ""
     extra: tuple[tuple[str, str | None, str], ...] = ()
+    present: str = ".complete"
 
 
 SOURCES: dict[str, DataSource] = {
@@ -481,6 +483,7 @@ SOURCES: dict[str, DataSource] = {
             None,
             "FlyingChairs_train_val.txt",
         ),),
+        present="FlyingChairs_train_val.txt",
     ),
     "sintel": DataSource(
         urls=(
@@ -488,6 +491,7 @@ SOURCES: dict[str, DataSource] = {
             "http://sintel.cs.washington.edu/MPI-Sintel-complete.zip",
         ),
         sha256=None,
+        present="training/flow",
     ),
 }
 
@@ -495,15 +499,15 @@ SOURCES: dict[str, DataSource] = {
 def prepare_dataset(name: str, root: _PathLike, *, cache_dir: _PathLike | None = None, sources=SOURCES) -> Path:
     """Download (through :func:`zoo.hub.download`, verified) and unpack dataset ``name`` into ``root``.
 
-    Nothing happens when ``root`` already holds the unpacked data (a ``.complete`` marker is
-    written after a successful unpack). The archive is unpacked into a temporary folder beside
+    Nothing happens when ``root`` already holds the data (the source's ``present`` path, or the
+    ``.complete`` marker written after a successful unpack, exists). The archive is unpacked into a temporary folder beside
     ``root`` and moved into place, so an interrupted run leaves no half-unpacked root.
     """
     if name not in sources:
         raise ValueError(f"no public download for dataset {name!r}; downloadable: {sorted(sources)}")
     source = sources[name]
     root = Path(root)
-    if (root / ".complete").exists():
+    if (root / ".complete").exists() or (root / source.present).exists():
         return root
     archive = hub.download_any(source.urls, source.sha256, cache_dir=cache_dir)
     root.parent.mkdir(parents=True, exist_ok=True)

@@ -184,13 +184,16 @@ def test_prepare_sintel_downloads_verifies_and_unpacks(tmp_path, http_server):
     archive = _zip_folder(make_sintel(tmp_path / "original"))
     http_server.routes["/MPI-Sintel-complete.zip"] = Route(archive)
     urls = (http_server.url("/missing.zip"), http_server.url("/MPI-Sintel-complete.zip"))  # a dead mirror first
-    sources = {"sintel": DataSource(urls=urls, sha256=hashlib.sha256(archive).hexdigest())}
+    sources = {"sintel": DataSource(urls=urls, sha256=hashlib.sha256(archive).hexdigest(), present="training/flow")}
     root = tmp_path / "data" / "sintel"
     assert prepare_dataset("sintel", root, cache_dir=tmp_path / "cache", sources=sources) == root
     _check_item(Sintel(root, pass_="final")[3], 121, 131, flow_field(102))
     prepare_dataset("sintel", root, cache_dir=tmp_path / "cache", sources=sources)
     assert http_server.hits["/MPI-Sintel-complete.zip"] == 1  # a prepared root needs no network
     assert not list(root.parent.glob(".*tmp"))
+    by_hand = make_sintel(tmp_path / "by_hand", frames=2)  # unpacked by the user: nothing to fetch
+    prepare_dataset("sintel", by_hand, cache_dir=tmp_path / "other_cache", sources=sources)
+    assert http_server.hits["/MPI-Sintel-complete.zip"] == 1
 
 
 def test_prepare_chairs_strips_the_release_folder_and_fetches_the_split(tmp_path, http_server):
