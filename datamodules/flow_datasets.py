@@ -204,12 +204,13 @@ THINGS_SOURCE = "https://lmb.informatik.uni-freiburg.de/resources/datasets/Scene
 class FlyingThings3D(FlowDataset):
     """FlyingThings3D (Mayer et al. 2016), the full release, 540x960 ``.png`` frames and ``.pfm`` flow.
 
-    The defaults give the set PWC-Net and FlowNet2 fine-tune on ("things"): the TRAIN split,
-    both render passes, left camera, both directions, without the frames listed in the release's
-    ``all_unused_files.txt`` (scenes with extreme motion or rendering problems), and without
-    pairs whose flow exceeds ``max_flow`` px in any component (FlowNet2's large-motion exclusion;
-    ``None`` keeps them). The latter needs every flow file's maximum once: it is scanned on first
-    use and remembered in ``max_flow_index`` (default: a JSON file in the zoo cache).
+    The defaults give the "things" fine-tuning set of FlowNet2 / PWC-Net: the TRAIN split, both
+    render passes, left camera, both directions, without the frames listed in the release's
+    ``all_unused_files.txt`` (scenes with extreme motion or rendering problems the authors advise
+    against). ``max_flow`` additionally drops pairs whose flow exceeds that many pixels in any
+    component or is not finite (NVIDIA's PWC-Net/SENSE training code uses 500; ``None`` keeps
+    all). That needs every flow file's maximum once: it is scanned on first use and remembered
+    in ``max_flow_index`` (default: a JSON file in the zoo cache).
 
     Args:
         root: the folder holding ``frames_cleanpass``, ``frames_finalpass`` and ``optical_flow``.
