@@ -37,7 +37,7 @@ between the frames, frame 2 gets a global gain and offset, both frames may share
 Gaussian blur (defocus), and each frame gets its own sensor noise. With ``photometric=False``
 frame 2 is exactly frame 1's layers moved.
 
-Every pair is a pure function of ``(seed, index)``.
+Every pair is a pure function of ``(seed, index)``, bit for bit, whatever torch's thread count.
 """
 
 from __future__ import annotations
@@ -344,7 +344,9 @@ def _fractal_noise(rng: np.random.Generator, height: int, width: int, coarsest: 
     top = rng.integers(0, max(1, field.shape[0] - height + 1))
     left = rng.integers(0, max(1, field.shape[1] - width + 1))
     field = field[top : top + height, left : left + width]
-    return (field - field.mean()) / field.std().clamp_min(1e-6)
+    # numpy's float64 reduction has a fixed order: pairs are bit-identical whatever torch's thread count.
+    values = field.numpy()
+    return (field - float(values.mean(dtype=np.float64))) / max(float(values.std(dtype=np.float64)), 1e-6)
 
 
 def _palette(rng: np.random.Generator, count: int) -> torch.Tensor:
