@@ -80,6 +80,20 @@ def test_pairs_are_a_function_of_seed_and_index():
     assert not torch.equal(a[4]["image1"], SyntheticFlow((32, 40), length=5, seed=4)[4]["image1"])
 
 
+def test_pairs_do_not_depend_on_the_thread_count():
+    dataset = SyntheticFlow((96, 128), length=2, seed=5)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = dataset[1]
+        torch.set_num_threads(2)
+        double = dataset[1]
+    finally:
+        torch.set_num_threads(threads)
+    for key in ("image1", "image2", "flow"):
+        assert torch.equal(single[key], double[key])
+
+
 def test_layers_move_differently_and_occlude():
     pair = SyntheticFlow((96, 128), length=1, seed=0, photometric=False).render(0)
     owners = pair.owner1.unique()
