@@ -132,6 +132,17 @@ def _none_found(folder: Path, dataset: str, what: str, layout: str, source: str)
     )
 
 
+def _check_complete(samples: Sequence[FlowSample], dataset: str, layout: str, source: str) -> None:
+    """Raise :class:`DatasetNotFoundError` listing files of ``samples`` that do not exist."""
+    missing = [p for s in samples for p in (s.image1, s.image2, s.flow) if p is not None and not p.exists()]
+    if missing:
+        shown = "\n  ".join(str(p) for p in missing[:5])
+        raise DatasetNotFoundError(
+            f"{dataset}: {len(missing)} file(s) of the layout are missing (incomplete download?), e.g.\n  {shown}\n"
+            f"Expected layout:\n{layout}\nThe data is published at {source}."
+        )
+
+
 def _consecutive_pairs(frames: dict[int, Path]) -> list[tuple[int, Path, Path]]:
     """(frame, path of frame, path of frame + 1) for every frame whose successor exists."""
     return [(f, frames[f], frames[f + 1]) for f in sorted(frames) if f + 1 in frames]
@@ -188,6 +199,7 @@ class FlyingChairs(FlowDataset):
         samples = [
             FlowSample(data / f"{n:05d}_img1.ppm", data / f"{n:05d}_img2.ppm", flows[n], "chairs", n) for n in numbers
         ]
+        _check_complete(samples, "FlyingChairs", CHAIRS_LAYOUT, CHAIRS_SOURCE)
         super().__init__(samples, transform)
 
 
@@ -348,6 +360,7 @@ class Sintel(FlowDataset):
                 samples.append(FlowSample(first, second, flow, folder.name, frame))
         if not samples:
             raise _none_found(frames_root, "MPI Sintel", "frame pairs", SINTEL_LAYOUT, SINTEL_SOURCE)
+        _check_complete(samples, "MPI Sintel", SINTEL_LAYOUT, SINTEL_SOURCE)
         super().__init__(samples, transform)
 
     def occlusion(self, index: int) -> np.ndarray:
@@ -416,6 +429,7 @@ class KITTI(FlowDataset):
             samples.append(FlowSample(first, frames / f"{scene}_11.png", flow, scene, 10))
         if not samples:
             raise _none_found(frames, f"KITTI {year}", "*_10.png frames", layout, source)
+        _check_complete(samples, f"KITTI {year}", layout, source)
         super().__init__(samples, transform)
 
 
@@ -450,6 +464,7 @@ class HD1K(FlowDataset):
         ]
         if not samples:
             raise _none_found(frames_dir, "HD1K", "frame pairs", HD1K_LAYOUT, HD1K_SOURCE)
+        _check_complete(samples, "HD1K", HD1K_LAYOUT, HD1K_SOURCE)
         super().__init__(samples, transform)
 
 

@@ -146,6 +146,17 @@ def test_kitti_2015_sparse_flow(tmp_path):
     assert not KITTI(root, 2015, split="testing")[0]["valid"].any()
 
 
+def test_incomplete_layouts_name_the_missing_files(tmp_path):
+    sintel = make_sintel(tmp_path / "sintel")
+    (sintel / "training" / "flow" / "bamboo_2" / "frame_0002.flo").unlink()
+    with pytest.raises(DatasetNotFoundError, match=r"1 file\(s\).*bamboo_2/frame_0002\.flo"):
+        Sintel(sintel)
+    kitti = make_kitti(tmp_path / "kitti")
+    (kitti / "training" / "image_2" / "000001_11.png").unlink()
+    with pytest.raises(DatasetNotFoundError, match="000001_11.png"):
+        KITTI(kitti, 2015)
+
+
 def test_kitti_2012_grayscale_frames_become_rgb(tmp_path):
     root = make_kitti(tmp_path / "kitti12", year=2012, image_dir="image_0")
     item = KITTI(root, 2012)[0]
