@@ -63,7 +63,11 @@ def upsampler(in_channels: int) -> nn.ConvTranspose2d:
 
 
 class FeaturePyramid(nn.Module):
-    """Six levels of three 3x3 convolutions each; the first of each level has stride 2."""
+    """Six levels of three 3x3 convolutions each; the first of each level has stride 2.
+
+    Under autocast the pyramid still runs in the dtype of its weights (float32): it is 6 % of the
+    network's FLOPs but, in bfloat16, causes half of the flow error of a bf16 forward.
+    """
 
     def __init__(self, in_channels: int = 3) -> None:
         super().__init__()
@@ -81,9 +85,10 @@ class FeaturePyramid(nn.Module):
         """(N, 3, H, W) -> features of levels 1..6, level l of shape (N, PYRAMID_CHANNELS[l-1], H/2^l, W/2^l)."""
         features = []
         x = images
-        for level in self.levels:
-            x = level(x)
-            features.append(x)
+        with torch.autocast(images.device.type, enabled=False):
+            for level in self.levels:
+                x = level(x)
+                features.append(x)
         return features
 
 
