@@ -115,32 +115,29 @@ def _chw(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
+def _layout_error(dataset: str, problem: str, layout: str, source: str) -> DatasetNotFoundError:
+    """The error for a missing or incomplete dataset: what is wrong, the layout expected, where to get it."""
+    return DatasetNotFoundError(f"{dataset}: {problem}.\nExpected layout under the dataset root:\n{layout}\nThe data is published at {source}.")
+
+
 def _require(path: Path, dataset: str, layout: str, source: str) -> Path:
     """``path`` if it exists, else a :class:`DatasetNotFoundError` that explains what is expected."""
     if not path.exists():
-        raise DatasetNotFoundError(
-            f"{dataset}: {path} does not exist. Expected layout under the dataset root:\n{layout}\n"
-            f"The data is published at {source}."
-        )
+        raise _layout_error(dataset, f"{path} does not exist", layout, source)
     return path
 
 
 def _none_found(folder: Path, dataset: str, what: str, layout: str, source: str) -> DatasetNotFoundError:
-    return DatasetNotFoundError(
-        f"{dataset}: no {what} found under {folder} (incomplete download?). Expected layout:\n{layout}\n"
-        f"The data is published at {source}."
-    )
+    return _layout_error(dataset, f"no {what} found under {folder} (incomplete download?)", layout, source)
 
 
 def _check_complete(samples: Sequence[FlowSample], dataset: str, layout: str, source: str) -> None:
     """Raise :class:`DatasetNotFoundError` listing files of ``samples`` that do not exist."""
     missing = [p for s in samples for p in (s.image1, s.image2, s.flow) if p is not None and not p.exists()]
     if missing:
-        shown = "\n  ".join(str(p) for p in missing[:5])
-        raise DatasetNotFoundError(
-            f"{dataset}: {len(missing)} file(s) of the layout are missing (incomplete download?), e.g.\n  {shown}\n"
-            f"Expected layout:\n{layout}\nThe data is published at {source}."
-        )
+        shown = ", ".join(str(p) for p in missing[:5])
+        problem = f"{len(missing)} file(s) of the layout are missing (incomplete download?), e.g. {shown}"
+        raise _layout_error(dataset, problem, layout, source)
 
 
 def _consecutive_pairs(frames: dict[int, Path]) -> list[tuple[int, Path, Path]]:
@@ -190,10 +187,8 @@ class FlyingChairs(FlowDataset):
             split_file = _require(root / "FlyingChairs_train_val.txt", "FlyingChairs", CHAIRS_LAYOUT, CHAIRS_SOURCE)
             labels = split_file.read_text().split()
             if len(labels) != len(numbers):
-                raise DatasetNotFoundError(
-                    f"FlyingChairs: {split_file} lists {len(labels)} pairs but {data} holds {len(numbers)} "
-                    f"flow files (incomplete download?). Expected layout:\n{CHAIRS_LAYOUT}\nThe data is published at {CHAIRS_SOURCE}."
-                )
+                problem = f"{split_file} lists {len(labels)} pairs but {data} holds {len(numbers)} flow files (incomplete download?)"
+                raise _layout_error("FlyingChairs", problem, CHAIRS_LAYOUT, CHAIRS_SOURCE)
             wanted = "1" if split == "train" else "2"
             numbers = [n for n, label in zip(numbers, labels) if label == wanted]
         samples = [
