@@ -1,0 +1,139 @@
+"""``zoo flow``: two images and a folder of frames, written files checked against the network."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from datamodules.flow_io import read_flow, read_image
+from datamodules.flow_viz import flow_to_color
+from models.pwcnet.inference import estimate_flow
+from models.pwcnet.network import PWCNet
+from zoo import flow_command
+from zoo.checkpoint import save_weights
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "pwcnet-random.safetensors"
+    return save_weights(path, PWCNet().state_dict(), arch="pwcnet",
+                        config={"context": True, "channel_order": "BGR", "max_displacement": 4})
+
+
+@pytest.fixture(scope="module")
+def network(weights) -> PWCNet:
+    import zoo
+
+    return zoo.load("pwcnet", weights=weights)
+
+
+def _frames(folder: Path, count: int, size=(70, 100), mode="RGB") -> list[Path]:
+    """Frames of a smooth pattern moving right by 2 px per frame, saved as PNG."""
+    folder.mkdir(parents=True, exist_ok=True)
+    y, x = np.mgrid[0:size[0], 0:size[1]].astype(np.float64)
+    paths = []
+    for index in range(count):
+        pattern = 0.5 + 0.25 * np.sin((x - 2 * index) / 5.0) + 0.2 * np.cos(y / 7.0)
+        rgb = np.stack([pattern, pattern[::-1], 1 - pattern], axis=2)
+        image = Image.fromarray((rgb * 255).round().astype(np.uint8))
+        path = folder / f"frame_{index + 1}.png"  # natural order: frame_2 before frame_10
+        (image.convert("L") if mode == "L" else image).save(path)
+        paths.append(path)
+    return paths
+
+
+def _run(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    flow_command.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["flow", *argv])
+    return args.func(args)
+
+
+def _expected(network, first: Path, second: Path) -> np.ndarray:
+    image1, image2 = (torch.from_numpy(read_image(p)).permute(2, 0, 1)[None] for p in (first, second))
+    return estimate_flow(network, image1, image2, precision="float32")[0].permute(1, 2, 0).numpy()
+
+
+def test_two_images_write_flow_and_colour_image(tmp_path, weights, network):
+    first, second = _frames(tmp_path / "in", 2)
+    out, color = tmp_path / "out" / "flow.flo", tmp_path / "out" / "flow.png"
+    assert _run(str(first), str(second), "-o", str(out), "--png", str(color), "--weights", str(weights),
+                "--precision", "float32") == 0
+    flow, valid = read_flow(out)
+    expected = _expected(network, first, second)
+    assert flow.shape == (70, 100, 2) and valid.all()
+    np.testing.assert_array_equal(flow, expected)
+    np.testing.assert_array_equal(np.asarray(Image.open(color)), flow_to_color(expected))
+
+
+def test_frames_folder_is_processed_in_batches_in_natural_order(tmp_path, weights, network):
+    paths = _frames(tmp_path / "frames", 11, size=(40, 64))
+    out = tmp_path / "flows"
+    assert _run("--frames", str(tmp_path / "frames"), "-o", str(out), "--png", "--batch-size", "4",
+                "--weights", str(weights), "--precision", "float32") == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted([f"frame_{i}.flo" for i in range(1, 11)] + [f"frame_{i}.png" for i in range(1, 11)])
+    for index in (0, 8, 9):  # first pair, a pair across a batch boundary, last pair
+        flow, _ = read_flow(out / f"{paths[index].stem}.flo")
+        np.testing.assert_allclose(flow, _expected(network, paths[index], paths[index + 1]), atol=1e-4)
+
+
+def test_grayscale_and_tiny_images(tmp_path, weights, network):
+    gray = _frames(tmp_path / "gray", 2, size=(30, 50), mode="L")
+    out = tmp_path / "gray.flo"
+    assert _run(*map(str, gray), "-o", str(out), "--weights", str(weights), "--precision", "float32") == 0
+    flow, _ = read_flow(out)
+    assert flow.shape == (30, 50, 2)
+    np.testing.assert_array_equal(flow, _expected(network, *gray))
+
+
+def test_missing_unreadable_and_mismatched_images(tmp_path, weights):
+    first, second = _frames(tmp_path / "a", 2)
+    small = _frames(tmp_path / "b", 1, size=(64, 64))[0]
+    broken = tmp_path / "broken.png"
+    broken.write_text("not an image")
+    common = ("-o", str(tmp_path / "x.flo"), "--weights", str(weights))
+    with pytest.raises(FileNotFoundError, match="nope.png: no such image file"):
+        _run(str(first), str(tmp_path / "nope.png"), *common)
+    with pytest.raises(OSError, match="broken.png"):
+        _run(str(broken), str(second), *common)
+    with pytest.raises(ValueError, match=r"frame_1.png is 100x70 but .*frame_1.png is 64x64"):
+        _run(str(first), str(small), *common)
+    assert not (tmp_path / "x.flo").exists()
+
+
+def test_frames_of_different_sizes_are_refused(tmp_path, weights):
+    folder = tmp_path / "frames"
+    _frames(folder, 2, size=(40, 64))
+    Image.new("RGB", (80, 40)).save(folder / "frame_3.png")
+    with pytest.raises(ValueError, match="frame_3.png is 80x40 but .*frame_1.png is 64x40"):
+        _run("--frames", str(folder), "-o", str(tmp_path / "out"), "--weights", str(weights))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("a.png",), "expected two images"),
+    (("a.png", "b.png", "c.png"), "expected two images"),
+    (("a.png", "b.png", "--png"), "--png needs a file name"),
+    (("a.png", "b.png", "--frames", "dir"), "not both"),
+    (("a.png", "b.png", "--batch-size", "0"), "--batch-size"),
+])
+def test_bad_arguments(argv, message):
+    with pytest.raises(ValueError, match=message):
+        _run(*argv, "-o", "out.flo")
+
+
+def test_frames_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        _run("--frames", str(tmp_path / "missing"), "-o", str(tmp_path / "out"))
+    _frames(tmp_path / "one", 1)
+    with pytest.raises(ValueError, match="at least two frames"):
+        _run("--frames", str(tmp_path / "one"), "-o", str(tmp_path / "out"))
+    _frames(tmp_path / "two", 2)
+    with pytest.raises(ValueError, match="must differ"):
+        _run("--frames", str(tmp_path / "two"), "-o", str(tmp_path / "two"), "--png")
