@@ -187,3 +187,19 @@ def test_config_validation():
         PWCNet(channel_order="BRG")
     with pytest.raises(ValueError, match="max_displacement"):
         PWCNet(max_displacement=0)
+
+
+def test_no_context_variant_shares_every_level_but_the_refinement():
+    torch.manual_seed(0)
+    full = PWCNet().eval()
+    bare = PWCNet(context=False).eval()
+    bare.load_state_dict({k: v for k, v in full.state_dict().items() if not k.startswith("context.")})
+    image1, image2 = torch.rand(2, 1, 3, 64, 128).unbind(0)
+    with torch.inference_mode():
+        flows_full, flows_bare = full.forward_levels(image1, image2), bare.forward_levels(image1, image2)
+        full.context = None
+        unrefined = full.forward_levels(image1, image2)[0]
+    for level_full, level_bare in zip(flows_full[1:], flows_bare[1:]):
+        assert torch.equal(level_full, level_bare)
+    assert torch.equal(flows_bare[0], unrefined)
+    assert not torch.allclose(flows_full[0], unrefined)
