@@ -199,7 +199,7 @@ class PWCNet(nn.Module):
             if up_flow is None:
                 x = volume
             else:
-                x = torch.cat((volume, features1, up_flow.to(volume.dtype), up_features.to(volume.dtype)), dim=1)
+                x = torch.cat((volume, features1, up_flow, up_features), dim=1)
             flow, x = decoder(x)
             if decoder.upsample_flow is not None:
                 up_flow = decoder.upsample_flow(flow)
