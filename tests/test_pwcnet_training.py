@@ -1,0 +1,169 @@
+"""PWCNetModule: loss wiring, optimiser and schedules, validation metrics, checkpoints, the zoo CLI.
+
+Everything runs on tiny synthetic crops (64x64 to 128x128) for a few steps.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from datamodules.synthetic_flow import SyntheticFlow
+from models.pwcnet.loss import multiscale_loss
+from models.pwcnet.module import SCHEDULES, PWCNetModule, flow_panel
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("image1", "image2", "flow", "valid")
+
+
+def collate(items: list[dict]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([item[k] for item in items]) for k in KEYS}
+
+
+def loader(size=(64, 64), length=4, seed=0, batch_size=2) -> DataLoader:
+    return DataLoader(SyntheticFlow(size=size, length=length, seed=seed), batch_size=batch_size, collate_fn=collate)
+
+
+def trainer(tmp_path: Path, **kwargs) -> pl.Trainer:
+    options = dict(accelerator="cpu", devices=1, max_steps=2, logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                   default_root_dir=tmp_path)
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+def test_hyperparameters_are_plain_values_and_schedules_are_the_papers() -> None:
+    module = PWCNetModule(config={"context": False}, weights="pwcnet.things", schedule="fine")
+    hp = dict(module.hparams)
+    assert hp["lr"] == 1e-5 and hp["milestones"] == [200_000, 300_000, 400_000, 500_000, 600_000]
+    assert PWCNetModule().hparams.lr == 1e-4
+    assert SCHEDULES["long"] == (1e-4, (400_000, 600_000, 800_000, 1_000_000, 1_200_000))
+    plain = (type(None), bool, int, float, str, list, dict)
+
+    def check(value):
+        assert isinstance(value, plain), type(value)
+        for v in (value.values() if isinstance(value, dict) else value if isinstance(value, list) else []):
+            check(v)
+
+    check(hp)
+    assert module.network.context is None
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        PWCNetModule(schedule="short")
+
+
+def test_optimiser_decays_weights_only_and_halves_the_rate_at_milestones() -> None:
+    module = PWCNetModule(lr=1e-3, milestones=[2, 4])
+    setup = module.configure_optimizers()
+    optimizer, scheduler = setup["optimizer"], setup["lr_scheduler"]["scheduler"]
+    assert isinstance(optimizer, torch.optim.Adam) and setup["lr_scheduler"]["interval"] == "step"
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 4e-4 and plain["weight_decay"] == 0.0
+    assert all(p.dim() == 4 for p in decayed["params"]) and all(p.dim() == 1 for p in plain["params"])
+    assert len(decayed["params"]) + len(plain["params"]) == len(list(module.network.parameters()))
+    rates = []
+    for _ in range(6):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
+
+
+def test_training_step_returns_the_papers_loss() -> None:
+    torch.manual_seed(0)
+    module = PWCNetModule()
+    batch = collate([SyntheticFlow(size=(64, 128), length=2, seed=3)[i] for i in range(2)])
+    module.log = lambda *args, **kwargs: None  # not attached to a trainer
+    loss = module.training_step(batch, 0)
+    flows = module.network.forward_levels(batch["image1"], batch["image2"])
+    expected, _ = multiscale_loss(flows, batch["flow"], batch["valid"])
+    torch.testing.assert_close(loss, expected)
+    batch["image1"] = batch["image1"][..., :100]
+    batch["image2"] = batch["image2"][..., :100]
+    with pytest.raises(ValueError, match="multiples of 64"):
+        module.training_step(batch, 0)
+
+
+def test_validation_logs_epe_and_fl_all_per_dataset(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    module = PWCNetModule(val_names=["synth-a", "synth-b"])
+    sets = [SyntheticFlow(size=(64, 96), length=3, seed=s) for s in (5, 6)]
+    metrics = trainer(tmp_path).validate(module, [DataLoader(s, batch_size=2, collate_fn=collate) for s in sets],
+                                         verbose=False)
+    logged = {k: v for d in metrics for k, v in d.items()}
+    module.eval()
+    for name, dataset in zip(("synth-a", "synth-b"), sets):
+        errors, outliers = [], []
+        for item in dataset:
+            with torch.no_grad():
+                pred = module.network(item["image1"][None], item["image2"][None])[0].double().numpy()
+            gt = item["flow"].double().numpy()
+            epe = np.sqrt(((pred - gt) ** 2).sum(0))
+            mag = np.sqrt((gt ** 2).sum(0))
+            errors.append(epe.ravel())
+            outliers.append(((epe > 3) & (epe > 0.05 * mag)).ravel())
+        assert logged[f"val/{name}/epe"] == pytest.approx(np.concatenate(errors).mean(), rel=1e-4)
+        assert logged[f"val/{name}/fl_all"] == pytest.approx(100 * np.concatenate(outliers).mean(), abs=1e-3)
+
+
+def test_flow_panel_shows_frame_prediction_truth_and_error() -> None:
+    image = torch.rand(3, 8, 10)
+    truth = torch.zeros(2, 8, 10)
+    truth[0] = 2.0
+    pred = truth.clone()
+    pred[:, :4] = 0.0  # the upper half is wrong by 2 px
+    panel = flow_panel(image, pred, truth)
+    assert panel.shape == (8, 40, 3) and panel.dtype == np.uint8
+    np.testing.assert_array_equal(panel[:, :10], (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    np.testing.assert_array_equal(panel[4:, 10:20], panel[4:, 20:30])  # right where the prediction is
+    assert (panel[:4, 30:] == 255).all() and (panel[4:, 30:] == 0).all()
+
+
+def test_fit_writes_flow_images_and_a_checkpoint_the_zoo_loads(tmp_path: Path) -> None:
+    import zoo
+    from pytorch_lightning.loggers import CSVLogger
+
+    torch.manual_seed(0)
+    module = PWCNetModule(config={"channel_order": "RGB"}, lr=1e-4, log_images_every_n_steps=1)
+    fit = trainer(tmp_path, logger=CSVLogger(tmp_path, name="logs"), limit_val_batches=1, val_check_interval=2)
+    before = {k: v.clone() for k, v in module.network.state_dict().items()}
+    fit.fit(module, loader(), loader(seed=1))
+    ckpt = tmp_path / "last.ckpt"
+    fit.save_checkpoint(ckpt)
+    assert fit.global_step == 2
+    assert any(not torch.equal(before[k], v) for k, v in module.network.state_dict().items())
+    images = sorted(p.name for p in (Path(fit.logger.log_dir) / "images").glob("*.png"))
+    assert images == ["train_flow_step00000000.png", "train_flow_step00000001.png", "val_val0_flow_step00000002.png"]
+
+    raw = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert raw["zoo"] == {"arch": "pwcnet", "config": {"channel_order": "RGB"}}
+    restored = PWCNetModule.load_from_checkpoint(ckpt, weights_only=True)
+    network = zoo.load("pwcnet", weights=ckpt)
+    assert network.channel_order == "RGB"
+    for key, value in module.network.state_dict().items():
+        assert torch.equal(restored.network.state_dict()[key], value)
+        assert torch.equal(network.state_dict()[key], value)
+    finetune = zoo.load_module("pwcnet", weights=str(ckpt), schedule="fine")
+    assert finetune.hparams.lr == 1e-5 and finetune.hparams.weights == str(ckpt)
+    assert torch.equal(finetune.network.state_dict()["decoders.6.predict_flow.weight"],
+                       module.network.state_dict()["decoders.6.predict_flow.weight"])
+
+
+def test_bf16_mixed_trains_on_cpu(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    module = PWCNetModule()
+    before = module.network.decoders["2"].predict_flow.weight.detach().clone()
+    fit = trainer(tmp_path, precision="bf16-mixed")
+    fit.fit(module, loader(size=(64, 128)))
+    assert fit.global_step == 2
+    assert module.network.decoders["2"].predict_flow.weight.dtype == torch.float32
+    after = module.network.decoders["2"].predict_flow.weight
+    assert torch.isfinite(after).all() and not torch.equal(before, after)
+    assert torch.isfinite(fit.callback_metrics["train/loss"])

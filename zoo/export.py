@@ -1,0 +1,57 @@
+"""Turn a training checkpoint of any zoo architecture into a shippable safetensors weight file.
+
+>>> from zoo.export import export_weights
+>>> export_weights("runs/synth/checkpoints/best.ckpt", "zoo/weights/pwcnet-synth.safetensors",
+...                info={"recipe": "..."})                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from zoo.checkpoint import read_checkpoint, save_weights, to_state_dict
+from zoo.registry import architecture
+
+__all__ = ["export_weights"]
+
+
+def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
+                   info: Mapping[str, Any] | None = None, *, arch: str | None = None,
+                   dtype: torch.dtype | None = torch.float16) -> Path:
+    """Write the network weights held in ``ckpt_path`` to ``out_path`` (safetensors, atomically).
+
+    Args:
+        ckpt_path: a Lightning ``.ckpt`` of one of our modules (it records its architecture and
+            network config under ``"zoo"``), or any file :func:`zoo.load` reads.
+        out_path: destination ``.safetensors`` file.
+        info: provenance stored in the file's metadata (recipe, iterations, metrics, ...); the
+            checkpoint's ``global_step`` and ``epoch`` are added when present.
+        arch: architecture name, needed only when the file does not record it.
+        dtype: floating-point type of the stored tensors (``None`` keeps the checkpoint's).
+
+    Returns:
+        ``out_path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: the file names no architecture and ``arch`` is not given, or its keys do not
+            fit the architecture.
+    """
+    checkpoint = read_checkpoint(ckpt_path)
+    zoo_meta = checkpoint.get("zoo") or {}
+    arch_name = arch or zoo_meta.get("arch")
+    if arch_name is None:
+        raise ValueError(f"{ckpt_path}: the file does not record its architecture; pass arch=")
+    spec = architecture(arch_name)
+    state, config, _ = to_state_dict(spec, checkpoint, source=str(ckpt_path))
+    config = {**spec.default_config, **config}
+    network = spec.build(**config)  # proves that the weights fit before anything is written
+    network.load_state_dict(state, strict=True)
+    meta = dict(info or {})
+    for key in ("global_step", "epoch"):
+        if key in checkpoint and key not in meta:
+            meta[key] = int(checkpoint[key])
+    return save_weights(out_path, network.state_dict(), arch=arch_name, config=config, info=meta, dtype=dtype)
