@@ -36,6 +36,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -56,29 +57,30 @@ DEFAULT_FOLDERS = {
     "hd1k": "HD1K",
 }
 
-# name -> (family whose root it needs, builder(root, training) -> datasets)
-_Builder = Callable[[Path, bool], list[Dataset]]
+# name -> (family whose root it needs, builder(root, training, options) -> datasets); ``options``
+# are extra keyword arguments of the dataset class (``dataset_options`` of the family).
+_Builder = Callable[[Path, bool, dict], list[Dataset]]
 
 
 def _things(passes: tuple[str, ...]) -> _Builder:
-    def build(root: Path, training: bool) -> list[Dataset]:
+    def build(root: Path, training: bool, options: dict) -> list[Dataset]:
         if training:
-            return [FlyingThings3D(root, "train", passes=passes)]
-        return [FlyingThings3D(root, "test", passes=passes, directions=("future",))]
+            return [FlyingThings3D(root, "train", passes=passes, **options)]
+        return [FlyingThings3D(root, "test", passes=passes, **{"directions": ("future",), **options})]
 
     return build
 
 
 def _sintel(passes: tuple[str, ...]) -> _Builder:
-    return lambda root, training: [Sintel(root, "training", p) for p in passes]
+    return lambda root, training, options: [Sintel(root, "training", p, **options) for p in passes]
 
 
 def _kitti(year: int) -> _Builder:
-    return lambda root, training: [KITTI(root, year, "training")]
+    return lambda root, training, options: [KITTI(root, year, "training", **options)]
 
 
 _DATASETS: dict[str, tuple[str, _Builder]] = {
-    "chairs": ("chairs", lambda root, training: [FlyingChairs(root, "train" if training else "val")]),
+    "chairs": ("chairs", lambda root, training, options: [FlyingChairs(root, "train" if training else "val", **options)]),
     "things": ("things", _things(("clean", "final"))),
     "things-clean": ("things", _things(("clean",))),
     "things-final": ("things", _things(("final",))),
@@ -87,7 +89,7 @@ _DATASETS: dict[str, tuple[str, _Builder]] = {
     "sintel-final": ("sintel", _sintel(("final",))),
     "kitti-2015": ("kitti-2015", _kitti(2015)),
     "kitti-2012": ("kitti-2012", _kitti(2012)),
-    "hd1k": ("hd1k", lambda root, training: [HD1K(root)]),
+    "hd1k": ("hd1k", lambda root, training, options: [HD1K(root, **options)]),
 }
 DATASET_NAMES = (*_DATASETS, "synthetic")
 
@@ -117,6 +119,9 @@ class FlowDataModule(pl.LightningDataModule):
         val: validation names, ``+``-separated, one dataloader each (no weights).
         test: test names (default: the validation names).
         roots: dataset family -> root folder.
+        dataset_options: dataset family -> extra keyword arguments of its dataset class, e.g.
+            ``{"things": {"max_flow": 500}}`` (FlyingThings3D's large-motion exclusion) or
+            ``{"kitti-2012": {"image_dir": "image_0"}}``.
         data_dir: folder holding the datasets under :data:`DEFAULT_FOLDERS` (default ``$ZOO_DATA``).
         download: let ``prepare_data`` download the sets with a public archive (chairs, sintel)
             into their roots when they are missing.
@@ -137,6 +142,7 @@ class FlowDataModule(pl.LightningDataModule):
         val: str = "synthetic",
         test: str | None = None,
         roots: Mapping[str, str] | None = None,
+        dataset_options: Mapping[str, Mapping[str, Any]] | None = None,
         data_dir: str | None = None,
         download: bool = False,
         cache_dir: str | None = None,
@@ -160,10 +166,12 @@ class FlowDataModule(pl.LightningDataModule):
         self.train_terms = parse_composition(train)
         self.val_names = self._plain_names(val, "val")
         self.test_names = self._plain_names(test or val, "test")
-        unknown_families = set(roots or {}) - set(DEFAULT_FOLDERS)
-        if unknown_families:
-            raise ValueError(f"roots has unknown dataset families {sorted(unknown_families)}; known: {sorted(DEFAULT_FOLDERS)}")
+        for argument, mapping in (("roots", roots), ("dataset_options", dataset_options)):
+            unknown_families = set(mapping or {}) - set(DEFAULT_FOLDERS)
+            if unknown_families:
+                raise ValueError(f"{argument} has unknown dataset families {sorted(unknown_families)}; known: {sorted(DEFAULT_FOLDERS)}")
         self.roots = dict(roots or {})
+        self.dataset_options = {family: dict(options) for family, options in (dataset_options or {}).items()}
         self.train_dataset: Dataset | None = None
         self.val_datasets: list[Dataset] = []
         self.test_datasets: list[Dataset] = []
@@ -227,7 +235,7 @@ class FlowDataModule(pl.LightningDataModule):
                 return [SyntheticFlow(hp.synthetic_size, hp.synthetic_length, hp.seed, transform=self._augmentation(False))]
             return [SyntheticFlow(hp.synthetic_size, hp.synthetic_val_length, hp.seed + 1)]
         family, build = _DATASETS[name]
-        datasets = build(self.root(family), training)
+        datasets = build(self.root(family), training, self.dataset_options.get(family, {}))
         if training:
             for dataset in datasets:
                 dataset.transform = self._augmentation(dataset.sparse)

@@ -12,7 +12,7 @@ import torch
 from datamodules import FlowDataModule
 from datamodules.flow_datamodule import parse_composition
 from datamodules.flow_datasets import SOURCES, DataSource, KITTI, Sintel
-from tests.flow_fixtures import make_kitti, make_sintel
+from tests.flow_fixtures import make_kitti, make_sintel, make_things
 from tests.http_server import Route
 
 
@@ -66,6 +66,18 @@ def test_weighted_composition_of_real_layouts(tmp_path):
     sintel_val, kitti_val = module.val_datasets
     assert isinstance(sintel_val, Sintel) and isinstance(kitti_val, KITTI) and sintel_val.transform is None
     assert len(module.test_dataloader()) == 2  # test defaults to the validation sets
+
+
+def test_dataset_options_reach_the_dataset_classes(tmp_path):
+    root = make_things(tmp_path / "things", large={("future", 6): 600.0})
+    module = FlowDataModule(train="things-clean", val="synthetic", roots={"things": str(root)}, num_workers=0,
+                            dataset_options={"things": {"max_flow": 500, "max_flow_index": str(tmp_path / "m.json")}})
+    module.setup("fit")
+    (things,) = module.train_dataset.datasets
+    pairs = [(s.image1.name, s.image2.name) for s in things.samples]
+    assert pairs == [("0007.png", "0006.png"), ("0007.png", "0008.png"), ("0008.png", "0007.png")]  # 6 -> 7 dropped
+    with pytest.raises(ValueError, match="dataset_options has unknown dataset families"):
+        FlowDataModule(dataset_options={"thing": {}})
 
 
 def test_roots_from_environment_and_data_dir(tmp_path, monkeypatch):
