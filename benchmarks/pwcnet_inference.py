@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import time
 from pathlib import Path
 from typing import Callable
@@ -38,13 +39,24 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "p
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
     """Seconds of the fastest of ``repeats`` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    return best_times({"fn": fn}, repeats)["fn"]
+
+
+def best_times(candidates: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Fastest of ``repeats`` timed calls of each candidate, after one warm-up call each.
+
+    The rounds interleave the candidates, so that a burst of load from other processes on a
+    shared machine slows one round of all of them rather than every call of one of them.
+    """
+    for fn in candidates.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    best = dict.fromkeys(candidates, float("inf"))
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def matmul_gflops(dtype: torch.dtype, repeats: int, n: int = 2048) -> float:
@@ -170,12 +182,12 @@ def compare_cost_volumes(repeats: int) -> None:
     for level, (c, h, w) in shapes.items():
         f1, f2 = torch.randn(2, 1, c, h, w).unbind(0)
         reference = cost_volume(f1.double(), f2.double())
+        seconds = best_times({name: functools.partial(fn, f1, f2) for name, fn in candidates.items()}, repeats)
         cells = []
         for name, fn in candidates.items():
-            seconds = best_time(lambda: fn(f1, f2), repeats)
-            totals[name] += seconds
+            totals[name] += seconds[name]
             error = (fn(f1, f2).double() - reference).abs().max().item()
-            cells.append(f"{name} {seconds * 1e3:7.2f} ({error:.0e})")
+            cells.append(f"{name} {seconds[name] * 1e3:7.2f} ({error:.0e})")
         print(f"  level {level} C={c:3d} {h:3d}x{w:3d}: " + " | ".join(cells))
     print("  total: " + " | ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in totals.items()))
 
@@ -212,7 +224,8 @@ def load_inputs(height: int, width: int):
     return PWCNet().state_dict(), torch.rand(1, 3, height, width), torch.rand(1, 3, height, width), "random weights and frames"
 
 
-def try_ptlflow(state, image1, image2, repeats):
+def ptlflow_runner(state, image1, image2) -> Callable[[], object] | None:
+    """A call of ptlflow's ``pwcnet`` with the same weights, or None when ptlflow is not importable."""
     try:
         import ptlflow  # noqa: F401
         from ptlflow.models.pwcnet.pwcnet import pwcnet
@@ -224,9 +237,14 @@ def try_ptlflow(state, image1, image2, repeats):
     model = pwcnet().eval()
     ours_to_theirs = {ours: theirs for theirs, ours in nvlabs_names().items()}
     model.load_state_dict({ours_to_theirs[k]: v for k, v in state.items()})
-    inputs = {"images": torch.stack((image1.flip(1), image2.flip(1)), 1)}  # ptlflow takes BGR
-    with torch.inference_mode():
-        return best_time(lambda: model(inputs), repeats)
+    # ptlflow 0.4.2 flips its (nominally BGR) input before conv1a: RGB in, BGR to the network, as ours
+    inputs = {"images": torch.stack((image1, image2), 1)}
+
+    def run():
+        with torch.inference_mode():
+            return model(inputs)
+
+    return run
 
 
 def main() -> None:
@@ -251,10 +269,6 @@ def main() -> None:
     mm32, mm16 = matmul_gflops(torch.float32, args.repeats), matmul_gflops(torch.bfloat16, args.repeats)
     print(f"matmul: float32 {mm32:.0f} GFLOP/s, bfloat16 {mm16:.0f} GFLOP/s; convolutions: {gflop:.1f} GFLOP per forward")
 
-    with torch.inference_mode():
-        reference = network(image1, image2)
-        plain = best_time(lambda: plain_flow(state, image1, image2), args.repeats)
-        plain_epe = (plain_flow(state, image1, image2) - reference).norm(dim=1).mean().item()
     channels_last = PWCNet().eval().to(memory_format=torch.channels_last)
     channels_last.load_state_dict(state)
     modes = {
@@ -265,22 +279,29 @@ def main() -> None:
     }
     if args.compile:
         modes["ours float32 torch.compile"] = (torch.compile(network), "float32")
-    print(f"\n  {'plain (NCHW, nothing tuned)':32s}: {plain:6.3f} s  {gflop / plain:5.0f} GFLOP/s "
-          f"({gflop / plain / mm32:4.0%} of float32 matmul)  EPE vs ours {plain_epe:.1e} px")
-    times = {}
-    for name, (net, precision) in modes.items():
-        seconds = best_time(lambda: estimate_flow(net, image1, image2, precision=precision), args.repeats)
-        epe = (estimate_flow(net, image1, image2, precision=precision) - reference).norm(dim=1).mean().item()
-        times[name] = seconds
+    candidates = {"plain (NCHW, nothing tuned)": functools.partial(plain_flow, state, image1, image2)}
+    candidates.update({name: functools.partial(estimate_flow, net, image1, image2, precision=precision)
+                       for name, (net, precision) in modes.items()})
+    ptlflow = ptlflow_runner(state, image1, image2)
+    if ptlflow is not None:
+        candidates["ptlflow pwcnet"] = ptlflow
+    with torch.inference_mode():
+        times = best_times(candidates, args.repeats)
+        reference = network(image1, image2)
+        flows = {name: fn() for name, fn in candidates.items() if name != "ptlflow pwcnet"}
+    plain = times["plain (NCHW, nothing tuned)"]
+    print()
+    for name, seconds in times.items():
+        precision = modes.get(name, (None, "float32"))[1]
         rate = mm16 if precision == "bfloat16" else mm32
+        drift = f"  mean EPE vs ours float32 {(flows[name] - reference).norm(dim=1).mean().item():.1e} px" if name in flows else ""
         print(f"  {name:32s}: {seconds:6.3f} s  {gflop / seconds:5.0f} GFLOP/s ({gflop / seconds / rate:4.0%} of "
-              f"{precision} matmul)  {seconds / plain:.2f}x plain  mean EPE drift {epe:.1e} px")
-    ptlflow_time = try_ptlflow(state, image1, image2, args.repeats)
-    if ptlflow_time is not None:
-        print(f"  {'ptlflow pwcnet':32s}: {ptlflow_time:6.3f} s  ours float32 / ptlflow = "
-              f"{times['ours float32 NCHW'] / ptlflow_time:.2f}")
-    bf16 = min(times["ours bf16 autocast NCHW"], times["ours bf16 autocast channels_last"])
-    print(f"\n  bf16 / float32 (best layouts): {bf16 / min(times['ours float32 NCHW'], times['ours float32 channels_last']):.2f}")
+              f"{precision} matmul)  {seconds / plain:.2f}x plain{drift}")
+    if ptlflow is not None:
+        print(f"  ours float32 / ptlflow: {times['ours float32 NCHW'] / times['ptlflow pwcnet']:.2f}")
+    best32 = min(times["ours float32 NCHW"], times["ours float32 channels_last"])
+    best16 = min(times["ours bf16 autocast NCHW"], times["ours bf16 autocast channels_last"])
+    print(f"\n  ours float32 (best layout) / plain: {best32 / plain:.2f};  bf16 / float32 (best layouts): {best16 / best32:.2f}")
 
     for precision in ("float32", "bfloat16"):
         with timed_cost_volume() as record:

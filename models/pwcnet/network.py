@@ -199,7 +199,9 @@ class PWCNet(nn.Module):
             if up_flow is None:
                 x = volume
             else:
-                x = torch.cat((volume, features1, up_flow, up_features), dim=1)
+                # one dtype for the estimator input: under autocast the volume is already in the low
+                # precision, and a float32 member would make every dense concatenation float32 again
+                x = torch.cat([t.to(volume.dtype) for t in (volume, features1, up_flow, up_features)], dim=1)
             flow, x = decoder(x)
             if decoder.upsample_flow is not None:
                 up_flow = decoder.upsample_flow(flow)
