@@ -272,3 +272,88 @@ def test_sample_grid_writes_one_row_per_temperature(tmp_path):
     assert [p.name for p in grids] == ["step_0000002.png"]
     image = Image.open(grids[0])
     assert image.size == (8 * 34 + 2, 3 * 34 + 2)
+
+
+# ------------------------------------------------------------------------ configs and `zoo fit`
+
+OFFICIAL_COMMANDS = {  # README: batch per process, epochs, lr, lambda, lambda_init, processes
+    "mnist": (200, 400, 1e-2, 1e-2, None, 2),
+    "cifar10": (32, 400, 1e-2, 1e-2, None, 8),
+    "celeba64": (16, 90, 1e-2, 1e-1, None, 8),
+    "celebahq256": (4, 300, 1e-2, 1e-2, 1.0, 24),
+    "ffhq256": (4, 200, 8e-3, 1e-1, 1.0, 24),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OFFICIAL_COMMANDS))
+def test_preset_configs_follow_the_official_readme(name):
+    from models.nvae.config import PRESETS, NVAEConfig
+
+    cfg = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    batch, epochs, lr, lam, lam_init, processes = OFFICIAL_COMMANDS[name]
+    model = cfg["model"]["init_args"]
+    assert cfg["model"]["class_path"] == "models.nvae.module.NVAEModule"
+    assert NVAEConfig(**model["config"]) == PRESETS[name]
+    assert cfg["data"]["init_args"]["batch_size"] == batch
+    assert cfg["trainer"]["max_epochs"] == epochs
+    assert cfg["trainer"]["devices"] * cfg["trainer"].get("num_nodes", 1) == processes
+    assert model["learning_rate"] == lr and model["learning_rate_min"] == 1e-4
+    assert model["weight_decay_norm"] == lam and model["warmup_epochs"] == 5
+    assert model.get("weight_decay_norm_anneal", False) == (lam_init is not None)
+    if lam_init is not None:
+        assert model["weight_decay_norm_init"] == lam_init
+
+
+def _tiny_fit_config(tmp_path: Path, mnist_dir: Path) -> Path:
+    cfg = yaml.safe_load((CONFIGS / "mnist-cpu.yaml").read_text())
+    cfg["trainer"].update(max_epochs=1, limit_train_batches=3, limit_val_batches=2,
+                          limit_test_batches=2, log_every_n_steps=1, enable_progress_bar=False,
+                          default_root_dir=str(tmp_path / "run"))
+    cfg["trainer"]["callbacks"] = [{"class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
+                                    "init_args": {"save_last": True}}]
+    cfg["model"]["init_args"].update(config=TINY, sample_every_n_steps=0, test_num_samples=2)
+    cfg["data"]["init_args"].update(data_dir=str(mnist_dir), cache_dir=str(tmp_path / "cache"),
+                                    batch_size=4)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_zoo_fit_fine_tune_and_resume_on_real_mnist(shared_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    import zoo
+    from zoo.checkpoint import save_weights
+    from zoo.cli import main
+    from zoo.training_cli import run_lightning_cli
+
+    mnist = shared_dir / "data" / "mnist"
+    if not (mnist / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST is not in {mnist}")
+    config = _tiny_fit_config(tmp_path, mnist)
+
+    assert main(["fit", "--config", str(config)]) == 0
+    last = next((tmp_path / "run").rglob("last.ckpt"))
+    checkpoint = torch.load(last, weights_only=False)
+    assert checkpoint["global_step"] == 3 and checkpoint["zoo"]["config"]["num_channels_enc"] == 4
+
+    # resuming continues the run: 3 more steps, same optimiser state carried over
+    cli = run_lightning_cli(["fit", "--config", str(config), "--trainer.max_epochs", "2",
+                             "--ckpt_path", str(last)])
+    assert cli.trainer.global_step == 6 and cli.trainer.current_epoch == 2
+
+    # fine-tuning from our safetensors: the network starts from the file's weights
+    weights = tmp_path / "tiny.safetensors"
+    network = zoo.load("nvae", weights=last)
+    save_weights(weights, network.state_dict(), arch="nvae", config=dict(TINY))
+    cli = run_lightning_cli(["validate", "--config", str(config), "--model.weights", str(weights)])
+    expected = load_file(str(weights))
+    got = cli.model.network.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in expected.items())
+    assert cli.trainer.callback_metrics["val/nelbo"] > 0
+
+    # and from the Lightning checkpoint itself
+    cli = run_lightning_cli(["test", "--config", str(config), "--model.weights", str(last)])
+    got = cli.model.network.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in network.state_dict().items())
+    assert math.isfinite(float(cli.trainer.callback_metrics["test/nll"]))

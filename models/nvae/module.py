@@ -113,20 +113,13 @@ class NVAEModule(pl.LightningModule):
         super().__init__()
         network_config = NVAEConfig(**dict(config or {}))
         self.network_config = network_config.to_dict()
-        self.save_hyperparameters({
-            "config": self.network_config, "weights": None if weights is None else str(weights),
-            "learning_rate": learning_rate, "learning_rate_min": learning_rate_min,
-            "weight_decay": weight_decay, "decay_weight_norm": decay_weight_norm, "eps": eps,
-            "warmup_epochs": warmup_epochs, "kl_anneal_portion": kl_anneal_portion,
-            "kl_const_portion": kl_const_portion, "kl_const_coeff": kl_const_coeff,
-            "kl_balance": kl_balance, "kl_balance_function": kl_balance_function,
-            "weight_decay_norm": weight_decay_norm, "weight_decay_norm_init": weight_decay_norm_init,
-            "weight_decay_norm_anneal": weight_decay_norm_anneal,
-            "sample_every_n_steps": sample_every_n_steps,
-            "sample_temperatures": [float(t) for t in sample_temperatures],
-            "val_num_samples": val_num_samples, "test_num_samples": test_num_samples,
-            "nonfinite_patience": nonfinite_patience,
-        })
+        # Plain values in the hyper-parameters: the complete network config, a list of floats.
+        # (Under LightningCLI the CLI's own arguments are recorded instead, with the class path
+        # it needs to resume from a checkpoint.)
+        config = self.network_config
+        weights = None if weights is None else str(weights)
+        sample_temperatures = [float(t) for t in sample_temperatures]
+        self.save_hyperparameters()
         self.network = NVAE(network_config)
         self.register_buffer("kl_alpha", kl_balancer_coeff(network_config.groups_per_scale,
                                                            kl_balance_function), persistent=False)
