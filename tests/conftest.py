@@ -34,3 +34,17 @@ def http_server():
     server = LoopbackServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def pwcnet_fixture_dir(shared_dir: Path) -> Path:
+    """``../shared/fixtures/pwcnet``: PWC-Net key lists, weight recipe and reference outputs."""
+    return shared_dir / "fixtures" / "pwcnet"
+
+
+@pytest.fixture(scope="session")
+def pwcnet_recipe(pwcnet_fixture_dir: Path) -> dict:
+    """The fixture's PWC-Net recipe weights (float64) under NVlabs names (``tests/pwcnet_recipe.py``)."""
+    from tests.pwcnet_recipe import recipe_nvlabs
+
+    return recipe_nvlabs(pwcnet_fixture_dir)

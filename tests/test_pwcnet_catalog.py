@@ -5,15 +5,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from pathlib import Path
-
 import pytest
 import torch
 
 import zoo
 from models.pwcnet import convert
 from tests.http_server import Route
-from tests.pwcnet_recipe import official_checkpoint, recipe_nvlabs
+from tests.pwcnet_recipe import official_checkpoint
 from zoo import registry
 
 PUBLISHED = {
@@ -54,9 +52,9 @@ def test_paper_metrics_of_the_things_weights():
     assert metrics["sintel-clean-train"]["epe"] == 2.55 and metrics["sintel-final-train"]["epe"] == 3.93
 
 
-def test_load_by_tag_downloads_converts_and_loads(http_server, monkeypatch, shared_dir: Path, tmp_path):
+def test_load_by_tag_downloads_converts_and_loads(http_server, monkeypatch, pwcnet_recipe, tmp_path):
     """``zoo.load("pwcnet.ptlflow-things")`` against a local server holding a file of the real structure."""
-    recipe = {k: v.float() for k, v in recipe_nvlabs(shared_dir / "fixtures" / "pwcnet").items()}
+    recipe = {k: v.float() for k, v in pwcnet_recipe.items()}
     path = tmp_path / "pwcdcnet-things.ckpt"
     torch.save(official_checkpoint(recipe, "ptlflow"), path)
     body = path.read_bytes()

@@ -12,32 +12,22 @@ import torch
 import zoo
 from models.pwcnet import convert
 from models.pwcnet.network import PWCNet
-from tests.pwcnet_recipe import FIXTURE_LAYOUTS, official_checkpoint, recipe_nvlabs, write_official_file
+from tests.pwcnet_recipe import FIXTURE_LAYOUTS, official_checkpoint, write_official_file
 
 LAYOUT_OF_VARIANT = {"nvlabs-bare": "pwcnet-nvlabs", "nvlabs-wrapped": "pwcnet-nvlabs",
                      "sniklaus": "pwcnet-sniklaus", "sniklaus-runtime": "pwcnet-sniklaus",
                      "ptlflow": "pwcnet-ptlflow"}
 
 
-@pytest.fixture(scope="module")
-def fixture_dir(shared_dir: Path) -> Path:
-    return shared_dir / "fixtures" / "pwcnet"
+def _key_list(pwcnet_fixture_dir: Path, name: str, field: str = "keys") -> dict[str, tuple[int, ...]]:
+    return {key: tuple(shape) for key, shape in json.loads((pwcnet_fixture_dir / name).read_text())[field]}
 
 
-@pytest.fixture(scope="module")
-def recipe(fixture_dir: Path) -> dict[str, torch.Tensor]:
-    return recipe_nvlabs(fixture_dir)
-
-
-def _key_list(fixture_dir: Path, name: str, field: str = "keys") -> dict[str, tuple[int, ...]]:
-    return {key: tuple(shape) for key, shape in json.loads((fixture_dir / name).read_text())[field]}
-
-
-def test_recipe_reproduces_fixture_checksums(fixture_dir, recipe):
-    entries = json.loads((fixture_dir / "recipe-checksums.json").read_text())["entries"]
-    assert len(entries) == len(recipe) == 128
+def test_recipe_reproduces_fixture_checksums(pwcnet_fixture_dir, pwcnet_recipe):
+    entries = json.loads((pwcnet_fixture_dir / "recipe-checksums.json").read_text())["entries"]
+    assert len(entries) == len(pwcnet_recipe) == 128
     for entry in entries:
-        tensor = recipe[entry["key"]]
+        tensor = pwcnet_recipe[entry["key"]]
         assert tensor.flatten()[:3].tolist() == entry["first"], entry["key"]
         assert tensor.sum().item() == pytest.approx(entry["sum"], abs=1e-9)
         assert tensor.abs().sum().item() == pytest.approx(entry["sum_abs"], abs=1e-9)
@@ -48,8 +38,8 @@ def test_recipe_reproduces_fixture_checksums(fixture_dir, recipe):
     ("keys-sniklaus.json", convert.sniklaus_names(), "keys"),
     ("keys-ptlflow.json", convert.ptlflow_names(), "keys"),
 ])
-def test_layout_names_cover_fixture_key_lists_with_matching_shapes(fixture_dir, file_name, names, field):
-    theirs = _key_list(fixture_dir, file_name, field)
+def test_layout_names_cover_fixture_key_lists_with_matching_shapes(pwcnet_fixture_dir, file_name, names, field):
+    theirs = _key_list(pwcnet_fixture_dir, file_name, field)
     expected = {k: s for k, s in theirs.items() if not k.startswith("deconv2.")}
     assert set(names) == set(expected)
     ours = {k: tuple(v.shape) for k, v in PWCNet().state_dict().items()}
@@ -65,8 +55,8 @@ def test_no_context_variant_is_the_ptlflow_layout_without_dc_conv():
 
 
 @pytest.mark.parametrize("variant", FIXTURE_LAYOUTS)
-def test_detect_layout(recipe, variant):
-    assert convert.detect_layout(official_checkpoint(recipe, variant)) == LAYOUT_OF_VARIANT[variant]
+def test_detect_layout(pwcnet_recipe, variant):
+    assert convert.detect_layout(official_checkpoint(pwcnet_recipe, variant)) == LAYOUT_OF_VARIANT[variant]
 
 
 def test_detect_layout_rejects_other_dicts():
@@ -76,23 +66,23 @@ def test_detect_layout_rejects_other_dicts():
 
 
 @pytest.mark.parametrize("variant", FIXTURE_LAYOUTS)
-def test_convert_copies_every_tensor_unchanged(recipe, variant):
-    state, config = convert.convert(official_checkpoint(recipe, variant), LAYOUT_OF_VARIANT[variant])
+def test_convert_copies_every_tensor_unchanged(pwcnet_recipe, variant):
+    state, config = convert.convert(official_checkpoint(pwcnet_recipe, variant), LAYOUT_OF_VARIANT[variant])
     assert config == {"context": True, "channel_order": "BGR", "max_displacement": 4}
-    expected, _ = convert.convert(recipe, "pwcnet-nvlabs")
+    expected, _ = convert.convert(pwcnet_recipe, "pwcnet-nvlabs")
     assert state.keys() == expected.keys()
     for key in state:
         assert torch.equal(state[key], expected[key]), key
     # an independent check of a few correspondences of RECIPE.md section 5
-    assert torch.equal(state["features.levels.5.0.weight"], recipe["conv6aa.0.weight"])
-    assert torch.equal(state["features.levels.5.1.weight"], recipe["conv6a.0.weight"])
-    assert torch.equal(state["features.levels.2.1.weight"], recipe["conv3aa.0.weight"])
-    assert torch.equal(state["decoders.4.upsample_flow.weight"], recipe["deconv4.weight"])
-    assert torch.equal(state["context.6.bias"], recipe["dc_conv7.bias"])
+    assert torch.equal(state["features.levels.5.0.weight"], pwcnet_recipe["conv6aa.0.weight"])
+    assert torch.equal(state["features.levels.5.1.weight"], pwcnet_recipe["conv6a.0.weight"])
+    assert torch.equal(state["features.levels.2.1.weight"], pwcnet_recipe["conv3aa.0.weight"])
+    assert torch.equal(state["decoders.4.upsample_flow.weight"], pwcnet_recipe["deconv4.weight"])
+    assert torch.equal(state["context.6.bias"], pwcnet_recipe["dc_conv7.bias"])
 
 
-def test_convert_ptlflow_without_context_implies_config(recipe):
-    checkpoint = official_checkpoint(recipe, "ptlflow")
+def test_convert_ptlflow_without_context_implies_config(pwcnet_recipe):
+    checkpoint = official_checkpoint(pwcnet_recipe, "ptlflow")
     checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("dc_conv")}
     state, config = convert.convert(checkpoint, "pwcnet-ptlflow")
     assert config["context"] is False
@@ -105,8 +95,8 @@ def test_convert_ptlflow_without_context_implies_config(recipe):
     ("ptlflow", None, "deconv2.weight"),
     ("nvlabs-wrapped", None, "module.conv1a.0.weight"),
 ])
-def test_convert_is_strict(recipe, variant, drop, add):
-    checkpoint = official_checkpoint(recipe, variant)
+def test_convert_is_strict(pwcnet_recipe, variant, drop, add):
+    checkpoint = official_checkpoint(pwcnet_recipe, variant)
     state = checkpoint.get("state_dict", checkpoint)
     if drop:
         del state[drop]
@@ -118,16 +108,16 @@ def test_convert_is_strict(recipe, variant, drop, add):
     assert ("missing" if drop else "unexpected") in str(error.value)
 
 
-def test_convert_rejects_unknown_layout(recipe):
+def test_convert_rejects_unknown_layout(pwcnet_recipe):
     with pytest.raises(ValueError, match="unknown PWC-Net layout"):
-        convert.convert(recipe, "pwcnet-caffe")
+        convert.convert(pwcnet_recipe, "pwcnet-caffe")
 
 
 @pytest.mark.parametrize("variant", FIXTURE_LAYOUTS)
-def test_zoo_load_reads_each_official_file_structure(tmp_path, recipe, variant):
+def test_zoo_load_reads_each_official_file_structure(tmp_path, pwcnet_recipe, variant):
     """Real file structures (``torch.save``), float32 as published, loaded as a user would."""
-    reference = {k: v.float() for k, v in convert.convert(recipe, "pwcnet-nvlabs")[0].items()}
-    path = write_official_file(tmp_path / f"{variant}.pth", recipe, variant)
+    reference = {k: v.float() for k, v in convert.convert(pwcnet_recipe, "pwcnet-nvlabs")[0].items()}
+    path = write_official_file(tmp_path / f"{variant}.pth", pwcnet_recipe, variant)
     network = zoo.load("pwcnet", weights=path)
     assert isinstance(network, PWCNet) and not network.training
     state = network.state_dict()
@@ -135,8 +125,8 @@ def test_zoo_load_reads_each_official_file_structure(tmp_path, recipe, variant):
     assert all(torch.equal(state[k], reference[k]) for k in state)
 
 
-def test_zoo_load_ptlflow_no_context_file(tmp_path, recipe):
-    checkpoint = official_checkpoint({k: v.float() for k, v in recipe.items()}, "ptlflow")
+def test_zoo_load_ptlflow_no_context_file(tmp_path, pwcnet_recipe):
+    checkpoint = official_checkpoint({k: v.float() for k, v in pwcnet_recipe.items()}, "ptlflow")
     checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("dc_conv")}
     torch.save(checkpoint, tmp_path / "pwcnet-things-00000000.ckpt")
     network = zoo.load("pwcnet", weights=tmp_path / "pwcnet-things-00000000.ckpt")
@@ -144,8 +134,8 @@ def test_zoo_load_ptlflow_no_context_file(tmp_path, recipe):
     assert sum(p.numel() for p in network.parameters()) == 8_243_008
 
 
-def test_zoo_load_reports_missing_key(tmp_path, recipe):
-    checkpoint = official_checkpoint({k: v.float() for k, v in recipe.items()}, "nvlabs-bare")
+def test_zoo_load_reports_missing_key(tmp_path, pwcnet_recipe):
+    checkpoint = official_checkpoint({k: v.float() for k, v in pwcnet_recipe.items()}, "nvlabs-bare")
     del checkpoint["predict_flow4.bias"]
     torch.save(checkpoint, tmp_path / "pwc_net.pth.tar")
     with pytest.raises(ValueError, match="predict_flow4.bias"):

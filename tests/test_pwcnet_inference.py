@@ -11,7 +11,6 @@ import torch
 from models.pwcnet.convert import convert
 from models.pwcnet.inference import PRECISIONS, bf16_supported, estimate_flow, resolve_precision
 from models.pwcnet.network import PWCNet
-from tests.pwcnet_recipe import recipe_nvlabs
 
 CPU = torch.device("cpu")
 
@@ -38,12 +37,11 @@ def test_estimate_flow_runs_without_autograd_and_returns_float32():
         assert torch.equal(estimate_flow(network, image1, image2), network(image1, image2))
 
 
-def test_bf16_drift_on_sintel_frames(shared_dir: Path):
+def test_bf16_drift_on_sintel_frames(pwcnet_fixture_dir: Path, pwcnet_recipe):
     """bf16 autocast stays within 0.05 px mean EPE of float32 (recipe weights, 436x1024 frames)."""
-    fixture = shared_dir / "fixtures" / "pwcnet"
     network = PWCNet().eval()
-    network.load_state_dict({k: v.float() for k, v in convert(recipe_nvlabs(fixture), "pwcnet-nvlabs")[0].items()})
-    frames = np.load(fixture / "fixture_b_full436x1024.npz")["frames_rgb_u8"]
+    network.load_state_dict({k: v.float() for k, v in convert(pwcnet_recipe, "pwcnet-nvlabs")[0].items()})
+    frames = np.load(pwcnet_fixture_dir / "fixture_b_full436x1024.npz")["frames_rgb_u8"]
     images = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
     full = estimate_flow(network, images[:1], images[1:], precision="float32")
     reduced = estimate_flow(network, images[:1], images[1:], precision="bfloat16")

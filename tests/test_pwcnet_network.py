@@ -16,29 +16,19 @@ import torch
 import zoo
 from models.pwcnet import network as network_module
 from models.pwcnet.network import FLOW_SCALE, PWCNet
-from tests.pwcnet_recipe import recipe_nvlabs, write_official_file
+from tests.pwcnet_recipe import write_official_file
 
 LEVELS = (2, 3, 4, 5, 6)
 
 
 @pytest.fixture(scope="module")
-def fixture_dir(shared_dir: Path) -> Path:
-    return shared_dir / "fixtures" / "pwcnet"
+def case_a(pwcnet_fixture_dir: Path) -> dict[str, np.ndarray]:
+    return dict(np.load(pwcnet_fixture_dir / "fixture_a_crop320x448.npz"))
 
 
 @pytest.fixture(scope="module")
-def recipe(fixture_dir: Path) -> dict[str, torch.Tensor]:
-    return recipe_nvlabs(fixture_dir)
-
-
-@pytest.fixture(scope="module")
-def case_a(fixture_dir: Path) -> dict[str, np.ndarray]:
-    return dict(np.load(fixture_dir / "fixture_a_crop320x448.npz"))
-
-
-@pytest.fixture(scope="module")
-def case_b(fixture_dir: Path) -> dict[str, np.ndarray]:
-    return dict(np.load(fixture_dir / "fixture_b_full436x1024.npz"))
+def case_b(pwcnet_fixture_dir: Path) -> dict[str, np.ndarray]:
+    return dict(np.load(pwcnet_fixture_dir / "fixture_b_full436x1024.npz"))
 
 
 def _load(tmp_path: Path, recipe, file_dtype: torch.dtype, network_dtype: torch.dtype) -> PWCNet:
@@ -63,8 +53,8 @@ def test_parameter_count():
     assert sum(p.numel() for p in PWCNet(context=False).parameters()) == 8_243_008
 
 
-def test_float64_raw_levels_and_cost_volumes_match_reference(tmp_path, recipe, case_a, monkeypatch):
-    network = _load(tmp_path, recipe, torch.float64, torch.float64)
+def test_float64_raw_levels_and_cost_volumes_match_reference(tmp_path, pwcnet_recipe, case_a, monkeypatch):
+    network = _load(tmp_path, pwcnet_recipe, torch.float64, torch.float64)
     volumes = []
 
     def recording_cost_volume(*args, **kwargs):
@@ -83,16 +73,16 @@ def test_float64_raw_levels_and_cost_volumes_match_reference(tmp_path, recipe, c
     assert (volumes[1] - torch.from_numpy(case_a["corr5_raw"])).abs().max().item() < 1e-9
 
 
-def test_float32_file_in_float64_network(tmp_path, recipe, case_a):
-    network = _load(tmp_path, recipe, torch.float32, torch.float64)
+def test_float32_file_in_float64_network(tmp_path, pwcnet_recipe, case_a):
+    network = _load(tmp_path, pwcnet_recipe, torch.float32, torch.float64)
     with torch.inference_mode():
         flow2 = network.forward_levels(*_rgb_pair(case_a["input_u8"], torch.float64))[0]
     error_px = FLOW_SCALE * (flow2 - torch.from_numpy(case_a["eval_flow2"])).abs().max().item()
     assert error_px < 1e-5
 
 
-def test_float32_network(tmp_path, recipe, case_a):
-    network = _load(tmp_path, recipe, torch.float32, torch.float32)
+def test_float32_network(tmp_path, pwcnet_recipe, case_a):
+    network = _load(tmp_path, pwcnet_recipe, torch.float32, torch.float32)
     with torch.inference_mode():
         flows = network.forward_levels(*_rgb_pair(case_a["input_u8"], torch.float32))
     for level, flow in zip(LEVELS, flows):
@@ -101,9 +91,9 @@ def test_float32_network(tmp_path, recipe, case_a):
         assert error_px < 5e-4, f"flow{level}"
 
 
-def test_full_resolution_pipeline_on_sintel_frames(tmp_path, recipe, case_b):
+def test_full_resolution_pipeline_on_sintel_frames(tmp_path, pwcnet_recipe, case_b):
     """436x1024 frames through our own resize: the official script's output to 0.03 px mean EPE."""
-    network = _load(tmp_path, recipe, torch.float32, torch.float32)
+    network = _load(tmp_path, pwcnet_recipe, torch.float32, torch.float32)
     frames = torch.from_numpy(case_b["frames_rgb_u8"]).permute(0, 3, 1, 2).float() / 255.0
     with torch.inference_mode():
         raw = network.forward_levels(*_rgb_pair(case_b["input_u8"], torch.float32))[0]
