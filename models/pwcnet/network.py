@@ -25,7 +25,7 @@ from torch import nn
 from models.pwcnet.cost_volume import cost_volume, num_displacements
 from models.pwcnet.warp import warp
 
-__all__ = ["PWCNet", "FLOW_SCALE", "PYRAMID_CHANNELS", "ESTIMATOR_WIDTHS", "CONTEXT_DILATIONS"]
+__all__ = ["PWCNet", "FLOW_SCALE", "STRIDE", "LEVELS", "PYRAMID_CHANNELS", "ESTIMATOR_WIDTHS", "CONTEXT_DILATIONS"]
 
 #: The network predicts flow divided by this factor ("div_flow" of the official code).
 FLOW_SCALE = 20.0
