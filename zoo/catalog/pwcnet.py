@@ -3,7 +3,9 @@
 All published weights descend from the authors' Caffe models (converted to PyTorch by NVlabs,
 by sniklaus, and retrained or repackaged by ptlflow) and carry NVIDIA's licence for PWC-Net:
 non-commercial use, share-alike. Every one of them expects BGR input at its first convolution;
-``PWCNet.forward`` takes RGB and reorders it.
+``PWCNet.forward`` takes RGB and reorders it. (ptlflow 0.4.2 flips its input to RGB before the
+first convolution; whether its release files store that layer with reversed input channels could
+not be checked offline, so their tensors are copied unchanged and fed BGR like the others.)
 """
 
 from __future__ import annotations
