@@ -357,3 +357,77 @@ def test_zoo_fit_fine_tune_and_resume_on_real_mnist(shared_dir, tmp_path):
     got = cli.model.network.state_dict()
     assert all(torch.equal(got[k], v) for k, v in network.state_dict().items())
     assert math.isfinite(float(cli.trainer.callback_metrics["test/nll"]))
+
+
+# ------------------------------------------------------------------------ the bundled model and demo
+
+BUNDLED = ROOT / "zoo" / "weights" / "nvae-mnist-cpu.safetensors"
+
+
+def test_drawn_digits_look_like_binarised_mnist():
+    from zoo.demo_nvae import draw_digits
+
+    images = draw_digits(seed=3)
+    assert list(images) == [f"digit_{d}" for d in range(10)] + ["noise"]
+    for name, x in images.items():
+        assert x.shape == (1, 32, 32)
+        assert set(x.unique().tolist()) <= {0.0, 1.0}
+        assert x[:, :2].sum() == 0 and x[:, -2:].sum() == 0  # MNIST's 2-pixel zero padding
+        ink = x[0, 2:30, 2:30].mean().item()
+        assert 0.03 < ink < 0.2, (name, ink)  # MNIST digits cover about 13 % on average
+        if name != "noise":
+            rows, cols = torch.nonzero(x[0], as_tuple=True)
+            assert abs(rows.float().mean().item() - 15.5) < 2.5  # centred by mass
+            assert abs(cols.float().mean().item() - 15.5) < 2.5
+    assert torch.equal(draw_digits(seed=3)["digit_7"], images["digit_7"])
+
+
+def test_nvae_demo_writes_the_grid_and_scores_digits(tmp_path):
+    from PIL import Image
+
+    import zoo
+    from zoo.checkpoint import save_weights
+    from zoo.demo_nvae import draw_digits, nvae_demo
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    network = zoo.load("nvae", **TINY)
+    save_weights(weights, network.state_dict(), arch="nvae", config=dict(TINY))
+    result = nvae_demo(tmp_path / "demo", weights=weights, num_importance_samples=4)
+    image = Image.open(result["samples"])
+    assert result["samples"] == tmp_path / "demo" / "nvae_samples.png"
+    assert image.size == (2 * (8 * 34 + 2), 2 * (3 * 34 + 2)) and image.mode == "L"
+    assert result["temperatures"] == [0.6, 0.8, 1.0]
+    # the figures are the importance-weighted NLL of the drawn digits, as the network computes it
+    images = draw_digits(0)
+    x = torch.stack(list(images.values()))
+    nll = result["nll_nats"]
+    assert list(nll) == list(images)
+    elbo = []
+    network = zoo.load("nvae", weights=weights)
+    with torch.no_grad():
+        for _ in range(8):
+            out = network(x)
+            elbo.append(network.reconstruction_log_likelihood(out.logits, x) - out.kl_all.sum(0))
+    mean_elbo = torch.stack(elbo).mean(0)
+    for (name, value), bound in zip(nll.items(), mean_elbo):
+        assert 0 < value <= -bound.item() + 1.0, name  # IW bound is tighter than the ELBO
+    assert result["mean_digit_nll_nats"] == pytest.approx(
+        sum(v for k, v in nll.items() if k != "noise") / 10)
+
+
+@pytest.mark.skipif(not BUNDLED.is_file(), reason="the bundled nvae-mnist-cpu weights are absent")
+def test_bundled_mnist_cpu_model_prefers_digits_to_noise(tmp_path):
+    import zoo
+    from zoo.checkpoint import read_checkpoint
+    from zoo.demo_nvae import nvae_demo
+
+    info = zoo.weights_info("nvae.mnist-cpu")
+    assert info.bundled == "nvae-mnist-cpu.safetensors" and info.layout == "zoo"
+    meta = read_checkpoint(BUNDLED)["zoo"]
+    assert meta["arch"] == "nvae" and meta["config"] == dict(info.config)
+    assert {"recipe", "epochs", "hardware", "wall_time_hours", "validation"} <= set(meta["info"])
+    result = nvae_demo(tmp_path, num_importance_samples=20)
+    digits = [v for k, v in result["nll_nats"].items() if k != "noise"]
+    assert max(digits) < result["nll_nats"]["noise"]
+    assert result["mean_digit_nll_nats"] < 200

@@ -1,0 +1,105 @@
+"""NVAE training steps through ``NVAEModule.compute_loss``: the MNIST preset and ``mnist-cpu``.
+
+One optimiser step = posterior pass, reconstruction + warmed-up balanced KL, spectral and
+batch-norm regularisers, backward, Adamax step with the module's parameter groups. Each case
+runs in a fresh subprocess so that its peak RSS is its own; on a GPU the peak is
+``torch.cuda.max_memory_allocated``. Times are medians over ``--steps`` steps after one warm-up
+step, and are also given as a ratio to the MNIST preset at its batch size (the baseline,
+measured in the same run).
+
+    python benchmarks/nvae_training.py [--steps 3] [--threads 1] [--device cpu|cuda]
+        [--precision 32|bf16]
+
+Cases: the released MNIST preset (33 M parameters) at its batch of 200 per process, and
+``configs/nvae/mnist-cpu.yaml`` at its batch of 32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cases() -> dict[str, tuple[dict, int]]:
+    """name -> (network config, batch size), read from the shipped YAML configs."""
+    cases = {}
+    for name in ("mnist", "mnist-cpu"):
+        cfg = yaml.safe_load((ROOT / "configs" / "nvae" / f"{name}.yaml").read_text())
+        cases[name] = (cfg["model"]["init_args"]["config"], cfg["data"]["init_args"]["batch_size"])
+    return cases
+
+
+def _run_case(config: dict, batch_size: int, steps: int, threads: int, device: str,
+              precision: str, queue: mp.Queue) -> None:
+    from models.nvae.module import NVAEModule
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    module = NVAEModule(config=config).to(device)
+    decayed = [p for n, p in module.network.named_parameters() if not n.endswith("log_weight_norm")]
+    norms = [p for n, p in module.network.named_parameters() if n.endswith("log_weight_norm")]
+    optimizer = torch.optim.Adamax([{"params": decayed, "weight_decay": 3e-4},
+                                    {"params": norms, "weight_decay": 0.0}], lr=1e-3, eps=1e-3)
+    x = torch.bernoulli(torch.full((batch_size, 1, 32, 32), 0.13)).to(device)
+    dtype = torch.bfloat16 if precision == "bf16" else (torch.float16 if device == "cuda" else None)
+    times = []
+    for _ in range(steps + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None):
+            loss, _ = module.compute_loss(x, step=100, total_steps=1000)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if device == "cuda"
+               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    queue.put({"step_s": statistics.median(times[1:]), "peak_mb": peak_mb,
+               "params": sum(p.numel() for p in module.network.parameters())})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", choices=("32", "bf16"), default="32",
+                        help="32: float32 (fp16 autocast on cuda); bf16: bf16 autocast")
+    args = parser.parse_args()
+    context = mp.get_context("spawn")
+    results = {}
+    for name, (config, batch_size) in _cases().items():
+        queue = context.Queue()
+        process = context.Process(target=_run_case, args=(config, batch_size, args.steps,
+                                                           args.threads, args.device,
+                                                           args.precision, queue))
+        process.start()
+        results[name] = (batch_size, queue.get())
+        process.join()
+    base_step = results["mnist"][1]["step_s"]
+    print(f"device {args.device}, {args.threads} thread(s), precision {args.precision}, "
+          f"median of {args.steps} steps after one warm-up")
+    print(f"{'case':<10} {'params':>11} {'batch':>5} {'step s':>8} {'img/s':>7} {'vs mnist':>8} "
+          f"{'peak MB':>8}")
+    for name, (batch_size, r) in results.items():
+        print(f"{name:<10} {r['params']:>11,} {batch_size:>5} {r['step_s']:>8.3f} "
+              f"{batch_size / r['step_s']:>7.1f} {r['step_s'] / base_step:>8.3f} {r['peak_mb']:>8.0f}")
+
+
+if __name__ == "__main__":
+    main()
