@@ -431,3 +431,24 @@ def test_bundled_mnist_cpu_model_prefers_digits_to_noise(tmp_path):
     digits = [v for k, v in result["nll_nats"].items() if k != "noise"]
     assert max(digits) < result["nll_nats"]["noise"]
     assert result["mean_digit_nll_nats"] < 200
+
+
+def test_fine_tune_from_an_official_checkpoint_pt(shared_dir, tmp_path):
+    import zoo
+    from models.nvae.module import NVAEModule
+    from tests.nvae_recipe import write_official_checkpoint
+
+    path = write_official_checkpoint(shared_dir / "fixtures" / "nvae" / "tiny-mnist",
+                                     tmp_path / "checkpoint.pt")
+    module = zoo.load_module("nvae", weights=path, learning_rate=1e-3, sample_every_n_steps=0)
+    assert isinstance(module, NVAEModule) and module.hparams.weights == str(path)
+    reference = zoo.load("nvae", weights=path)
+    assert module.network_config == {**reference.config.to_dict()}
+    assert all(torch.equal(module.network.state_dict()[k], v)
+               for k, v in reference.state_dict().items())
+    before = {k: v.clone() for k, v in module.network.state_dict().items()}
+    _trainer(tmp_path, max_steps=2).fit(module, datamodule=_TinyData.make())
+    changed = [k for k, v in module.network.state_dict().items()
+               if v.is_floating_point() and not torch.equal(v, before[k])]
+    assert changed and all(torch.isfinite(v).all() for v in module.network.state_dict().values()
+                           if v.is_floating_point())
