@@ -58,7 +58,9 @@ def cost_volume(features1: torch.Tensor, features2: torch.Tensor, max_displaceme
     tiles = -(-width // TILE)
     padded_width = tiles * TILE
     # frame 1 as (B*H*tiles, TILE, C); frame 2 as the (C, span) window of each tile, rows padded by r
-    rows1 = F.pad(features1, (0, padded_width - width)).permute(0, 2, 3, 1).reshape(batch, height, tiles, TILE, channels)
+    # dividing frame 1 by C first keeps float16 products in range and saves a pass over the volume
+    rows1 = F.pad(features1 / channels, (0, padded_width - width)).permute(0, 2, 3, 1).reshape(
+        batch, height, tiles, TILE, channels)
     padded2 = F.pad(features2, (r, r + padded_width - width, r, r))
     windows = padded2.unfold(3, span, TILE).permute(0, 2, 3, 1, 4).contiguous()  # (B, H + 2r, tiles, C, span)
     bands = []
@@ -69,4 +71,4 @@ def cost_volume(features1: torch.Tensor, features2: torch.Tensor, max_displaceme
         bands.append(products.as_strided((batch, height, tiles, TILE, size),
                                          (height * tiles * TILE * span, tiles * TILE * span, TILE * span, span + 1, 1)))
     volume = torch.stack(bands, dim=1).view(batch, size, height, padded_width, size)[:, :, :, :width]
-    return volume.permute(0, 1, 4, 2, 3).reshape(batch, size * size, height, width) / channels
+    return volume.permute(0, 1, 4, 2, 3).reshape(batch, size * size, height, width)
