@@ -187,12 +187,14 @@ class PWCNet(nn.Module):
         if height % STRIDE or width % STRIDE:
             raise ValueError(f"forward_levels: height and width must be multiples of {STRIDE}, got {height}x{width}; "
                              f"use forward() for images of any size")
-        pyramid = self.features(self._prepare(torch.cat((image1, image2), dim=0)))
+        # one frame at a time: on CPU a batch of both frames is slower (the large maps of the first
+        # levels no longer fit the caches)
+        pyramid1, pyramid2 = (self.features(self._prepare(image)) for image in (image1, image2))
         flows = []
         up_flow = up_features = None
         for level in LEVELS:
             decoder = self.decoders[str(level)]
-            features1, features2 = pyramid[level - 1].chunk(2, dim=0)
+            features1, features2 = pyramid1[level - 1], pyramid2[level - 1]
             if up_flow is not None:
                 features2 = warp(features2, up_flow * (FLOW_SCALE / 2 ** level))
             volume = F.leaky_relu(cost_volume(features1, features2, self.max_displacement), NEGATIVE_SLOPE)
