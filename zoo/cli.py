@@ -16,7 +16,7 @@ from typing import Sequence
 __all__ = ["main"]
 
 _LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES = ("zoo.flow_command", "zoo.sample_command")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
