@@ -72,7 +72,8 @@ def _ptlflow(tag: str, file_name: str, sha256: str, context: bool, recipe: str, 
         source="https://github.com/hmorimitsu/ptlflow (model " + ("pwcnet" if context else "pwcnet_nodc")
                + "), release weights1",
         num_params=NUM_PARAMS if context else NUM_PARAMS_NO_CONTEXT,
-        metrics=metrics, metrics_source=PTLFLOW_METRICS, recipe=recipe)
+        metrics=metrics, metrics_source=PTLFLOW_METRICS,
+        recipe=recipe + " (the paper's recipe; ptlflow does not document how these files were produced)")
 
 
 for _info in (
