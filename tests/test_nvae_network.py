@@ -127,6 +127,17 @@ def test_spectral_loss_converges_to_the_largest_singular_values(rgb_net: NVAE) -
     assert conv.log_weight_norm.grad is not None and conv.log_weight_norm.grad.abs().sum() > 0
 
 
+def test_batched_and_per_kernel_power_iterations_agree(rgb_net: NVAE) -> None:
+    regularizer = NVAE(rgb_net.config).spectral_regularizer
+    start = {name: buffer.clone() for name, buffer in regularizer.named_buffers()}
+    regularizer.batched = True
+    batched = regularizer()
+    for name, buffer in regularizer.named_buffers():
+        buffer.copy_(start[name])
+    regularizer.batched = False
+    assert regularizer().item() == pytest.approx(batched.item(), rel=1e-5)
+
+
 def test_batchnorm_loss_is_the_sum_of_max_abs_scales(rgb_net: NVAE) -> None:
     net = NVAE(rgb_net.config)
     norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
