@@ -118,3 +118,25 @@ def test_other_config_args_refused_through_zoo_load(tiny_checkpoint: dict, share
     torch.save({**tiny_checkpoint, "args": argparse.Namespace(**mnist_args)}, path)
     with pytest.raises(ValueError, match="does not fit"):
         zoo.load("nvae", weights=path)
+
+
+def test_file_of_another_architecture_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pwc_net.pth.tar"
+    torch.save({"conv1a.0.weight": torch.zeros(16, 3, 3, 3), "conv1a.0.bias": torch.zeros(16)}, path)
+    with pytest.raises(ValueError, match="no nvae layout"):
+        zoo.load("nvae", weights=path)
+
+
+@torch.no_grad()
+def test_our_safetensors_round_trip(tiny_checkpoint: dict, tmp_path: Path) -> None:
+    from zoo.checkpoint import save_weights
+
+    official = tmp_path / "checkpoint.pt"
+    torch.save(tiny_checkpoint, official)
+    network = zoo.load("nvae", weights=official)
+    ours = save_weights(tmp_path / "nvae.safetensors", network.state_dict(), arch="nvae",
+                        config=network.config.to_dict())
+    again = zoo.load("nvae", weights=ours)
+    assert again.config == network.config
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again(x, temperature=0.0).logits, network(x, temperature=0.0).logits)

@@ -175,6 +175,13 @@ def test_logistic_mixture_of_one_sharp_component_is_a_bin_probability() -> None:
     assert got.item() == pytest.approx(expected.item(), rel=1e-9)
 
 
+def test_quantize_to_five_bits_as_the_official_pipeline() -> None:
+    net = NVAE(NVAEConfig(image_size=16, num_x_bits=5, **TINY))
+    x = torch.tensor([0, 7, 8, 247, 255], dtype=torch.float64) / 255
+    assert (net.quantize(x) * 31).tolist() == [0, 0, 1, 30, 31]
+    assert net.quantize(x) is not x and NVAE(NVAEConfig(image_size=16, **TINY)).quantize(x) is x
+
+
 def test_bad_inputs_are_refused_clearly(mnist_net: NVAE, rgb_net: NVAE) -> None:
     with pytest.raises(ValueError, match=r"shape \(B, 1, 32, 32\)"):
         mnist_net(torch.zeros(1, 3, 32, 32, dtype=torch.float64))

@@ -214,6 +214,16 @@ class NVAE(nn.Module):
             raise ValueError(f"NVAE expects pixel values in [0, 1], got range "
                              f"[{float(low):g}, {float(high):g}]")
 
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """8-bit images in [0, 1] reduced to ``num_x_bits`` levels, as the official data
+        pipeline does before the network (identity for 8 bits): ``floor(255 x / 2^(8-b)) /
+        (2^b - 1)``. Apply it to the data of 5-bit models (CelebA-HQ, FFHQ) before
+        :meth:`forward` or :meth:`log_likelihood`."""
+        bits = self.config.num_x_bits
+        if bits == 8:
+            return x
+        return torch.floor(x * 255 / 2 ** (8 - bits)) / (2 ** bits - 1)
+
     # ----------------------------------------------------------------- passes
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Bottom-up pass: the top feature ``(B, C, h0, w0)`` and the encoder features that the
