@@ -175,6 +175,18 @@ def test_logistic_mixture_of_one_sharp_component_is_a_bin_probability() -> None:
     assert got.item() == pytest.approx(expected.item(), rel=1e-9)
 
 
+@torch.no_grad()
+def test_normal_decoder_density_on_the_minus_one_one_scale() -> None:
+    net = NVAE(NVAEConfig(image_size=16, decoder_distribution="normal", num_mixture_dec=1, **TINY)).eval()
+    x = torch.rand(2, 3, 16, 16)
+    out = net(x)
+    assert out.logits.shape == (2, 6, 16, 16)
+    mu, log_sigma = out.logits[:, :3], out.logits[:, 3:]
+    mu, sigma = 5 * torch.tanh(mu / 5), torch.exp(5 * torch.tanh(log_sigma / 5)) + 0.01
+    expected = torch.distributions.Normal(mu, sigma).log_prob(2 * x - 1).sum((1, 2, 3))
+    torch.testing.assert_close(net.reconstruction_log_likelihood(out.logits, x), expected)
+
+
 def test_quantize_to_five_bits_as_the_official_pipeline() -> None:
     net = NVAE(NVAEConfig(image_size=16, num_x_bits=5, **TINY))
     x = torch.tensor([0, 7, 8, 247, 255], dtype=torch.float64) / 255

@@ -14,8 +14,10 @@ traps in its keys:
 
 from __future__ import annotations
 
+import functools
 import re
 from argparse import Namespace
+from types import MappingProxyType
 from typing import Any, Iterator, Mapping
 
 import torch
@@ -235,13 +237,15 @@ def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
     return torch.equal(a, b)
 
 
-def _expected_state(cfg: NVAEConfig) -> dict[str, torch.Size]:
-    """Our state-dict keys and shapes for ``cfg`` (built on the meta device: no memory)."""
+@functools.lru_cache(maxsize=8)
+def _expected_state(cfg: NVAEConfig) -> Mapping[str, torch.Size]:
+    """Our state-dict keys and shapes for ``cfg`` (built on the meta device: no memory;
+    cached, as building the tree takes seconds for the large configs)."""
     from models.nvae.network import NVAE
 
     with torch.device("meta"):
         network = NVAE(cfg)
-    return {k: v.shape for k, v in network.state_dict().items()}
+    return MappingProxyType({k: v.shape for k, v in network.state_dict().items()})
 
 
 def convert(checkpoint: Mapping[str, Any], layout: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
