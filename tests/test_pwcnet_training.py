@@ -167,3 +167,108 @@ def test_bf16_mixed_trains_on_cpu(tmp_path: Path) -> None:
     after = module.network.decoders["2"].predict_flow.weight
     assert torch.isfinite(after).all() and not torch.equal(before, after)
     assert torch.isfinite(fit.callback_metrics["train/loss"])
+
+
+# --- zoo fit / validate through the CLI -----------------------------------------------------
+
+def cli_config(tmp_path: Path, data: dict, *, max_steps: int, callbacks: list | None = None,
+               deterministic: bool = False, name: str = "run.yaml") -> Path:
+    """A tiny LightningCLI config: PWCNetModule on CPU, checkpoints in ``tmp_path/ckpt``.
+
+    (LightningCLI saves the config it ran as ``tmp_path/config.yaml``; ours is named ``name``.)"""
+    config = {
+        "seed_everything": 0,
+        "trainer": {
+            "accelerator": "cpu", "devices": 1, "max_steps": max_steps, "logger": False,
+            "enable_progress_bar": False, "enable_model_summary": False, "num_sanity_val_steps": 0,
+            "limit_val_batches": 1, "val_check_interval": 1000, "check_val_every_n_epoch": None,
+            "deterministic": deterministic, "default_root_dir": str(tmp_path),
+            "callbacks": [{"class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
+                           "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True,
+                                         "every_n_train_steps": 2, "save_top_k": -1}}] + (callbacks or []),
+        },
+        "model": {"class_path": "models.pwcnet.module.PWCNetModule",
+                  "init_args": {"lr": 1e-4, "log_images_every_n_steps": 0}},
+        "data": data,
+    }
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+SYNTHETIC_DATA = {"class_path": "datamodules.flow_datamodule.FlowDataModule",
+                  "init_args": {"train": "synthetic", "val": "synthetic", "crop_size": [64, 64], "batch_size": 2,
+                                "num_workers": 0, "synthetic_size": [96, 128], "synthetic_length": 4,
+                                "synthetic_val_length": 1}}
+
+
+def test_zoo_fit_on_synthetic_data_then_fine_tune_from_the_exported_file(tmp_path: Path) -> None:
+    import zoo
+    from zoo.cli import main
+    from zoo.export import export_weights
+    from zoo.training_cli import run_lightning_cli
+
+    config = cli_config(tmp_path / "run", SYNTHETIC_DATA, max_steps=2)
+    assert main(["fit", "--config", str(config)]) == 0
+    last = tmp_path / "run" / "ckpt" / "last.ckpt"
+    raw = torch.load(last, map_location="cpu", weights_only=True)
+    assert raw["global_step"] == 2 and raw["zoo"]["arch"] == "pwcnet"
+    trained = {k[len("network."):]: v for k, v in raw["state_dict"].items()}
+
+    exported = export_weights(last, tmp_path / "tiny.safetensors", info={"recipe": "test"}, dtype=None)
+    network = zoo.load("pwcnet", weights=exported)
+    assert all(torch.equal(network.state_dict()[k], v) for k, v in trained.items())
+
+    # `zoo validate --model.weights FILE` builds the module, then loads the file into its network.
+    cli = run_lightning_cli(["validate", "--config", str(config), "--model.weights", str(exported)])
+    assert cli.model.hparams.weights == str(exported)
+    assert all(torch.equal(cli.model.network.state_dict()[k], v) for k, v in trained.items())
+    assert "val/synthetic/epe" in cli.trainer.callback_metrics
+
+
+@pytest.mark.parametrize("name", ["chairs", "things", "sintel", "kitti", "synthetic"])
+def test_shipped_configs_parse(name: str, capsys: pytest.CaptureFixture) -> None:
+    from zoo.training_cli import run_lightning_cli
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_lightning_cli(["fit", "--config", str(ROOT / "configs" / "pwcnet" / f"{name}.yaml"), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["class_path"] == "models.pwcnet.module.PWCNetModule"
+    assert printed["data"]["class_path"] == "datamodules.flow_datamodule.FlowDataModule"
+    args = printed["model"]["init_args"]
+    expected = {"chairs": ("long", False, [384, 448], 8), "things": ("fine", False, [384, 768], 4),
+                "sintel": ("fine", True, [384, 768], 4), "kitti": ("fine", True, [320, 896], 4),
+                "synthetic": ("long", False, [256, 320], 2)}[name]
+    data = printed["data"]["init_args"]
+    assert (args["schedule"], args["robust"], list(data["crop_size"]), data["batch_size"]) == expected
+
+
+def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path: Path) -> None:
+    from tests.pwcnet_training_support import Killed
+    from zoo.cli import main
+
+    data = {"class_path": "tests.pwcnet_training_support.ResumableSyntheticData",
+            "init_args": {"size": [64, 64], "length": 3, "batch_size": 1}}
+    kill = [{"class_path": "tests.pwcnet_training_support.KillAtStep", "init_args": {"step": 5}}]
+    # 3 batches per epoch, 6 steps, checkpoints every 2 steps; the kill comes after step 5, before
+    # its checkpoint, so the run resumes from step 4: epoch 1, batch 1 (mid-epoch).
+    whole = cli_config(tmp_path / "whole", data, max_steps=6, deterministic=True)
+    killed = cli_config(tmp_path / "killed", data, max_steps=6, callbacks=kill, deterministic=True,
+                        name="run-killed.yaml")
+    resumed = cli_config(tmp_path / "killed", data, max_steps=6, deterministic=True)
+    assert main(["fit", "--config", str(whole)]) == 0
+    with pytest.raises(Killed):
+        main(["fit", "--config", str(killed)])
+    interrupted = torch.load(tmp_path / "killed" / "ckpt" / "last.ckpt", weights_only=True)
+    assert interrupted["global_step"] == 4
+    assert main(["fit", "--config", str(resumed), "--ckpt_path", "last"]) == 0
+    a = torch.load(tmp_path / "whole" / "ckpt" / "last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "ckpt" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 6
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    assert not torch.equal(a["state_dict"]["network.decoders.6.predict_flow.weight"],
+                           interrupted["state_dict"]["network.decoders.6.predict_flow.weight"])
