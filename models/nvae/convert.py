@@ -280,12 +280,10 @@ def convert(checkpoint: Mapping[str, Any], layout: str) -> tuple[dict[str, torch
     if unexpected or missing or wrong_shape:
         lines = [f"official NVAE checkpoint does not fit the config its args describe "
                  f"({sum(cfg.groups_per_scale)} latent groups, arch {cfg.arch_instance}):"]
-        if missing:
-            lines.append(f"missing ({len(missing)}): "
-                         + ", ".join(_describe_missing(cfg, k) for k in missing[:20]))
-        if unexpected:
-            lines.append(f"unexpected ({len(unexpected)}): " + ", ".join(unexpected[:20]))
-        if wrong_shape:
-            lines.append(f"wrong shape ({len(wrong_shape)}): " + ", ".join(wrong_shape[:20]))
+        for title, items in (("missing", [_describe_missing(cfg, k) for k in missing[:20]] + missing[20:]),
+                             ("unexpected", unexpected), ("wrong shape", wrong_shape)):
+            if items:
+                more = f", ... ({len(items) - 20} more)" if len(items) > 20 else ""
+                lines.append(f"{title} ({len(items)}): " + ", ".join(items[:20]) + more)
         raise ValueError("\n".join(lines))
     return {k: converted[k] for k in expected if k in converted}, cfg.to_dict()
