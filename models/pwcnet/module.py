@@ -110,11 +110,10 @@ class PWCNetModule(pl.LightningModule):
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         for level, loss in zip(range(2, 7), per_level):
             self.log(f"train/loss_level{level}", loss, batch_size=batch_size)
+        valid = batch.get("valid")
         with torch.no_grad():
-            full = torch.nn.functional.interpolate(flows[0].float() * FLOW_SCALE, size=(height, width),
-                                                   mode="bilinear", align_corners=False)
+            full = upsampled_flow2(flows[0], (height, width))
             epe = torch.linalg.vector_norm(full - flow.float(), dim=1)
-            valid = batch.get("valid")
             epe = epe[valid].mean() if valid is not None else epe.mean()
         self.log("train/epe", epe, prog_bar=True, batch_size=batch_size)
         every = self.hparams.log_images_every_n_steps
@@ -194,6 +193,13 @@ class PWCNetModule(pl.LightningModule):
     # --- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["zoo"] = {"arch": _ARCH, "config": dict(self.hparams.config)}
+
+
+def upsampled_flow2(flow2: Tensor, size: tuple[int, int]) -> Tensor:
+    """Level-2 prediction (B, 2, H/4, W/4) in network units -> (B, 2, H, W) float32 flow in pixels
+    (bilinear), as the training EPE is measured."""
+    return torch.nn.functional.interpolate(flow2.float() * FLOW_SCALE, size=size, mode="bilinear",
+                                           align_corners=False)
 
 
 def flow_panel(image1: Tensor, pred: Tensor, target: Tensor, valid: Tensor | None = None) -> np.ndarray:

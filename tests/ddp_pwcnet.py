@@ -1,0 +1,75 @@
+"""Train PWCNetModule with Lightning DDP: two CPU processes on gloo, a few steps on tiny crops.
+
+Run as a script (``python tests/ddp_pwcnet.py OUT_DIR``), never inside pytest: Lightning's ``ddp``
+strategy starts the other rank by re-running this command line. ``tests/test_pwcnet_ddp.py``
+runs it in a subprocess and checks what it writes:
+
+* ``OUT_DIR/rank{0,1}.pt``: each rank's network state dict after training, and the per-rank
+  losses of every step (each rank sees its own shard of the data);
+* ``OUT_DIR/final.ckpt``: the checkpoint rank 0 saves.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.strategies import DDPStrategy
+from torch.utils.data import DataLoader
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from datamodules.synthetic_flow import SyntheticFlow  # noqa: E402
+from models.pwcnet.module import PWCNetModule  # noqa: E402
+
+KEYS = ("image1", "image2", "flow", "valid")
+#: The run: SyntheticFlow pairs of this size/seed, this many steps, module built with this seed.
+SIZE, LENGTH, DATA_SEED, STEPS, MODEL_SEED, LR = (64, 64), 4, 0, 2, 0, 1e-4
+
+
+def collate(items: list[dict]) -> dict[str, torch.Tensor]:
+    return {k: torch.stack([item[k] for item in items]) for k in KEYS}
+
+
+def build_module() -> PWCNetModule:
+    """The module every rank (and the single-process reference) starts from."""
+    torch.manual_seed(MODEL_SEED)
+    return PWCNetModule(lr=LR, log_images_every_n_steps=0)
+
+
+def dataset() -> SyntheticFlow:
+    return SyntheticFlow(size=SIZE, length=LENGTH, seed=DATA_SEED)
+
+
+class RecordLosses(pl.Callback):
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        self.losses.append(float(outputs["loss"]))
+
+
+def main(out_dir: Path) -> None:
+    torch.set_num_threads(1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    module = build_module()
+    record = RecordLosses()
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=2, strategy=DDPStrategy(process_group_backend="gloo"),
+        max_steps=STEPS, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, callbacks=[record], default_root_dir=out_dir)
+    # batch 1 per rank; Lightning shards the data with a DistributedSampler (rank r gets r, r + 2, ...)
+    trainer.fit(module, DataLoader(dataset(), batch_size=1, shuffle=False, collate_fn=collate))
+    torch.save({"state_dict": module.network.state_dict(), "losses": record.losses,
+                "world_size": trainer.world_size, "global_step": trainer.global_step},
+               out_dir / f"rank{trainer.global_rank}.pt")
+    trainer.save_checkpoint(out_dir / "final.ckpt")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/ddp_pwcnet.py OUT_DIR")
+    main(Path(sys.argv[1]))
