@@ -5,13 +5,13 @@ batch-norm regularisers, backward, Adamax step with the module's parameter group
 runs in a fresh subprocess so that its peak RSS is its own; on a GPU the peak is
 ``torch.cuda.max_memory_allocated``. Times are medians over ``--steps`` steps after one warm-up
 step, and are also given as a ratio to the MNIST preset at its batch size (the baseline,
-measured in the same run).
+measured in the same run; the first of ``--cases``).
 
     python benchmarks/nvae_training.py [--steps 3] [--threads 1] [--device cpu|cuda]
-        [--precision 32|bf16]
+        [--precision 32 [bf16]] [--cases mnist mnist-cpu]
 
-Cases: the released MNIST preset (33 M parameters) at its batch of 200 per process, and
-``configs/nvae/mnist-cpu.yaml`` at its batch of 32.
+Cases (``--cases``): the released MNIST preset (33 M parameters) at its batch of 200 per
+process, and ``configs/nvae/mnist-cpu.yaml`` at its batch of 32.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ import yaml  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _cases() -> dict[str, tuple[dict, int]]:
+def _cases(names: list[str]) -> dict[str, tuple[dict, int]]:
     """name -> (network config, batch size), read from the shipped YAML configs."""
     cases = {}
-    for name in ("mnist", "mnist-cpu"):
+    for name in names:
         cfg = yaml.safe_load((ROOT / "configs" / "nvae" / f"{name}.yaml").read_text())
         cases[name] = (cfg["model"]["init_args"]["config"], cfg["data"]["init_args"]["batch_size"])
     return cases
@@ -78,27 +78,33 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--precision", choices=("32", "bf16"), default="32",
-                        help="32: float32 (fp16 autocast on cuda); bf16: bf16 autocast")
+    parser.add_argument("--precision", nargs="+", choices=("32", "bf16"), default=["32"],
+                        help="32: float32 (fp16 autocast on cuda); bf16: bf16 autocast; "
+                             "several run every case at each")
+    parser.add_argument("--cases", nargs="+", default=["mnist", "mnist-cpu"],
+                        help="configs/nvae/<case>.yaml to run; the first is the baseline")
     args = parser.parse_args()
     context = mp.get_context("spawn")
     results = {}
-    for name, (config, batch_size) in _cases().items():
-        queue = context.Queue()
-        process = context.Process(target=_run_case, args=(config, batch_size, args.steps,
-                                                           args.threads, args.device,
-                                                           args.precision, queue))
-        process.start()
-        results[name] = (batch_size, queue.get())
-        process.join()
-    base_step = results["mnist"][1]["step_s"]
-    print(f"device {args.device}, {args.threads} thread(s), precision {args.precision}, "
-          f"median of {args.steps} steps after one warm-up")
-    print(f"{'case':<10} {'params':>11} {'batch':>5} {'step s':>8} {'img/s':>7} {'vs mnist':>8} "
-          f"{'peak MB':>8}")
+    for name, (config, batch_size) in _cases(args.cases).items():
+        for precision in args.precision:
+            queue = context.Queue()
+            process = context.Process(target=_run_case, args=(config, batch_size, args.steps,
+                                                               args.threads, args.device,
+                                                               precision, queue))
+            process.start()
+            results[f"{name}/{precision}"] = (batch_size, queue.get())
+            process.join()
+    baseline = next(iter(results))
+    base_step = results[baseline][1]["step_s"]
+    print(f"device {args.device}, {args.threads} thread(s), median of {args.steps} steps after "
+          f"one warm-up; case/precision")
+    print(f"{'case':<15} {'params':>11} {'batch':>5} {'step s':>8} {'img/s':>7} "
+          f"{'vs ' + baseline:>18} {'peak MB':>8}")
     for name, (batch_size, r) in results.items():
-        print(f"{name:<10} {r['params']:>11,} {batch_size:>5} {r['step_s']:>8.3f} "
-              f"{batch_size / r['step_s']:>7.1f} {r['step_s'] / base_step:>8.3f} {r['peak_mb']:>8.0f}")
+        print(f"{name:<15} {r['params']:>11,} {batch_size:>5} {r['step_s']:>8.3f} "
+              f"{batch_size / r['step_s']:>7.1f} {r['step_s'] / base_step:>18.3f} "
+              f"{r['peak_mb']:>8.0f}")
 
 
 if __name__ == "__main__":
