@@ -263,7 +263,11 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
         main(["fit", "--config", str(killed)])
     interrupted = torch.load(tmp_path / "killed" / "ckpt" / "last.ckpt", weights_only=True)
     assert interrupted["global_step"] == 4
-    assert main(["fit", "--config", str(resumed), "--ckpt_path", "last"]) == 0
+    # `--ckpt_path last` finds the same file; the explicit path also makes LightningCLI re-read the
+    # module's hyper-parameters from the checkpoint, which needs the class path saved there.
+    assert interrupted["hyper_parameters"]["_class_path"] == "models.pwcnet.module.PWCNetModule"
+    last = tmp_path / "killed" / "ckpt" / "last.ckpt"
+    assert main(["fit", "--config", str(resumed), "--ckpt_path", str(last)]) == 0
     a = torch.load(tmp_path / "whole" / "ckpt" / "last.ckpt", weights_only=True)
     b = torch.load(tmp_path / "killed" / "ckpt" / "last.ckpt", weights_only=True)
     assert a["global_step"] == b["global_step"] == 6

@@ -77,17 +77,22 @@ class PWCNetModule(pl.LightningModule):
             raise ValueError(f"PWCNetModule: schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
         if len(level_weights) != 5:
             raise ValueError(f"PWCNetModule: level_weights needs 5 values (levels 2..6), got {list(level_weights)}")
-        config = dict(config or {})
         base_lr, base_milestones = SCHEDULES[schedule]
-        self.save_hyperparameters({
-            "config": config, "weights": None if weights is None else str(weights),
-            "schedule": schedule, "lr": float(base_lr if lr is None else lr),
-            "milestones": [int(m) for m in (base_milestones if milestones is None else milestones)],
-            "lr_decay": float(lr_decay), "weight_decay": float(weight_decay), "robust": bool(robust),
-            "level_weights": [float(w) for w in level_weights], "robust_epsilon": float(robust_epsilon),
-            "robust_q": float(robust_q), "val_names": None if val_names is None else [str(n) for n in val_names],
-            "log_images_every_n_steps": int(log_images_every_n_steps),
-        })
+        # Normalised to plain values before they are saved (frame-based save_hyperparameters reads
+        # these locals). Under LightningCLI the CLI's own config and class path are saved instead,
+        # which `zoo fit --ckpt_path` needs, so the code reads the resolved values below, never hparams.
+        config = dict(config or {})
+        weights = None if weights is None else str(weights)
+        lr = float(base_lr if lr is None else lr)
+        milestones = [int(m) for m in (base_milestones if milestones is None else milestones)]
+        level_weights = [float(w) for w in level_weights]
+        val_names = None if val_names is None else [str(n) for n in val_names]
+        self.save_hyperparameters()
+        self.network_config = config
+        self.lr, self.milestones, self.lr_decay, self.weight_decay = lr, milestones, float(lr_decay), float(weight_decay)
+        self.robust, self.robust_epsilon, self.robust_q = bool(robust), float(robust_epsilon), float(robust_q)
+        self.level_weights, self.val_names = level_weights, val_names
+        self.log_images_every_n_steps = int(log_images_every_n_steps)
         self.network = PWCNet(**config)
         self.val_metrics = torch.nn.ModuleDict()
 
@@ -104,8 +109,8 @@ class PWCNetModule(pl.LightningModule):
                              f"got {height}x{width}; set the datamodule's crop size accordingly")
         flows = self.network.forward_levels(image1, image2)
         total, per_level = multiscale_loss(
-            flows, flow, batch.get("valid"), weights=self.hparams.level_weights, flow_scale=FLOW_SCALE,
-            robust=self.hparams.robust, epsilon=self.hparams.robust_epsilon, q=self.hparams.robust_q)
+            flows, flow, batch.get("valid"), weights=self.level_weights, flow_scale=FLOW_SCALE,
+            robust=self.robust, epsilon=self.robust_epsilon, q=self.robust_q)
         batch_size = image1.shape[0]
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         for level, loss in zip(range(2, 7), per_level):
@@ -116,7 +121,7 @@ class PWCNetModule(pl.LightningModule):
             epe = torch.linalg.vector_norm(full - flow.float(), dim=1)
             epe = epe[valid].mean() if valid is not None else epe.mean()
         self.log("train/epe", epe, prog_bar=True, batch_size=batch_size)
-        every = self.hparams.log_images_every_n_steps
+        every = self.log_images_every_n_steps
         if every and self.global_step % every == 0:
             self._log_flow_images("train", image1[0], full[0], flow[0], valid[0] if valid is not None else None)
         return total
@@ -125,16 +130,16 @@ class PWCNetModule(pl.LightningModule):
         decayed = [p for p in self.network.parameters() if p.requires_grad and p.dim() > 1]
         plain = [p for p in self.network.parameters() if p.requires_grad and p.dim() <= 1]
         optimizer = torch.optim.Adam(
-            [{"params": decayed, "weight_decay": self.hparams.weight_decay},
+            [{"params": decayed, "weight_decay": self.weight_decay},
              {"params": plain, "weight_decay": 0.0}],
-            lr=self.hparams.lr, betas=(0.9, 0.999), eps=1e-8)
+            lr=self.lr, betas=(0.9, 0.999), eps=1e-8)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=list(self.hparams.milestones), gamma=self.hparams.lr_decay)
+            optimizer, milestones=list(self.milestones), gamma=self.lr_decay)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # --- validation -----------------------------------------------------------------------
     def _val_name(self, dataloader_idx: int) -> str:
-        names = self.hparams.val_names
+        names = self.val_names
         if names is None:
             datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
             names = getattr(datamodule, "val_names", None)
@@ -192,7 +197,7 @@ class PWCNetModule(pl.LightningModule):
 
     # --- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["zoo"] = {"arch": _ARCH, "config": dict(self.hparams.config)}
+        checkpoint["zoo"] = {"arch": _ARCH, "config": dict(self.network_config)}
 
 
 def upsampled_flow2(flow2: Tensor, size: tuple[int, int]) -> Tensor:
