@@ -59,6 +59,17 @@ def test_hyperparameters_are_plain_values_and_schedules_are_the_papers() -> None
         PWCNetModule(schedule="short")
 
 
+def test_network_starts_from_the_official_msra_initialisation() -> None:
+    torch.manual_seed(0)
+    network = PWCNetModule().network
+    for layer in (network.decoders["2"].convs[4], network.context[0], network.decoders["3"].upsample_features):
+        inputs = layer.weight.shape[0 if isinstance(layer, torch.nn.ConvTranspose2d) else 1]
+        fan_in = inputs * layer.weight.shape[2] * layer.weight.shape[3]
+        assert layer.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
+        assert layer.weight.mean().abs().item() < 0.1 * (2 / fan_in) ** 0.5
+        assert torch.count_nonzero(layer.bias) == 0
+
+
 def test_optimiser_decays_weights_only_and_halves_the_rate_at_milestones() -> None:
     module = PWCNetModule(lr=1e-3, milestones=[2, 4])
     setup = module.configure_optimizers()

@@ -34,7 +34,7 @@ from datamodules.flow_viz import flow_to_color
 from models.pwcnet.loss import LEVEL_WEIGHTS, ROBUST_EPSILON, ROBUST_Q, multiscale_loss
 from models.pwcnet.network import FLOW_SCALE, STRIDE, PWCNet
 
-__all__ = ["PWCNetModule", "SCHEDULES"]
+__all__ = ["PWCNetModule", "SCHEDULES", "msra_init_", "flow_panel", "upsampled_flow2"]
 
 #: Named learning-rate schedules of the paper: (initial rate, iterations at which it is halved).
 SCHEDULES: dict[str, tuple[float, tuple[int, ...]]] = {
@@ -94,6 +94,7 @@ class PWCNetModule(pl.LightningModule):
         self.level_weights, self.val_names = level_weights, val_names
         self.log_images_every_n_steps = int(log_images_every_n_steps)
         self.network = PWCNet(**config)
+        msra_init_(self.network)  # the official training's initialisation; loaded weights replace it
         self.val_metrics = torch.nn.ModuleDict()
 
     # --- training -------------------------------------------------------------------------
@@ -198,6 +199,21 @@ class PWCNetModule(pl.LightningModule):
     # --- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["zoo"] = {"arch": _ARCH, "config": dict(self.network_config)}
+
+
+def msra_init_(network: torch.nn.Module) -> None:
+    """The official training's initialisation (Caffe ``msra`` filler, biases 0): every weight
+    ~ N(0, 2 / fan_in), fan_in = input channels x kernel area. (For the transposed convolutions
+    Caffe counts output channels instead; we use the true fan-in there too.) PyTorch's default
+    init is ~2.4x smaller per layer, which keeps the deep estimators' outputs near zero for
+    hundreds of iterations when training from scratch."""
+    for layer in network.modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            kernel_area = layer.weight[0, 0].numel()
+            fan_in = (layer.in_channels // layer.groups) * kernel_area
+            torch.nn.init.normal_(layer.weight, 0.0, (2.0 / fan_in) ** 0.5)
+            if layer.bias is not None:
+                torch.nn.init.zeros_(layer.bias)
 
 
 def upsampled_flow2(flow2: Tensor, size: tuple[int, int]) -> Tensor:
