@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datamodules.flow_io import read_flow, read_image, write_atomic
+from datamodules.atomic_files import write_atomic
+from datamodules.flow_io import read_flow, read_image
 from zoo import hub
 
 __all__ = [

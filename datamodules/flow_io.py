@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from datamodules.atomic_files import write_atomic
 from datamodules.png_codec import decode_png, encode_png
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
     "read_pfm",
     "write_pfm",
     "read_image",
-    "write_atomic",
 ]
 
 FLO_TAG = 202021.25
@@ -163,20 +162,6 @@ def read_image(path: _PathLike) -> np.ndarray:
     except OSError as error:
         raise OSError(f"{path}: cannot read image ({error})") from error
     return rgb / 255.0
-
-
-def write_atomic(path: _PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_pfm_flow(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -37,6 +37,7 @@ from filelock import FileLock
 from torch.utils.data import DataLoader
 
 from datamodules import image_readers as readers
+from datamodules.atomic_files import write_atomic
 from datamodules.image_cache import BatchTransform, CachedImages, UInt8Cache, fingerprint
 from zoo import hub  # the leaf download module, the one project import allowed here
 
@@ -465,15 +466,7 @@ class SquareImageFolderDataModule(ImageDataModule):
 
 
 def _write_json_atomic(path: Path, value: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(value, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(value).encode())
 
 
 class CelebAHQ256DataModule(SquareImageFolderDataModule):

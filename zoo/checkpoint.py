@@ -15,12 +15,12 @@ import argparse
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from datamodules.atomic_files import atomic_output
 from zoo.registry import Architecture
 
 __all__ = [
@@ -124,15 +124,8 @@ def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor]
         _META_CONFIG: json.dumps(dict(config), sort_keys=True),
         _META_INFO: json.dumps(dict(info or {}), sort_keys=True),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
 
 

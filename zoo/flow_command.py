@@ -111,7 +111,8 @@ def _estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tens
 
 
 def _write_outputs(flow: np.ndarray, flow_path: Path, color_path: Path | None) -> None:
-    from datamodules.flow_io import write_atomic, write_flow
+    from datamodules.atomic_files import write_atomic
+    from datamodules.flow_io import write_flow
     from datamodules.flow_viz import flow_to_color
     from PIL import Image
 

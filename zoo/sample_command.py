@@ -7,15 +7,13 @@
 from __future__ import annotations
 
 import argparse
-import math
-import os
-import tempfile
-from pathlib import Path
 
-import numpy as np
 import torch
 
-__all__ = ["add_parser", "run", "image_grid", "write_png"]
+from datamodules.atomic_files import write_png
+from datamodules.image_grid import image_grid
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -42,38 +40,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.set_defaults(func=run)
-
-
-def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:
-    """Tile ``(N, C, H, W)`` images in [0, 1] into a uint8 ``(rows (H+p) + p, cols (W+p) + p, C)``
-    grid with ``padding`` black pixels between and around them."""
-    n, c, h, w = images.shape
-    columns = max(1, min(n, columns or math.ceil(math.sqrt(n))))
-    rows = math.ceil(n / columns)
-    grid = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.uint8)
-    pixels = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
-    for i, image in enumerate(pixels.permute(0, 2, 3, 1).cpu().numpy()):
-        row, col = divmod(i, columns)
-        top, left = padding + row * (h + padding), padding + col * (w + padding)
-        grid[top:top + h, left:left + w] = image
-    return grid
-
-
-def write_png(path: str | os.PathLike, grid: np.ndarray) -> Path:
-    """Write a uint8 ``(H, W, 1|3)`` array as PNG atomically (temporary file, then rename)."""
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -1,0 +1,57 @@
+"""Writing files so that no half-written file is ever visible under its final name.
+
+Every writer of the project (flow files, images, caches, weights) goes through
+:func:`atomic_output`: the content is written to a temporary file beside the target, which is
+renamed into place only once it is complete. A crash leaves at most a hidden ``.*.tmp`` file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["atomic_output", "write_atomic", "write_png"]
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed to ``path``.
+
+    The parent folder is created if needed. On any error the temporary file is removed and
+    ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write a uint8 image, ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``, as PNG atomically."""
+    from PIL import Image
+
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"{path}: expected a uint8 (H, W[, C]) image, got {image.dtype} {image.shape}")
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    with atomic_output(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return Path(path)
