@@ -106,7 +106,7 @@ class WeightsInfo:
             ("name", self.name),
             ("layout", self.layout),
             ("urls", "\n".join(self.urls) or ("bundled with the package" if self.bundled else "-")),
-            ("sha256", self.sha256 or "not published (trust on first use)"),
+            ("sha256", self.sha256 or ("-" if self.bundled else "not published (trust on first use)")),
             ("file size", f"{self.file_size:,} bytes" if self.file_size else "-"),
             ("parameters", f"{self.num_params:,}" if self.num_params else "-"),
             ("config", ", ".join(f"{k}={v}" for k, v in self.config.items()) or "defaults"),
