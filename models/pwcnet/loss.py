@@ -10,7 +10,9 @@ As in the paper (Sun et al., CVPR 2018, eq. 3 and 4) and the official Caffe trai
   ``rho(e) = ||e||_2`` (pre-training, Caffe ``L1Loss`` with ``l2_per_location``) or
   ``rho(e) = (|e_u| + |e_v| + epsilon) ** q`` with ``epsilon = 0.01, q = 0.4`` (fine-tuning,
   Caffe ``LpqLoss`` with p = 1).
-* Caffe's losses sum over pixels and divide by the batch size only; so do we.
+* Caffe's losses sum over pixels and divide by the batch size only; so do we. Pixels without
+  ground truth contribute nothing (Caffe's ``LpqLoss`` zeroes their error, leaving a constant
+  ``epsilon ** q`` each, which has no gradient).
 * The weight decay term ``gamma * |theta|^2`` of the paper is the optimiser's ``weight_decay``
   (see :mod:`models.pwcnet.module`), not part of these functions.
 
