@@ -98,3 +98,25 @@ for _info in (
               "kitti-2012-train": {"epe": 3.327}, "kitti-2015-train": {"epe": 6.249}}),
 ):
     register_weights(_info)
+
+
+# --- pwcnet.synth: our own training run (appended by the PWC-Net training engineer) ----------------
+# Trained from scratch on SyntheticFlow on a shared 2-core CPU: configs/pwcnet/synthetic.yaml, exported
+# with zoo.export from the best validation checkpoint; benchmarks/pwcnet_synth_eval.py prints the metrics.
+register_weights(WeightsInfo(
+    name="pwcnet.synth", layout="zoo", bundled="pwcnet-synth.safetensors", file_name="pwcnet-synth.safetensors",
+    sha256="cb31243da56151d5f1a7bd689f7b757eb0aaa0445b5fe7e90f2e04a3be69e7ab", file_size=18761908, config=CONFIG, input_convention=INPUT,
+    license="Apache-2.0 (weights trained by this project on its own synthetic data)",
+    source="this project: zoo fit --config configs/pwcnet/synthetic.yaml (100 iterations, CPU)",
+    paper=PAPER, num_params=NUM_PARAMS,
+    metrics={"synthetic-seed2-384x512 (32 pairs)": {"epe": 12.026,
+                                                   "zero-flow epe": 12.028},
+             "flyingchairs-crop-50x50 (1 pair)": {"epe": 1.855,
+                                                  "zero-flow epe": 1.783}},
+    metrics_source="benchmarks/pwcnet_synth_eval.py on the shipped fp16 file (held-out seed 2; the real "
+                   "FlyingChairs crop of ../shared, evaluation only)",
+    recipe="from scratch on SyntheticFlow, paper's multi-scale L2 loss and weight decay, Adam 2e-4, 256x320 crops, "
+           "batch 2, bf16-mixed, PyTorch default init, 100 iterations on 2 shared CPU cores. NOT A USEFUL FLOW "
+           "ESTIMATOR YET: it predicts near-zero flow and is no better than zero flow (see metrics); continue "
+           "training with --model.weights zoo/weights/pwcnet-synth.safetensors (the paper trains 1.2 M iterations)",
+))
