@@ -4,8 +4,9 @@ Run as a script (``python tests/ddp_pwcnet.py OUT_DIR``), never inside pytest: L
 strategy starts the other rank by re-running this command line. ``tests/test_pwcnet_ddp.py``
 runs it in a subprocess and checks what it writes:
 
-* ``OUT_DIR/rank{0,1}.pt``: each rank's network state dict after training, and the per-rank
-  losses of every step (each rank sees its own shard of the data);
+* ``OUT_DIR/rank{0,1}.pt``: each rank's network state dict after training, the per-rank
+  losses of every step (each rank sees its own shard of the data) and the synchronised
+  gradients of a few parameters at the first step;
 * ``OUT_DIR/final.ckpt``: the checkpoint rank 0 saves.
 """
 
@@ -44,9 +45,21 @@ def dataset() -> SyntheticFlow:
     return SyntheticFlow(size=SIZE, length=LENGTH, seed=DATA_SEED)
 
 
+#: Parameters whose gradients of the first step are recorded (first, middle and last layers).
+GRADIENT_KEYS = ("features.levels.0.0.weight", "decoders.4.convs.2.weight", "context.6.weight")
+
+
 class RecordLosses(pl.Callback):
+    """Per-rank losses of every step, and the (all-reduced) gradients of the first step."""
+
     def __init__(self) -> None:
         self.losses: list[float] = []
+        self.gradients: dict[str, torch.Tensor] = {}
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, module: pl.LightningModule, optimizer) -> None:
+        if not self.gradients:
+            parameters = dict(module.network.named_parameters())
+            self.gradients = {k: parameters[k].grad.detach().clone() for k in GRADIENT_KEYS}
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, outputs, batch, batch_idx) -> None:
         self.losses.append(float(outputs["loss"]))
@@ -63,7 +76,7 @@ def main(out_dir: Path) -> None:
         enable_model_summary=False, callbacks=[record], default_root_dir=out_dir)
     # batch 1 per rank; Lightning shards the data with a DistributedSampler (rank r gets r, r + 2, ...)
     trainer.fit(module, DataLoader(dataset(), batch_size=1, shuffle=False, collate_fn=collate))
-    torch.save({"state_dict": module.network.state_dict(), "losses": record.losses,
+    torch.save({"state_dict": module.network.state_dict(), "losses": record.losses, "gradients": record.gradients,
                 "world_size": trainer.world_size, "global_step": trainer.global_step},
                out_dir / f"rank{trainer.global_rank}.pt")
     trainer.save_checkpoint(out_dir / "final.ckpt")

@@ -7,13 +7,13 @@ weights were not trained on), one forward pass, a ``.flo`` file, a PNG and the e
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from datamodules.atomic_files import write_png
 from datamodules.flow_io import write_flow
 from datamodules.flow_viz import flow_to_color
 from datamodules.synthetic_flow import SyntheticFlow
@@ -60,23 +60,10 @@ def flow_demo(out_dir: str | os.PathLike, *, weights: str | os.PathLike | None =
         np.concatenate([flow_to_color(pred_hw2, max_radius=radius), flow_to_color(truth_hw2, max_radius=radius)], axis=1),
     ], axis=0)
     png_path = out_dir / "flow.png"
-    _save_png(png_path, panel)
+    write_png(png_path, panel)
     result = {"epe": epe, "zero_flow_epe": zero_epe, "max_true_flow": radius, "flo": flo_path,
               "png": png_path, "size": DEMO_SIZE, "weights": str(weights or "pwcnet.synth")}
     print(f"flow: {result['weights']} on a {DEMO_SIZE[0]}x{DEMO_SIZE[1]} synthetic pair: EPE {epe:.2f} px "
           f"(zero flow: {zero_epe:.2f} px); wrote {flo_path} and {png_path} "
           f"(top: frame 1 | frame 2, bottom: predicted | true flow)")
     return result
-
-
-def _save_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -19,8 +19,6 @@ The module's ``weights`` argument is only recorded: whoever builds the module (`
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,6 +27,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from datamodules.atomic_files import write_png
 from datamodules.flow_metrics import EndPointError, FlAll
 from datamodules.flow_viz import flow_to_color
 from models.pwcnet.loss import LEVEL_WEIGHTS, ROBUST_EPSILON, ROBUST_Q, multiscale_loss
@@ -194,7 +193,7 @@ class PWCNetModule(pl.LightningModule):
             self.logger.log_image(key=name, images=[panel], step=self.global_step)
         elif getattr(self.logger, "log_dir", None):
             folder = Path(self.logger.log_dir) / "images"
-            _write_png(folder / f"{name.replace('/', '_')}_step{self.global_step:08d}.png", panel)
+            write_png(folder / f"{name.replace('/', '_')}_step{self.global_step:08d}.png", panel)
 
     # --- checkpoints ----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -244,17 +243,3 @@ def flow_panel(image1: Tensor, pred: Tensor, target: Tensor, valid: Tensor | Non
     frame = (image1.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     return np.concatenate([frame, flow_to_color(pred_np, max_radius=radius),
                            flow_to_color(target_np, max_radius=radius), epe_img], axis=1)
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        Image.fromarray(image).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
