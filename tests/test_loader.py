@@ -269,3 +269,12 @@ def test_import_of_the_hub_is_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout
     assert out.strip() == "[]"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    from datamodules.atomic_files import write_atomic
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    write_atomic(tmp_path / "a.bin", b"x")
+    assert (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -276,6 +276,7 @@ def _download_to(url: str, target: Path, sha256: str | None, size: int | None,
             actual, written = _fetch_once(url, out, progress)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; cached weights are shared
         if size is not None and written != size:
             raise ChecksumError(f"{url}: received {written} bytes, expected {size}")
         _check_digest(target, actual, sha256, url)
@@ -337,6 +338,7 @@ def import_file(source: str | os.PathLike, target: str | os.PathLike,
         os.close(fd)
         try:
             shutil.copyfile(source, tmp_name)
+            os.chmod(tmp_name, 0o644)
             os.replace(tmp_name, target)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
