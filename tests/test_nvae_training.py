@@ -194,15 +194,6 @@ def test_compute_loss_matches_an_independent_float64_computation():
     assert loss.item() == pytest.approx(expected.item(), rel=1e-3)
 
 
-def test_quantize_bits_matches_the_official_pre_process():
-    from models.nvae.module import quantize_bits
-
-    x = torch.tensor([0.0, 7 / 255, 8 / 255, 100 / 255, 1.0])
-    assert torch.equal(quantize_bits(x, 8), x)
-    # 5 bits: floor(255 x / 8) / 31
-    assert quantize_bits(x, 5).tolist() == pytest.approx([0, 0, 1 / 31, 12 / 31, 1.0])
-
-
 def test_nonfinite_loss_is_named_skipped_then_fatal():
     module = _module(nonfinite_patience=1)
     x = _binary_digits(2)

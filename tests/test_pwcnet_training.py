@@ -5,8 +5,6 @@ Everything runs on tiny synthetic crops (64x64 to 128x128) for a few steps.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

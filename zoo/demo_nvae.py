@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+
+from datamodules.atomic_files import write_png
+from datamodules.image_grid import image_grid
 
 __all__ = ["nvae_demo", "draw_digits", "DEMO_TEMPERATURES"]
 
@@ -99,20 +101,6 @@ def draw_digits(seed: int = 0) -> dict[str, torch.Tensor]:
     return images
 
 
-def _write_png(path: Path, grid: np.ndarray) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        Image.fromarray(grid).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
               num_importance_samples: int = 100, samples_per_row: int = 8, seed: int = 0,
               ) -> dict[str, Any]:
@@ -133,7 +121,6 @@ def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
         float, "num_importance_samples": K, "weights": name}``.
     """
     from zoo.loader import load
-    from models.nvae.module import image_grid
 
     name = "nvae.mnist-cpu" if weights is None else "nvae"
     network = load(name, weights=weights)
@@ -147,7 +134,7 @@ def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
     grid = image_grid(torch.cat(rows), columns=samples_per_row)
     grid = grid.repeat(2, axis=0).repeat(2, axis=1)[..., 0]
     path = Path(out_dir) / "nvae_samples.png"
-    _write_png(path, grid)
+    write_png(path, grid)
 
     # Likelihoods with the training-time batch-norm statistics, as the evaluation uses.
     network = load(name, weights=weights)

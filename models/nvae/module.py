@@ -13,8 +13,6 @@ testing logs the importance-weighted NLL with ``test_num_samples`` samples per i
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,48 +21,14 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from datamodules.atomic_files import write_png
+from datamodules.image_grid import image_grid
 from models.nvae.config import NVAEConfig
 from models.nvae.network import NVAE, NVAEOutput
 from models.nvae.objective import (kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate,
                                    regularizer_coeff)
 
-__all__ = ["NVAEModule", "image_grid", "quantize_bits"]
-
-
-def image_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> np.ndarray:
-    """Tile ``(N, C, H, W)`` images in [0, 1] into one uint8 ``(rows*(H+p)+p, ..., C)`` grid."""
-    n, c, h, w = images.shape
-    columns = columns or max(1, int(math.ceil(math.sqrt(n))))
-    rows = int(math.ceil(n / columns))
-    grid = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.uint8)
-    pixels = (images.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
-    for i, image in enumerate(pixels.cpu().numpy()):
-        r, col = divmod(i, columns)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
-        grid[top:top + h, left:left + w] = image
-    return grid
-
-
-def quantize_bits(x: torch.Tensor, num_bits: int) -> torch.Tensor:
-    """Images in [0, 1] reduced to ``num_bits`` per sub-pixel and rescaled to [0, 1] (the
-    official ``pre_process``: ``floor(255 x / 2^(8 - bits)) / (2^bits - 1)``); identity at 8."""
-    if num_bits >= 8:
-        return x
-    return torch.floor(x * 255 / 2 ** (8 - num_bits)) / (2 ** num_bits - 1)
-
-
-def _write_png(path: Path, grid: np.ndarray) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["NVAEModule"]
 
 
 class NVAEModule(pl.LightningModule):
@@ -172,7 +136,7 @@ class NVAEModule(pl.LightningModule):
     def _images(self, batch: Any) -> torch.Tensor:
         """The batch's images, quantised to ``num_x_bits`` as the official ``pre_process``."""
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return quantize_bits(x, self.network.config.num_x_bits)
+        return self.network.quantize(x)
 
     def compute_loss(self, x: torch.Tensor, step: int, total_steps: int,
                      ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -285,7 +249,7 @@ class NVAEModule(pl.LightningModule):
             return None
         log_dir = self.trainer.log_dir or self.trainer.default_root_dir
         path = Path(log_dir) / "samples" / f"step_{self.global_step + 1:07d}.png"
-        _write_png(path, self.sample_grid())
+        write_png(path, self.sample_grid())
         return path
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
