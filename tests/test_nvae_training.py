@@ -443,3 +443,15 @@ def test_fine_tune_from_an_official_checkpoint_pt(shared_dir, tmp_path):
                if v.is_floating_point() and not torch.equal(v, before[k])]
     assert changed and all(torch.isfinite(v).all() for v in module.network.state_dict().values()
                            if v.is_floating_point())
+
+
+def test_bf16_mixed_trains_on_cpu(tmp_path):
+    module = _module(learning_rate=1e-2, learning_rate_min=1e-4, warmup_epochs=1)
+    before = {k: v.clone() for k, v in module.network.state_dict().items() if v.is_floating_point()}
+    trainer = _trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
+    trainer.fit(module, datamodule=_TinyData.make())
+    assert trainer.global_step == 3
+    after = module.network.state_dict()
+    assert all(after[k].dtype == torch.float32 and torch.isfinite(after[k]).all() for k in before)
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the optimiser moved them
+    assert torch.isfinite(trainer.callback_metrics["train/loss"])
