@@ -140,8 +140,8 @@ def _lightning_network_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.T
 
 
 def to_state_dict(arch: Architecture, checkpoint: Mapping[str, Any], *, source: str,
-                  expected_layout: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
-    """Our network state dict, the builder config the file implies, and the layout found.
+                  expected_layout: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Our network state dict and the builder config the file implies.
 
     Args:
         arch: the architecture the file should hold.
@@ -158,9 +158,9 @@ def to_state_dict(arch: Architecture, checkpoint: Mapping[str, Any], *, source: 
     config = dict((zoo_meta or {}).get("config") or {})
     lightning_state = _lightning_network_state(checkpoint)
     if lightning_state is not None:
-        return lightning_state, config, LIGHTNING_LAYOUT
+        return lightning_state, config
     if isinstance(zoo_meta, Mapping):
-        return dict(checkpoint["state_dict"]), config, ZOO_LAYOUT
+        return dict(checkpoint["state_dict"]), config
     converter = arch.converter_module()
     layout = converter.detect_layout(checkpoint) if converter else None
     if layout is None:
@@ -172,8 +172,7 @@ def to_state_dict(arch: Architecture, checkpoint: Mapping[str, Any], *, source: 
         )
     if expected_layout not in (None, layout, ZOO_LAYOUT):
         raise ValueError(f"{source}: expected layout {expected_layout!r}, found {layout!r}")
-    state, config = converter.convert(checkpoint, layout)
-    return state, config, layout
+    return converter.convert(checkpoint, layout)
 
 
 def _state_keys(checkpoint: Mapping[str, Any]) -> list[str]:

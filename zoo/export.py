@@ -46,7 +46,7 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
     if arch_name is None:
         raise ValueError(f"{ckpt_path}: the file does not record its architecture; pass arch=")
     spec = architecture(arch_name)
-    state, config, _ = to_state_dict(spec, checkpoint, source=str(ckpt_path))
+    state, config = to_state_dict(spec, checkpoint, source=str(ckpt_path))
     config = {**spec.default_config, **config}
     network = spec.build(**config)  # proves that the weights fit before anything is written
     network.load_state_dict(state, strict=True)

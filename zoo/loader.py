@@ -101,7 +101,7 @@ def _weights_and_config(name: str, weights: str | os.PathLike | None, map_locati
         return arch, None, {}, arch.name
     checkpoint = read_checkpoint(path)
     state, file_config = to_state_dict(
-        arch, checkpoint, source=str(path), expected_layout=info.layout if info else None)[:2]
+        arch, checkpoint, source=str(path), expected_layout=info.layout if info else None)
     config = {**(info.config if info else {}), **file_config}
     if map_location is not None:
         state = {k: v.to(map_location) for k, v in state.items()}
