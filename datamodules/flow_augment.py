@@ -15,7 +15,8 @@ Photometry (FlowNet's colour augmentation): brightness, contrast, saturation, pe
 gamma and additive Gaussian noise; with probability ``asymmetric_prob`` the two frames get
 independent parameters.
 
-Randomness comes from torch's global generator, which DataLoader seeds differently per worker.
+Randomness comes from torch's global generator; ``FlowDataModule``'s training loader seeds it per
+sample (:mod:`datamodules.resumable_loader`), so augmented batches are reproducible and resumable.
 """
 
 from __future__ import annotations

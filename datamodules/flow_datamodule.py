@@ -44,6 +44,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from datamodules.flow_augment import FlowAugmentation, PhotometricJitter
 from datamodules.flow_datasets import HD1K, KITTI, SOURCES, FlyingChairs, FlyingThings3D, Sintel, prepare_dataset
+from datamodules.resumable_loader import ResumableLoader
 from datamodules.synthetic_flow import SyntheticFlow
 
 __all__ = ["FlowDataModule", "DATASET_NAMES", "DEFAULT_FOLDERS", "parse_composition"]
@@ -133,7 +134,8 @@ class FlowDataModule(pl.LightningDataModule):
             turns colour jitter off.
         synthetic_size, synthetic_length, synthetic_val_length: SyntheticFlow's frame size and
             number of training / validation pairs.
-        seed: SyntheticFlow's training seed; validation uses ``seed + 1``.
+        seed: the data seed (non-negative): SyntheticFlow's training seed (validation uses ``seed + 1``)
+            and the seed of the training order and augmentation.
     """
 
     def __init__(
@@ -256,15 +258,20 @@ class FlowDataModule(pl.LightningDataModule):
 
     # --- loaders ----------------------------------------------------------------------------
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableLoader:
+        """Shuffled, augmented training batches; each sample is a pure function of ``(seed, epoch,
+        position)``, and a run resumed from a mid-epoch checkpoint continues the epoch exactly
+        (:mod:`datamodules.resumable_loader`)."""
         if self.train_dataset is None:
             self.setup("fit")
         hp = self.hparams
-        return DataLoader(
+        trainer = self.trainer
+        return ResumableLoader(
             self.train_dataset,
-            batch_size=hp.batch_size,
-            shuffle=True,
-            drop_last=True,
+            hp.batch_size,
+            seed=hp.seed,
+            num_replicas=trainer.world_size if trainer is not None else 1,
+            rank=trainer.global_rank if trainer is not None else 0,
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
             pin_memory=torch.cuda.is_available(),

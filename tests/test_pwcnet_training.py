@@ -249,7 +249,7 @@ def test_shipped_configs_parse(name: str, capsys: pytest.CaptureFixture) -> None
     args = printed["model"]["init_args"]
     expected = {"chairs": ("long", False, [384, 448], 8), "things": ("fine", False, [384, 768], 4),
                 "sintel": ("fine", True, [384, 768], 4), "kitti": ("fine", True, [320, 896], 4),
-                "synthetic": ("long", False, [256, 320], 2)}[name]
+                "synthetic": ("long", False, [256, 320], 4)}[name]
     data = printed["data"]["init_args"]
     assert (args["schedule"], args["robust"], list(data["crop_size"]), data["batch_size"]) == expected
 
@@ -258,8 +258,11 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
     from tests.pwcnet_training_support import Killed
     from zoo.cli import main
 
-    data = {"class_path": "tests.pwcnet_training_support.ResumableSyntheticData",
-            "init_args": {"size": [64, 64], "length": 3, "batch_size": 1}}
+    # the product's datamodule, with its random augmentation: the resumed run must see the same
+    # crops, flips and colour changes as the uninterrupted one
+    data = {"class_path": "datamodules.flow_datamodule.FlowDataModule",
+            "init_args": {"train": "synthetic", "val": "synthetic", "crop_size": [64, 64], "synthetic_size": [80, 96],
+                          "synthetic_length": 3, "synthetic_val_length": 1, "batch_size": 1, "num_workers": 0}}
     kill = [{"class_path": "tests.pwcnet_training_support.KillAtStep", "init_args": {"step": 5}}]
     # 3 batches per epoch, 6 steps, checkpoints every 2 steps; the kill comes after step 5, before
     # its checkpoint, so the run resumes from step 4: epoch 1, batch 1 (mid-epoch).
@@ -272,6 +275,8 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
         main(["fit", "--config", str(killed)])
     interrupted = torch.load(tmp_path / "killed" / "ckpt" / "last.ckpt", weights_only=True)
     assert interrupted["global_step"] == 4
+    # the training loader's place in the epoch travels in the checkpoint
+    assert interrupted["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "batches_drawn": 1}]
     # `--ckpt_path last` finds the same file; the explicit path also makes LightningCLI re-read the
     # module's hyper-parameters from the checkpoint, which needs the class path saved there.
     assert interrupted["hyper_parameters"]["_class_path"] == "models.pwcnet.module.PWCNetModule"
