@@ -1,12 +1,17 @@
-"""EPE of PWC-Net weights on held-out synthetic pairs and on the real FlyingChairs crop, with the
-EPE of predicting zero flow beside each (the baseline every number should beat).
+"""EPE of PWC-Net weights on held-out synthetic pairs and on the real FlyingChairs crop, and the
+warping error on a real Sintel pair without ground truth, each beside the same number for zero flow
+(the baseline every number should beat).
 
     python benchmarks/pwcnet_synth_eval.py WEIGHTS [--pairs 32] [--seed 1] [--threads 2]
 
 ``WEIGHTS`` is anything ``zoo.load("pwcnet", weights=...)`` reads (a tag, .safetensors, .ckpt).
 The synthetic pairs are 384x512 SyntheticFlow pairs of ``--seed`` (pwcnet.synth trains on seed 0
 and validates on seed 1). The chairs crop is ``../shared/data/flow_samples/chairs_crop`` (50x50,
-evaluation only). Prints one JSON object.
+evaluation only). The Sintel pair is ``frame_0010`` / ``frame_0011`` (436x1024) stored in the
+PWC-Net fixture ``../shared/fixtures/pwcnet/fixture_b_full436x1024.npz``; it has no ground truth, so
+the number is the photometric error of frame 2 warped back onto frame 1 by the flow (mean absolute
+RGB difference in [0, 255] over the pixels that flow and zero flow both map inside the frame).
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -22,11 +27,34 @@ from datamodules.flow_io import read_flow, read_image
 from datamodules.synthetic_flow import SyntheticFlow
 from zoo.loader import load
 
-CHAIRS_CROP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flow_samples" / "chairs_crop"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CHAIRS_CROP = SHARED / "data" / "flow_samples" / "chairs_crop"
+SINTEL_PAIR = SHARED / "fixtures" / "pwcnet" / "fixture_b_full436x1024.npz"
 
 
 def _epe(pred: torch.Tensor, truth: torch.Tensor) -> float:
     return float(torch.linalg.vector_norm(pred.double() - truth.double(), dim=0).mean())
+
+
+def warping_error(image1: torch.Tensor, image2: torch.Tensor, flow: torch.Tensor) -> tuple[float, float]:
+    """Mean |image1 - image2 warped by flow| and the same for zero flow, in [0, 255] units.
+
+    Args:
+        image1, image2: (3, H, W) float in [0, 1].
+        flow: (2, H, W) pixels from image1 to image2.
+
+    Only pixels whose target ``x + flow`` lies inside the frame count (for both numbers).
+    """
+    height, width = flow.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
+                            indexing="ij")
+    x, y = xs + flow[0].double(), ys + flow[1].double()
+    inside = (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
+    grid = torch.stack([2 * x / (width - 1) - 1, 2 * y / (height - 1) - 1], dim=-1)[None]
+    warped = torch.nn.functional.grid_sample(image2[None].double(), grid, mode="bilinear", align_corners=True)[0]
+    error = (warped - image1.double()).abs().mean(dim=0)[inside]
+    zero = (image2.double() - image1.double()).abs().mean(dim=0)[inside]
+    return 255 * float(error.mean()), 255 * float(zero.mean())
 
 
 def evaluate(weights: str, pairs: int, seed: int, size: tuple[int, int] = (384, 512)) -> dict[str, float]:
@@ -50,6 +78,12 @@ def evaluate(weights: str, pairs: int, seed: int, size: tuple[int, int] = (384, 
         mask = torch.from_numpy(valid)
         result["chairs_crop_epe"] = float(torch.linalg.vector_norm(pred.double() - truth.double(), dim=0)[mask].mean())
         result["chairs_crop_zero_flow_epe"] = float(torch.linalg.vector_norm(truth.double(), dim=0)[mask].mean())
+    if SINTEL_PAIR.is_file():
+        frames = torch.from_numpy(np.load(SINTEL_PAIR)["frames_rgb_u8"]).permute(0, 3, 1, 2).float() / 255
+        with torch.inference_mode():
+            pred = network(frames[:1], frames[1:])[0]
+        error, zero = warping_error(frames[0], frames[1], pred)
+        result["sintel_pair_warping_error"], result["sintel_pair_zero_flow_warping_error"] = error, zero
     return result
 
 

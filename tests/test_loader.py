@@ -261,14 +261,15 @@ def test_cli_download_then_offline_load(tinynet, http_server, capsys, monkeypatc
     assert http_server.hits["/tiny/alpha.pth"] == 1
 
 
-def test_import_of_the_hub_is_cheap():
+def test_the_hub_and_the_plain_commands_do_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, zoo.hub, zoo.registry; print(sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules))"
+    code = ("import sys, zoo.hub, zoo.registry, zoo.cli; zoo.cli.main(['list']); zoo.cli.main(['info', 'pwcnet.synth']); "
+            "print(sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout
-    assert out.strip() == "[]"
+    assert "pwcnet.synth" in out and out.splitlines()[-1] == "[]"
 
 
 def test_written_files_get_the_usual_permissions(tmp_path):

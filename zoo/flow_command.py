@@ -15,10 +15,12 @@ import argparse
 import io
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["add_parser", "run", "FRAME_SUFFIXES"]
 
@@ -86,6 +88,8 @@ def _load_network(args: argparse.Namespace) -> torch.nn.Module:
 
 def _read_image(path: Path) -> torch.Tensor:
     """(3, H, W) float32 RGB in [0, 1]; grayscale is repeated to RGB by the reader."""
+    import torch
+
     from datamodules.flow_io import read_image
 
     if not path.is_file():
@@ -140,6 +144,7 @@ def _list_frames(folder: Path) -> list[Path]:
 def _flow_of_frames(network: torch.nn.Module, frames: list[Path], out_dir: Path, color: bool,
                     args: argparse.Namespace) -> int:
     """Flow of frame i to frame i+1, written as ``OUTDIR/<frame i stem>.flo`` (and ``.png`` colour)."""
+    import torch
     from tqdm import tqdm
 
     reference = None

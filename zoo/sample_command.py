@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from datamodules.atomic_files import write_png
-from datamodules.image_grid import image_grid
-
 __all__ = ["add_parser", "run"]
 
 
@@ -55,7 +50,11 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, optionally re-estimate its batch norms, sample and write the grid."""
+    import torch
+
     import zoo
+    from datamodules.atomic_files import write_png
+    from datamodules.image_grid import image_grid
     from models.nvae.network import NVAE
     from zoo.registry import split_name
 
