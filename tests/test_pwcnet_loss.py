@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.pwcnet.loss import LEVEL_WEIGHTS, downsample_flow, multiscale_loss, tent_weights
+from models.pwcnet.loss import (LEVEL_WEIGHTS, displacement_targets, downsample_flow, feature_matching_loss,
+                                multiscale_loss, tent_weights)
 
 
 def caffe_downsample(src: np.ndarray, top_h: int, top_w: int) -> np.ndarray:
@@ -124,3 +125,69 @@ def test_bad_shapes_are_named() -> None:
         multiscale_loss(_levels(1, 64, 64, 0)[:4], torch.zeros(1, 2, 64, 64))
     with pytest.raises(ValueError, match="target must be"):
         multiscale_loss(_levels(1, 64, 64, 0), torch.zeros(1, 3, 64, 64))
+
+
+def test_displacement_targets_split_the_flow_over_its_four_neighbours() -> None:
+    flow = torch.tensor([[1.25, 4.0, 0.0], [-0.5, 0.0, -3.999]]).view(1, 2, 1, 3)
+    target, inside = displacement_targets(flow, radius=4)
+    assert target.shape == (1, 81, 1, 3)
+    assert inside.tolist() == [[[True, False, True]]]  # x = 4 needs the neighbour x = 5, outside the window
+
+    def channel(dx: int, dy: int) -> int:
+        return (dy + 4) * 9 + dx + 4
+
+    expected = {channel(1, -1): 0.75 * 0.5, channel(2, -1): 0.25 * 0.5, channel(1, 0): 0.75 * 0.5,
+                channel(2, 0): 0.25 * 0.5}
+    for k in range(81):
+        assert target[0, k, 0, 0].item() == pytest.approx(expected.get(k, 0.0), abs=1e-7)
+    assert target[0, :, 0, 1].abs().sum() == 0  # outside: no target at all
+    assert target[0, :, 0, 2].sum().item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_feature_matching_loss_matches_a_direct_float64_computation() -> None:
+    torch.manual_seed(0)
+    radius, temperature, level = 2, 0.5, 2
+    height, width = 3, 4  # level-2 maps of a 12x16 input
+    f1, f2 = torch.randn(2, 1, 5, height, width, dtype=torch.float64)
+    flow = torch.empty(1, 2, 4 * height, 4 * width, dtype=torch.float64).uniform_(-6, 6)
+    pyramid1 = [None, f1] + [None] * 4
+    pyramid2 = [None, f2] + [None] * 4
+    loss = feature_matching_loss(pyramid1, pyramid2, flow, levels=(level,), radius=radius, temperature=temperature)
+
+    coarse, _ = downsample_flow(flow / 4, None, (height, width))
+    n1, n2 = f1 / f1.norm(dim=1, keepdim=True), f2 / f2.norm(dim=1, keepdim=True)
+    total, count = 0.0, 0
+    for y in range(height):
+        for x in range(width):
+            u, v = coarse[0, 0, y, x].item(), coarse[0, 1, y, x].item()
+            x0, y0 = math.floor(u), math.floor(v)
+            if not (-radius <= x0 < radius and -radius <= y0 < radius):
+                continue
+            logits, weights = [], []
+            for dy in range(-radius, radius + 1):
+                for dx in range(-radius, radius + 1):
+                    inside_map = 0 <= y + dy < height and 0 <= x + dx < width
+                    cosine = float(n1[0, :, y, x] @ n2[0, :, y + dy, x + dx]) if inside_map else 0.0
+                    logits.append(cosine / temperature)
+                    wx = {x0: 1 - (u - x0), x0 + 1: u - x0}.get(dx, 0.0)
+                    wy = {y0: 1 - (v - y0), y0 + 1: v - y0}.get(dy, 0.0)
+                    weights.append(wx * wy)
+            log_z = math.log(sum(math.exp(a) for a in logits))
+            total += -sum(w * (a - log_z) for w, a in zip(weights, logits))
+            count += 1
+    assert count > 0
+    assert loss.item() == pytest.approx(total / count, rel=1e-5)
+
+
+def test_feature_matching_loss_prefers_the_true_displacement() -> None:
+    torch.manual_seed(1)
+    features = torch.randn(1, 16, 8, 8)
+    shifted = torch.roll(features, shifts=(1, -2), dims=(2, 3))  # frame 1 at (x, y) is frame 2 at (x - 2, y + 1)
+    true_flow = torch.tensor([-2.0, 1.0]).view(1, 2, 1, 1).expand(1, 2, 32, 32) * 4  # pixels of a 32x32 input
+    # where the match leaves the map (the last level-2 row, the first two columns) roll wrapped around
+    valid = torch.ones(1, 32, 32, dtype=torch.bool)
+    valid[:, 28:], valid[:, :, :8] = False, False
+    pyramids = ([None, features] + [None] * 4, [None, shifted] + [None] * 4)
+    right = feature_matching_loss(*pyramids, true_flow, valid, levels=(2,), temperature=0.05)
+    wrong = feature_matching_loss(*pyramids, -true_flow, valid, levels=(2,), temperature=0.05)
+    assert right.item() < 0.05 and wrong.item() > 10

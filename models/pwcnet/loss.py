@@ -33,6 +33,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from models.pwcnet.cost_volume import cost_volume
+
 __all__ = [
     "LEVEL_WEIGHTS",
     "ROBUST_EPSILON",
@@ -40,6 +42,8 @@ __all__ = [
     "tent_weights",
     "downsample_flow",
     "multiscale_loss",
+    "displacement_targets",
+    "feature_matching_loss",
 ]
 
 #: Loss weights alpha of levels 2, 3, 4, 5, 6 (the order of ``PWCNet.forward_levels``).
@@ -152,3 +156,66 @@ def multiscale_loss(flows: Sequence[Tensor], target: Tensor, valid: Tensor | Non
         per_level.append(torch.where(gt_valid, penalty, 0).sum() / target.shape[0])
     total = sum(w * loss for w, loss in zip(weights, per_level))
     return total, per_level
+
+
+def displacement_targets(flow: Tensor, radius: int) -> tuple[Tensor, Tensor]:
+    """Soft one-hot targets over the cost volume's ``(2 radius + 1)^2`` displacements.
+
+    Args:
+        flow: (B, 2, h, w) true displacement in pixels of the level.
+        radius: the cost volume's ``max_displacement``.
+
+    Returns:
+        ``(target (B, D*D, h, w), inside (B, h, w) bool)``: the bilinear weights of the four integer
+        displacements around ``flow`` (dy-major channel order, as :func:`models.pwcnet.cost_volume.cost_volume`),
+        and where all four lie inside the search window (elsewhere the target is 0).
+    """
+    size = 2 * radius + 1
+    x0, y0 = flow[:, 0].floor(), flow[:, 1].floor()
+    fx, fy = flow[:, 0] - x0, flow[:, 1] - y0
+    inside = (x0 >= -radius) & (x0 < radius) & (y0 >= -radius) & (y0 < radius)
+    target = flow.new_zeros(flow.shape[0], size * size, *flow.shape[-2:])
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            index = ((y0 + dy + radius) * size + (x0 + dx + radius)).long().clamp_(0, size * size - 1)
+            target.scatter_add_(1, index[:, None], (wy * wx * inside)[:, None])
+    return target, inside
+
+
+def feature_matching_loss(pyramid1: Sequence[Tensor], pyramid2: Sequence[Tensor], target: Tensor,
+                          valid: Tensor | None = None, levels: Sequence[int] = (2, 3, 4, 5, 6), radius: int = 4,
+                          temperature: float = 0.07) -> Tensor:
+    """Cross-entropy of the true displacement among the cost volume's candidates (not in the paper).
+
+    An auxiliary loss on the feature pyramid alone: at every level, the cosine similarities of a
+    frame-1 feature with the ``(2 radius + 1)^2`` frame-2 features around it (the unwarped cost
+    volume of unit-length features), divided by ``temperature``, are a softmax over displacements
+    whose target is the ground truth bilinearly split over its four integer neighbours. Pixels whose
+    motion leaves the window, or without ground truth, are skipped. From-scratch training otherwise sits for thousands of
+    iterations at the zero-flow solution: freshly initialised features barely distinguish
+    displacements (the true one is the cost volume's maximum for ~2 % of pixels), so the estimators
+    have nothing to read; this term makes the features discriminative from the first steps.
+
+    Args:
+        pyramid1, pyramid2: features of levels 1..6 of both frames (``FeaturePyramid`` output).
+        target: (B, 2, H, W) ground-truth flow in pixels of the input resolution.
+        valid: (B, H, W) bool mask of pixels with ground truth, or None (all valid).
+        levels: pyramid levels to supervise.
+        radius: search radius in pixels of each level.
+        temperature: softmax temperature of the cosine similarities.
+
+    Returns:
+        Scalar: the mean over levels of the mean cross-entropy (nats) over pixels inside the window.
+    """
+    losses = []
+    for level in levels:
+        features1 = torch.nn.functional.normalize(pyramid1[level - 1].float(), dim=1)
+        features2 = torch.nn.functional.normalize(pyramid2[level - 1].float(), dim=1)
+        with torch.autocast(features1.device.type, enabled=False):  # cosines near 1 need float32
+            similarity = cost_volume(features1, features2, radius) * features1.shape[1]  # undo the 1/C
+        flow, flow_valid = downsample_flow(target.float() / 2 ** level, valid, tuple(similarity.shape[-2:]))
+        weights, inside = displacement_targets(flow, radius)
+        inside &= flow_valid
+        cross_entropy = -(weights * torch.log_softmax(similarity / temperature, dim=1)).sum(dim=1)
+        losses.append(cross_entropy[inside].mean() if inside.any() else cross_entropy.sum() * 0)
+    return torch.stack(losses).mean()

@@ -3,7 +3,8 @@
 The plain network (:class:`models.pwcnet.network.PWCNet`) lives in ``self.network`` and knows
 nothing of Lightning. This module adds:
 
-* the multi-scale loss (pre-training) or the robust loss (fine-tuning), :mod:`models.pwcnet.loss`;
+* the multi-scale loss (pre-training) or the robust loss (fine-tuning), :mod:`models.pwcnet.loss`,
+  optionally with our auxiliary feature-matching term for training from scratch (off by default);
 * Adam with the paper's weight decay (gamma = 4e-4 on weights, none on biases, as the Caffe
   ``decay_mult: 0``) and the named step schedules ``long`` (S_long) and ``fine`` (S_fine);
 * validation on any number of datasets at once (one dataloader each), logging EPE and Fl-all per
@@ -30,7 +31,7 @@ from torch import Tensor
 from datamodules.atomic_files import write_png
 from datamodules.flow_metrics import EndPointError, FlAll
 from datamodules.flow_viz import flow_to_color
-from models.pwcnet.loss import LEVEL_WEIGHTS, ROBUST_EPSILON, ROBUST_Q, multiscale_loss
+from models.pwcnet.loss import LEVEL_WEIGHTS, ROBUST_EPSILON, ROBUST_Q, feature_matching_loss, multiscale_loss
 from models.pwcnet.network import FLOW_SCALE, STRIDE, PWCNet
 
 __all__ = ["PWCNetModule", "SCHEDULES", "msra_init_", "flow_panel", "upsampled_flow2"]
@@ -61,6 +62,10 @@ class PWCNetModule(pl.LightningModule):
         val_names: names of the validation dataloaders, in order (default: the datamodule's
             ``val_names`` attribute, else ``val0``, ``val1``, ...).
         log_images_every_n_steps: training steps between flow images sent to the logger (0: never).
+        matching_weight: weight of :func:`models.pwcnet.loss.feature_matching_loss` added to the
+            training loss (0: the paper's loss only). Not in the paper: it gets training from scratch
+            off the zero-flow plateau (see the function).
+        matching_temperature: its softmax temperature.
     """
 
     def __init__(self, config: dict[str, Any] | None = None, weights: str | None = None, *,
@@ -70,7 +75,8 @@ class PWCNetModule(pl.LightningModule):
                  level_weights: Sequence[float] = LEVEL_WEIGHTS,
                  robust_epsilon: float = ROBUST_EPSILON, robust_q: float = ROBUST_Q,
                  val_names: Sequence[str] | None = None,
-                 log_images_every_n_steps: int = 1000) -> None:
+                 log_images_every_n_steps: int = 1000, matching_weight: float = 0.0,
+                 matching_temperature: float = 0.07) -> None:
         super().__init__()
         if schedule not in SCHEDULES:
             raise ValueError(f"PWCNetModule: schedule must be one of {sorted(SCHEDULES)}, got {schedule!r}")
@@ -92,6 +98,7 @@ class PWCNetModule(pl.LightningModule):
         self.robust, self.robust_epsilon, self.robust_q = bool(robust), float(robust_epsilon), float(robust_q)
         self.level_weights, self.val_names = level_weights, val_names
         self.log_images_every_n_steps = int(log_images_every_n_steps)
+        self.matching_weight, self.matching_temperature = float(matching_weight), float(matching_temperature)
         self.network = PWCNet(**config)
         msra_init_(self.network)  # the official training's initialisation; loaded weights replace it
         self.val_metrics = torch.nn.ModuleDict()
@@ -112,6 +119,12 @@ class PWCNetModule(pl.LightningModule):
             flows, flow, batch.get("valid"), weights=self.level_weights, flow_scale=FLOW_SCALE,
             robust=self.robust, epsilon=self.robust_epsilon, q=self.robust_q)
         batch_size = image1.shape[0]
+        if self.matching_weight:
+            matching = feature_matching_loss(self.network.pyramid(image1), self.network.pyramid(image2), flow,
+                                             batch.get("valid"), radius=self.network.max_displacement,
+                                             temperature=self.matching_temperature)
+            self.log("train/matching_loss", matching, batch_size=batch_size)
+            total = total + self.matching_weight * matching
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         for level, loss in zip(range(2, 7), per_level):
             self.log(f"train/loss_level{level}", loss, batch_size=batch_size)

@@ -169,6 +169,10 @@ class PWCNet(nn.Module):
             images = images.contiguous(memory_format=torch.channels_last)
         return images
 
+    def pyramid(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """Features of levels 1..6 of one batch of RGB frames (B, 3, H, W) in [0, 1] (see :class:`FeaturePyramid`)."""
+        return self.features(self._prepare(image))
+
     def forward_levels(self, image1: torch.Tensor, image2: torch.Tensor) -> list[torch.Tensor]:
         """The raw network (training mode of the official code).
 
@@ -189,7 +193,7 @@ class PWCNet(nn.Module):
                              f"use forward() for images of any size")
         # one frame at a time: on CPU a batch of both frames is slower (the large maps of the first
         # levels no longer fit the caches)
-        pyramid1, pyramid2 = (self.features(self._prepare(image)) for image in (image1, image2))
+        pyramid1, pyramid2 = (self.pyramid(image) for image in (image1, image2))
         flows = []
         up_flow = up_features = None
         for level in LEVELS:
