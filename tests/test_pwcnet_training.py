@@ -267,7 +267,7 @@ def test_shipped_configs_parse(name: str, capsys: pytest.CaptureFixture) -> None
     args = printed["model"]["init_args"]
     expected = {"chairs": ("long", False, [384, 448], 8), "things": ("fine", False, [384, 768], 4),
                 "sintel": ("fine", True, [384, 768], 4), "kitti": ("fine", True, [320, 896], 4),
-                "synthetic": ("long", False, [192, 256], 4)}[name]
+                "synthetic": ("long", False, [128, 192], 4)}[name]
     data = printed["data"]["init_args"]
     assert (args["schedule"], args["robust"], list(data["crop_size"]), data["batch_size"]) == expected
 
