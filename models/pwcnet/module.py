@@ -109,26 +109,25 @@ class PWCNetModule(pl.LightningModule):
         return self.network(image1, image2)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        image1, image2, flow = batch["image1"], batch["image2"], batch["flow"]
+        image1, image2, flow, valid = batch["image1"], batch["image2"], batch["flow"], batch.get("valid")
         height, width = image1.shape[-2:]
         if height % STRIDE or width % STRIDE:
             raise ValueError(f"PWCNetModule: training crops must have sides that are multiples of {STRIDE}, "
                              f"got {height}x{width}; set the datamodule's crop size accordingly")
-        flows = self.network.forward_levels(image1, image2)
+        pyramid1, pyramid2 = self.network.pyramid(image1), self.network.pyramid(image2)
+        flows = self.network.estimate_levels(pyramid1, pyramid2)
         total, per_level = multiscale_loss(
-            flows, flow, batch.get("valid"), weights=self.level_weights, flow_scale=FLOW_SCALE,
+            flows, flow, valid, weights=self.level_weights, flow_scale=FLOW_SCALE,
             robust=self.robust, epsilon=self.robust_epsilon, q=self.robust_q)
         batch_size = image1.shape[0]
         if self.matching_weight:
-            matching = feature_matching_loss(self.network.pyramid(image1), self.network.pyramid(image2), flow,
-                                             batch.get("valid"), radius=self.network.max_displacement,
+            matching = feature_matching_loss(pyramid1, pyramid2, flow, valid, radius=self.network.max_displacement,
                                              temperature=self.matching_temperature)
             self.log("train/matching_loss", matching, batch_size=batch_size)
             total = total + self.matching_weight * matching
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         for level, loss in zip(range(2, 7), per_level):
             self.log(f"train/loss_level{level}", loss, batch_size=batch_size)
-        valid = batch.get("valid")
         with torch.no_grad():
             full = upsampled_flow2(flows[0], (height, width))
             epe = torch.linalg.vector_norm(full - flow.float(), dim=1)

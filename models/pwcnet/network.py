@@ -193,7 +193,14 @@ class PWCNet(nn.Module):
                              f"use forward() for images of any size")
         # one frame at a time: on CPU a batch of both frames is slower (the large maps of the first
         # levels no longer fit the caches)
-        pyramid1, pyramid2 = (self.pyramid(image) for image in (image1, image2))
+        return self.estimate_levels(self.pyramid(image1), self.pyramid(image2))
+
+    def estimate_levels(self, pyramid1: list[torch.Tensor], pyramid2: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The flow estimators, coarse to fine, on both frames' pyramids (:meth:`pyramid`).
+
+        Returns the flows of levels 2..6 as :meth:`forward_levels` does (which checks the images
+        and calls this); for training code that also uses the features.
+        """
         flows = []
         up_flow = up_features = None
         for level in LEVELS:
