@@ -23,9 +23,10 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datamodules.image_cache import CachedImages, UInt8Cache  # noqa: E402
-from datamodules.image_datamodules import MNISTDataModule, random_horizontal_flip  # noqa: E402
-from datamodules.image_readers import celeba64  # noqa: E402
+from datamodules.images.cache import CachedImages, UInt8Cache  # noqa: E402
+from datamodules.images.datamodule import random_horizontal_flip
+from datamodules.images.mnist import MNISTDataModule  # noqa: E402
+from datamodules.images.readers import celeba64  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 

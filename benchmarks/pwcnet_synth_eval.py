@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datamodules.flow_io import read_flow, read_image
+from datamodules.flow.formats import read_flow, read_image
 from datamodules.synthetic_flow import SyntheticFlow
 from zoo.loader import load
 

@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from datamodules.flow_datamodule import FlowDataModule
+from datamodules.flow.datamodule import FlowDataModule
 from models.pwcnet.loss import multiscale_loss
 from models.pwcnet.network import PWCNet
 

@@ -1,4 +1,11 @@
-"""Data: readers of published formats, datasets and LightningDataModules.
+"""Data: readers of published formats, datasets, LightningDataModules, and the verified file cache.
+
+- :mod:`datamodules.flow`: optical flow (file formats, datasets, augmentation, the synthetic
+  generator, the datamodule, metrics, colour coding);
+- :mod:`datamodules.images`: the image sets NVAE trains on (readers, uint8 cache, datamodules,
+  image grids);
+- :mod:`datamodules.files`: what both use, and ``zoo`` too: atomic writes and downloads into the
+  verified cache.
 
 Names are imported lazily on first access, so ``import datamodules`` stays cheap.
 """
@@ -9,27 +16,29 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "ImageDataModule": "datamodules.image_datamodules",
-    "MNISTDataModule": "datamodules.image_datamodules",
-    "CIFAR10DataModule": "datamodules.image_datamodules",
-    "CelebA64DataModule": "datamodules.image_datamodules",
-    "CelebAHQ256DataModule": "datamodules.image_datamodules",
-    "FFHQ256DataModule": "datamodules.image_datamodules",
-    "read_flow": "datamodules.flow_io",
-    "write_flow": "datamodules.flow_io",
-    "read_image": "datamodules.flow_io",
-    "flow_to_color": "datamodules.flow_viz",
-    "EndPointError": "datamodules.flow_metrics",
-    "FlAll": "datamodules.flow_metrics",
-    "PixelAccuracy": "datamodules.flow_metrics",
+    "ImageDataModule": "datamodules.images.datamodule",
+    "MNISTDataModule": "datamodules.images.mnist",
+    "CIFAR10DataModule": "datamodules.images.cifar10",
+    "CelebA64DataModule": "datamodules.images.celeba",
+    "CelebAHQ256DataModule": "datamodules.images.folders",
+    "FFHQ256DataModule": "datamodules.images.folders",
+    "image_grid": "datamodules.images.grid",
+    "read_flow": "datamodules.flow.formats",
+    "write_flow": "datamodules.flow.formats",
+    "read_image": "datamodules.flow.formats",
+    "flow_to_color": "datamodules.flow.visualize",
+    "EndPointError": "datamodules.flow.metrics",
+    "FlAll": "datamodules.flow.metrics",
+    "PixelAccuracy": "datamodules.flow.metrics",
     "SyntheticFlow": "datamodules.synthetic_flow",
-    "FlyingChairs": "datamodules.flow_datasets",
-    "FlyingThings3D": "datamodules.flow_datasets",
-    "Sintel": "datamodules.flow_datasets",
-    "KITTI": "datamodules.flow_datasets",
-    "HD1K": "datamodules.flow_datasets",
-    "FlowAugmentation": "datamodules.flow_augment",
-    "FlowDataModule": "datamodules.flow_datamodule",
+    "FlyingChairs": "datamodules.flow.datasets",
+    "FlyingThings3D": "datamodules.flow.datasets",
+    "Sintel": "datamodules.flow.datasets",
+    "KITTI": "datamodules.flow.datasets",
+    "HD1K": "datamodules.flow.datasets",
+    "prepare_dataset": "datamodules.flow.sources",
+    "FlowAugmentation": "datamodules.flow.augment",
+    "FlowDataModule": "datamodules.flow.datamodule",
 }
 
 __all__ = sorted(_LAZY)

@@ -104,7 +104,7 @@ class SyntheticFlow(Dataset):
             and validation.
         photometric: brightness changes between frames, blur and noise (see the module doc).
         motion: the motion statistics.
-        transform: applied to each item dict (e.g. :class:`datamodules.flow_augment.FlowAugmentation`).
+        transform: applied to each item dict (e.g. :class:`datamodules.flow.augment.FlowAugmentation`).
 
     Items are dicts: ``image1``, ``image2`` float32 (3, H, W) in [0, 1], ``flow`` float32
     (2, H, W) px, ``valid`` bool (H, W) (all True: the flow is known everywhere) and ``meta``.

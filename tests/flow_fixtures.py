@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datamodules.flow_io import write_flow, write_pfm
+from datamodules.flow.formats import write_flow, write_pfm
 
 HEIGHT, WIDTH = 8, 12
 

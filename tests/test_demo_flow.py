@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datamodules.flow_io import read_flow
+from datamodules.flow.formats import read_flow
 from datamodules.synthetic_flow import SyntheticFlow
-from zoo.demo_flow import DEMO_SEED, DEMO_SIZE, flow_demo
+from zoo.cli.demo_flow import DEMO_SEED, DEMO_SIZE, flow_demo
 
 
 def test_flow_demo_writes_flow_and_figure_and_reports_the_epe(tmp_path: Path, monkeypatch) -> None:

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from datamodules import FlowDataModule
-from datamodules.flow_datamodule import parse_composition
-from datamodules.flow_datasets import SOURCES, DataSource, KITTI, Sintel
+from datamodules.flow.datamodule import parse_composition
+from datamodules.flow.datasets import KITTI, Sintel
+from datamodules.flow.sources import SOURCES, DataSource
 from tests.flow_fixtures import make_kitti, make_sintel, make_things
 from tests.http_server import Route
 

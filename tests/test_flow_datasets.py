@@ -9,19 +9,11 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from tests.flow_fixtures import flow_field, frame, make_chairs, make_hd1k, make_kitti, make_sintel, make_things
 
-from datamodules.flow_datasets import (
-    HD1K,
-    KITTI,
-    DatasetNotFoundError,
-    DataSource,
-    FlyingChairs,
-    FlyingThings3D,
-    Sintel,
-    prepare_dataset,
-)
-from datamodules.flow_io import read_flow, read_image
+from datamodules.flow.datasets import HD1K, KITTI, DatasetNotFoundError, FlyingChairs, FlyingThings3D, Sintel
+from datamodules.flow.sources import DataSource, prepare_dataset
+from datamodules.flow.formats import read_flow, read_image
+from tests.flow_fixtures import flow_field, frame, make_chairs, make_hd1k, make_kitti, make_sintel, make_things
 from tests.http_server import Route
 
 
@@ -219,7 +211,7 @@ def test_prepare_chairs_strips_the_release_folder_and_fetches_the_split(tmp_path
 
 
 def test_prepare_rejects_a_wrong_checksum(tmp_path, http_server):
-    from zoo.hub import ChecksumError
+    from datamodules.files.cache import ChecksumError
 
     http_server.routes["/a.zip"] = Route(_zip_folder(make_sintel(tmp_path / "original", frames=2)))
     sources = {"sintel": DataSource(urls=(http_server.url("/a.zip"),), sha256="0" * 64)}

@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datamodules.flow_io import (
-    FlowFormatError,
-    read_flow,
-    read_image,
-    read_pfm,
-    write_flow,
-    write_pfm,
-)
-from datamodules.png_codec import PNGError, decode_png, encode_png
+from datamodules.flow.formats import FlowFormatError, read_flow, read_image, read_pfm, write_flow, write_pfm
+from datamodules.flow.png16 import PNGError, decode_png, encode_png
 
 
 def _random_flow(shape=(5, 7), scale=40.0, seed=0):

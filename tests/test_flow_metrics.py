@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from datamodules.flow_metrics import EndPointError, FlAll, PixelAccuracy
+from datamodules.flow.metrics import EndPointError, FlAll, PixelAccuracy
 
 
 def _case():

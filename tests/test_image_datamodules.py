@@ -13,20 +13,12 @@ import torch
 from PIL import Image
 
 import datamodules
-from datamodules import image_readers as readers
-from datamodules.image_datamodules import (
-    CelebA64DataModule,
-    CelebAHQ256DataModule,
-    CIFAR10DataModule,
-    FFHQ256DataModule,
-    MNISTDataModule,
-    dynamic_binarize,
-    random_horizontal_flip,
-    seeded_split,
-)
+from datamodules import CelebA64DataModule, CelebAHQ256DataModule, CIFAR10DataModule, FFHQ256DataModule, MNISTDataModule
+from datamodules.files.cache import cache_root
+from datamodules.images import readers
+from datamodules.images.datamodule import dynamic_binarize, random_horizontal_flip, seeded_split
 from tests.http_server import Route
 from tests.image_fixtures import bilinear_reference, cifar_archive, idx_bytes, write_idx_gz
-from zoo import hub
 
 # Published MNIST class counts (training, test), digits 0..9.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -283,7 +275,7 @@ def test_celeba64_missing_or_broken_files(tmp_path, shared_dir):
     module = CelebA64DataModule(str(data_dir), num_workers=0)
     with pytest.raises(ValueError, match="000002.jpg: cannot decode image"):
         module.prepare_data()
-    assert not list((hub.cache_dir() / "datasets").glob("celeba64-*"))
+    assert not list((cache_root() / "datasets").glob("celeba64-*"))
 
 
 # -- FFHQ 256 / CelebA-HQ 256 -----------------------------------------------------------------
@@ -307,7 +299,7 @@ def test_ffhq_saved_split_is_reused_and_checked(tmp_path):
     module = FFHQ256DataModule(str(tmp_path / "ffhq"), **args)
     module.prepare_data()
     module.setup()
-    split_file = hub.cache_dir() / "datasets/ffhq256-split-seed0-val2.json"
+    split_file = cache_root() / "datasets/ffhq256-split-seed0-val2.json"
     saved = json.loads(split_file.read_text())
     assert len(saved["train"]) == 3 and len(saved["validation"]) == 2
     assert sorted(saved["train"] + saved["validation"]) == [
@@ -330,7 +322,7 @@ def test_ffhq_saved_split_is_reused_and_checked(tmp_path):
     _faces(tmp_path / "ffhq/images1024x1024", 6)
     grown = FFHQ256DataModule(str(tmp_path / "ffhq"), **args)
     grown.prepare_data()
-    assert len(list((hub.cache_dir() / "datasets").glob("ffhq256-*/"))) == 1
+    assert len(list((cache_root() / "datasets").glob("ffhq256-*/"))) == 1
     with pytest.raises(ValueError, match="lists other images than"):
         grown.setup()
 

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datamodules import image_readers as readers
+from datamodules.images import readers
 from tests.image_fixtures import bilinear_reference, cifar_batch_bytes, idx_bytes, py2_pickle
-
 
 # -- IDX --------------------------------------------------------------------------------------
 

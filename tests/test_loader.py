@@ -273,7 +273,7 @@ def test_the_hub_and_the_plain_commands_do_not_import_torch():
 
 
 def test_written_files_get_the_usual_permissions(tmp_path):
-    from datamodules.atomic_files import write_atomic
+    from datamodules.files.atomic import write_atomic
 
     mask = os.umask(0o022)
     os.umask(mask)

@@ -12,7 +12,7 @@ from PIL import Image
 
 import zoo
 from tests.nvae_recipe import write_official_checkpoint
-from zoo import sample_command
+from zoo.cli import sample as sample_command
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -11,8 +11,7 @@ import pytest
 import torch
 import yaml
 
-from models.nvae.objective import (kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate,
-                                   regularizer_coeff)
+from models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate, regularizer_coeff
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "nvae"
@@ -316,7 +315,7 @@ def test_zoo_fit_fine_tune_and_resume_on_real_mnist(shared_dir, tmp_path):
     import zoo
     from zoo.checkpoint import save_weights
     from zoo.cli import main
-    from zoo.training_cli import run_lightning_cli
+    from zoo.cli.train import run_lightning_cli
 
     mnist = shared_dir / "data" / "mnist"
     if not (mnist / "train-images-idx3-ubyte.gz").is_file():
@@ -356,7 +355,7 @@ BUNDLED = ROOT / "zoo" / "weights" / "nvae-mnist-cpu.safetensors"
 
 
 def test_drawn_digits_look_like_binarised_mnist():
-    from zoo.demo_nvae import draw_digits
+    from zoo.cli.demo_nvae import draw_digits
 
     images = draw_digits(seed=3)
     assert list(images) == [f"digit_{d}" for d in range(10)] + ["noise"]
@@ -378,7 +377,7 @@ def test_nvae_demo_writes_the_grid_and_scores_digits(tmp_path):
 
     import zoo
     from zoo.checkpoint import save_weights
-    from zoo.demo_nvae import draw_digits, nvae_demo
+    from zoo.cli.demo_nvae import draw_digits, nvae_demo
 
     torch.manual_seed(0)
     weights = tmp_path / "tiny.safetensors"
@@ -411,7 +410,7 @@ def test_nvae_demo_writes_the_grid_and_scores_digits(tmp_path):
 def test_bundled_mnist_cpu_model_prefers_digits_to_noise(tmp_path):
     import zoo
     from zoo.checkpoint import read_checkpoint
-    from zoo.demo_nvae import nvae_demo
+    from zoo.cli.demo_nvae import nvae_demo
 
     info = zoo.weights_info("nvae.mnist-cpu")
     assert info.bundled == "nvae-mnist-cpu.safetensors" and info.layout == "zoo"

@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from datamodules.flow_io import read_flow, read_image
-from datamodules.flow_viz import flow_to_color
+from datamodules.flow.formats import read_flow, read_image
+from datamodules.flow.visualize import flow_to_color
 from models.pwcnet.inference import estimate_flow
 from models.pwcnet.network import PWCNet
-from zoo import flow_command
 from zoo.checkpoint import save_weights
+from zoo.cli import flow as flow_command
 
 
 @pytest.fixture(scope="module")

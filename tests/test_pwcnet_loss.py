@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from models.pwcnet.loss import (LEVEL_WEIGHTS, displacement_targets, downsample_flow, feature_matching_loss,
-                                multiscale_loss, tent_weights)
+from models.pwcnet.loss import (
+    LEVEL_WEIGHTS,
+    displacement_targets,
+    downsample_flow,
+    feature_matching_loss,
+    multiscale_loss,
+    tent_weights,
+)
 
 
 def caffe_downsample(src: np.ndarray, top_h: int, top_w: int) -> np.ndarray:

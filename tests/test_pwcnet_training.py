@@ -154,8 +154,9 @@ def test_flow_panel_shows_frame_prediction_truth_and_error() -> None:
 
 
 def test_fit_writes_flow_images_and_a_checkpoint_the_zoo_loads(tmp_path: Path) -> None:
-    import zoo
     from pytorch_lightning.loggers import CSVLogger
+
+    import zoo
 
     torch.manual_seed(0)
     module = PWCNetModule(config={"channel_order": "RGB"}, lr=1e-4, log_images_every_n_steps=1)
@@ -224,7 +225,7 @@ def cli_config(tmp_path: Path, data: dict, *, max_steps: int, callbacks: list | 
     return path
 
 
-SYNTHETIC_DATA = {"class_path": "datamodules.flow_datamodule.FlowDataModule",
+SYNTHETIC_DATA = {"class_path": "datamodules.flow.datamodule.FlowDataModule",
                   "init_args": {"train": "synthetic", "val": "synthetic", "crop_size": [64, 64], "batch_size": 2,
                                 "num_workers": 0, "synthetic_size": [96, 128], "synthetic_length": 4,
                                 "synthetic_val_length": 1}}
@@ -233,8 +234,8 @@ SYNTHETIC_DATA = {"class_path": "datamodules.flow_datamodule.FlowDataModule",
 def test_zoo_fit_on_synthetic_data_then_fine_tune_from_the_exported_file(tmp_path: Path) -> None:
     import zoo
     from zoo.cli import main
+    from zoo.cli.train import run_lightning_cli
     from zoo.export import export_weights
-    from zoo.training_cli import run_lightning_cli
 
     config = cli_config(tmp_path / "run", SYNTHETIC_DATA, max_steps=2)
     assert main(["fit", "--config", str(config)]) == 0
@@ -256,14 +257,14 @@ def test_zoo_fit_on_synthetic_data_then_fine_tune_from_the_exported_file(tmp_pat
 
 @pytest.mark.parametrize("name", ["chairs", "things", "sintel", "kitti", "synthetic"])
 def test_shipped_configs_parse(name: str, capsys: pytest.CaptureFixture) -> None:
-    from zoo.training_cli import run_lightning_cli
+    from zoo.cli.train import run_lightning_cli
 
     with pytest.raises(SystemExit) as exit_info:
         run_lightning_cli(["fit", "--config", str(ROOT / "configs" / "pwcnet" / f"{name}.yaml"), "--print_config"])
     assert exit_info.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["class_path"] == "models.pwcnet.module.PWCNetModule"
-    assert printed["data"]["class_path"] == "datamodules.flow_datamodule.FlowDataModule"
+    assert printed["data"]["class_path"] == "datamodules.flow.datamodule.FlowDataModule"
     args = printed["model"]["init_args"]
     expected = {"chairs": ("long", False, [384, 448], 8), "things": ("fine", False, [384, 768], 4),
                 "sintel": ("fine", True, [384, 768], 4), "kitti": ("fine", True, [320, 896], 4),
@@ -278,7 +279,7 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
 
     # the product's datamodule, with its random augmentation: the resumed run must see the same
     # crops, flips and colour changes as the uninterrupted one
-    data = {"class_path": "datamodules.flow_datamodule.FlowDataModule",
+    data = {"class_path": "datamodules.flow.datamodule.FlowDataModule",
             "init_args": {"train": "synthetic", "val": "synthetic", "crop_size": [64, 64], "synthetic_size": [80, 96],
                           "synthetic_length": 3, "synthetic_val_length": 1, "batch_size": 1, "num_workers": 0}}
     kill = [{"class_path": "tests.pwcnet_training_support.KillAtStep", "init_args": {"step": 5}}]

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 import torch
 
-from datamodules.atomic_files import atomic_output
+from datamodules.files.atomic import atomic_output
 from zoo.registry import Architecture
 
 __all__ = [

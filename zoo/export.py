@@ -16,7 +16,7 @@ import torch
 from zoo.checkpoint import read_checkpoint, save_weights, to_state_dict
 from zoo.registry import architecture
 
-__all__ = ["export_weights", "main"]
+__all__ = ["export_weights"]
 
 
 def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
@@ -55,25 +55,3 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
         if key in checkpoint and key not in meta:
             meta[key] = int(checkpoint[key])
     return save_weights(out_path, network.state_dict(), arch=arch_name, config=config, info=meta, dtype=dtype)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m zoo.export CKPT OUT.safetensors [--info JSON] [--fp32]``."""
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(prog="python -m zoo.export", description=export_weights.__doc__.splitlines()[0])
-    parser.add_argument("ckpt", help="Lightning .ckpt (or any weight file zoo.load reads)")
-    parser.add_argument("out", help="destination .safetensors")
-    parser.add_argument("--info", default="{}", help="JSON object stored as the file's provenance")
-    parser.add_argument("--arch", default=None, help="architecture, if the file does not record it")
-    parser.add_argument("--fp32", action="store_true", help="keep float32 (default: float16)")
-    args = parser.parse_args(argv)
-    path = export_weights(args.ckpt, args.out, json.loads(args.info), arch=args.arch,
-                          dtype=None if args.fp32 else torch.float16)
-    print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,53 +8,25 @@ from typing import Any
 
 import torch
 
-from zoo import hub
+from datamodules.files.download import download, import_file
 from zoo.checkpoint import load_state_dict_strict, read_checkpoint, to_state_dict
-from zoo.registry import Architecture, WeightsInfo, architecture, split_name, weights_info
+from zoo.hub import cache_target, weights_file
+from zoo.registry import (
+    Architecture,
+    WeightsInfo,
+    all_architectures,
+    architecture,
+    bundled_weights,
+    resolve_import,
+    split_name,
+    weights_info,
+)
 
-__all__ = ["load", "load_module", "load_weights_into", "weights_file", "import_weights", "manual_target"]
-
-_BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
+__all__ = ["load", "load_module", "load_weights_into", "import_weights"]
 
 
 def _is_url(text: str) -> bool:
     return text.startswith(("http://", "https://", "file://"))
-
-
-def manual_target(info: WeightsInfo) -> Path:
-    """Where the cache keeps a weight file that users fetch by hand and ``zoo import``."""
-    name = info.file_name or f"{info.name}.bin"
-    return hub.cache_dir() / "manual" / info.name / name
-
-
-def weights_file(info: WeightsInfo, *, progress: bool | None = None) -> Path:
-    """The verified local file of a registered weight set, downloading it if needed.
-
-    Raises:
-        FileNotFoundError: the file must be fetched by hand (the message says how), or it is
-            not cached while ``ZOO_OFFLINE=1`` (the message says how to place it).
-    """
-    if info.bundled:
-        path = _BUNDLED_DIR / info.bundled
-        if not path.is_file():
-            raise FileNotFoundError(f"{info.name}: bundled file {path} is missing from the install")
-        return path
-    if not info.urls:
-        target = manual_target(info)
-        if target.is_file():
-            hub.verify_file(target, info.sha256, size=info.file_size, what=info.name)
-            return target
-        raise FileNotFoundError(
-            f"{info.name}: the weights cannot be downloaded automatically. "
-            f"{info.manual_download or ''} Then run: zoo import {info.name} PATH/TO/FILE"
-        )
-    try:
-        return hub.download_any(info.urls, info.sha256, size=info.file_size, progress=progress)
-    except hub.OfflineError:
-        raise hub.OfflineError(
-            f"{info.name}: not in the cache and ZOO_OFFLINE=1. Download {info.urls[0]} on a "
-            f"machine with network access, then run: zoo import {info.name} PATH/TO/FILE"
-        ) from None
 
 
 def import_weights(name: str, source: str | os.PathLike) -> Path:
@@ -67,8 +39,7 @@ def import_weights(name: str, source: str | os.PathLike) -> Path:
         raise ValueError(f"{name}: these weights ship with the package; nothing to import")
     arch = architecture(name)
     to_state_dict(arch, read_checkpoint(source), source=str(source), expected_layout=info.layout)
-    target = manual_target(info) if not info.urls else hub.cached_file(info.urls[0])
-    return hub.import_file(source, target, info.sha256, info.file_size)
+    return import_file(source, cache_target(info), info.sha256, info.file_size, git_sha1=info.git_sha1)
 
 
 def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture, Path | None, WeightsInfo | None]:
@@ -82,7 +53,7 @@ def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture
         return arch, None, None
     source = str(source)
     if _is_url(source):
-        return arch, hub.download(source), None
+        return arch, download(source), None
     path = Path(source).expanduser()
     if path.is_file():
         return arch, path, None
@@ -91,7 +62,7 @@ def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture
     info = weights_info(f"{arch_name}.{source}" if "." not in source else source)
     if info.arch != arch_name:
         raise ValueError(f"weights {info.name!r} belong to {info.arch!r}, not {arch_name!r}")
-    return arch, weights_file(info), info
+    return arch, weights_file(info, bundled_alternatives=bundled_weights(arch_name)), info
 
 
 def _weights_and_config(name: str, weights: str | os.PathLike | None, map_location: Any,
@@ -151,8 +122,6 @@ def load_module(name: str, weights: str | os.PathLike | None = None, **hparams: 
 
 def architecture_of_module(module: Any) -> Architecture:
     """The registered architecture whose LightningModule class ``module`` is an instance of."""
-    from zoo.registry import all_architectures, resolve_import
-
     for arch in all_architectures():
         if arch.module is not None and isinstance(module, resolve_import(arch.module)):
             return arch

@@ -21,12 +21,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from datamodules.atomic_files import write_png
-from datamodules.image_grid import image_grid
+from datamodules.files.atomic import write_png
+from datamodules.images.grid import image_grid
 from models.nvae.config import NVAEConfig
 from models.nvae.network import NVAE, NVAEOutput
-from models.nvae.objective import (kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate,
-                                   regularizer_coeff)
+from models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate, regularizer_coeff
 
 __all__ = ["NVAEModule"]
 

@@ -28,9 +28,9 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from datamodules.atomic_files import write_png
-from datamodules.flow_metrics import EndPointError, FlAll
-from datamodules.flow_viz import flow_to_color
+from datamodules.files.atomic import write_png
+from datamodules.flow.metrics import EndPointError, FlAll
+from datamodules.flow.visualize import flow_to_color
 from models.pwcnet.loss import LEVEL_WEIGHTS, ROBUST_EPSILON, ROBUST_Q, feature_matching_loss, multiscale_loss
 from models.pwcnet.network import FLOW_SCALE, STRIDE, PWCNet
 

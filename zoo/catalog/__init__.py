@@ -1,6 +1,5 @@
 """Every architecture and weight set the zoo knows: one module per architecture.
 
-Importing this package fills :mod:`zoo.registry`; it is imported on the first registry lookup.
+Each module declares ``ARCHITECTURE`` and ``WEIGHTS``; :mod:`zoo.registry` reads them (see its
+``CATALOG_MODULES``). Adding a weight set is one entry in its module.
 """
-from zoo.catalog import pwcnet  # noqa: F401
-from zoo.catalog import nvae  # noqa: F401

@@ -8,8 +8,8 @@ from the ``args`` stored inside, the configs here are the README training comman
 
 from __future__ import annotations
 
-from models.nvae.config import PRESETS
-from zoo.registry import Architecture, WeightsInfo, register_architecture, register_weights
+from models.nvae.config import PRESETS, NVAEConfig
+from zoo.records import Architecture, WeightsInfo
 
 PAPER = ("Arash Vahdat, Jan Kautz. NVAE: A Deep Hierarchical Variational Autoencoder. "
          "NeurIPS 2020. arXiv:2007.03898")
@@ -30,7 +30,7 @@ def _manual(folder_entry: str) -> str:
             f"folder linked in the NVlabs/NVAE README ({DRIVE_FOLDER}).")
 
 
-register_architecture(Architecture(
+ARCHITECTURE = Architecture(
     name="nvae",
     network="models.nvae.network:build_nvae",
     module="models.nvae.module:NVAEModule",
@@ -39,7 +39,7 @@ register_architecture(Architecture(
     default_weights=None,
     description="NVAE deep hierarchical VAE (Vahdat & Kautz, NeurIPS 2020); default config: "
                 "the MNIST model, 33.36 M parameters",
-))
+)
 
 
 def _nvae(tag: str, preset: str, folder_entry: str, num_params: int, metrics: dict,
@@ -54,7 +54,7 @@ def _nvae(tag: str, preset: str, folder_entry: str, num_params: int, metrics: di
         metrics_source=METRICS_SOURCE, recipe=recipe, manual_download=_manual(folder_entry))
 
 
-for _info in (
+_PUBLISHED = (
     _nvae("mnist", "mnist", "MNIST", 33_363_134, {"mnist-test": {"nll_nats": 78.01}},
           "binarised MNIST, 400 epochs, batch 200 on 2 GPUs, 2 latent scales x 10 groups "
           "(adaptive), spectral regularisation 1e-2"),
@@ -71,17 +71,14 @@ for _info in (
     _nvae("ffhq256", "ffhq256", "FFHQ 256", 330_798_664, {"ffhq256-test": {"bpd": 0.69}},
           "FFHQ 256x256 at 5 bits, 200 epochs, batch 4 on 24 GPUs, 5 latent scales x 16 groups "
           "(adaptive, at least 4), 2 flow cells per group, lr 8e-3"),
-):
-    register_weights(_info)
+)
 
 
 # ---------------------------------------------------------------------------------------------
 # nvae.mnist-cpu: a small NVAE trained by the zoo itself on one CPU core (written by the NVAE
 # training side; configs/nvae/mnist-cpu.yaml). The figures are ours, measured as stated.
 
-from models.nvae.config import NVAEConfig  # noqa: E402
-
-register_weights(WeightsInfo(
+_MNIST_CPU = WeightsInfo(
     name="nvae.mnist-cpu", layout="zoo", bundled="nvae-mnist-cpu.safetensors",
     file_name="nvae-mnist-cpu.safetensors",
     config=NVAEConfig(
@@ -104,4 +101,6 @@ register_weights(WeightsInfo(
                     "dynamic binarisation, eval-mode batch norm; see the file's metadata"),
     recipe=("binarised MNIST (55,000 digits, 5,000 held out), paper objective and optimiser, "
             "batch 32, 4,590 steps (2.7 epochs) in two stages on one CPU thread, 1.3 h"),
-))
+)
+
+WEIGHTS = (*_PUBLISHED, _MNIST_CPU)

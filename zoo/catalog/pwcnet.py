@@ -10,7 +10,7 @@ not be checked offline, so their tensors are copied unchanged and fed BGR like t
 
 from __future__ import annotations
 
-from zoo.registry import Architecture, WeightsInfo, register_architecture, register_weights
+from zoo.records import Architecture, WeightsInfo
 
 PAPER = ("Deqing Sun, Xiaodong Yang, Ming-Yu Liu, Jan Kautz. PWC-Net: CNNs for Optical Flow Using "
          "Pyramid, Warping, and Cost Volume. CVPR 2018. arXiv:1709.02371")
@@ -35,7 +35,7 @@ NVLABS_GITHUB = "https://github.com/NVlabs/PWC-Net/raw/master/PyTorch/"
 SNIKLAUS = "http://content.sniklaus.com/github/pytorch-pwc/"
 PTLFLOW = "https://github.com/hmorimitsu/ptlflow/releases/download/weights1/"
 
-register_architecture(Architecture(
+ARCHITECTURE = Architecture(
     name="pwcnet",
     network="models.pwcnet.network:PWCNet",
     module="models.pwcnet.module:PWCNetModule",
@@ -43,13 +43,13 @@ register_architecture(Architecture(
     default_config=CONFIG,
     default_weights="things",
     description="PWC-Net optical flow (PWC-DC-Net, Sun et al. CVPR 2018), 9.37 M parameters",
-))
+)
 
 
-def _nvlabs(tag: str, file_name: str, recipe: str, metrics: dict, metrics_source: str) -> WeightsInfo:
+def _nvlabs(tag: str, file_name: str, git_sha1: str, recipe: str, metrics: dict, metrics_source: str) -> WeightsInfo:
     return WeightsInfo(
         name=f"pwcnet.{tag}", layout="pwcnet-nvlabs",
-        urls=(NVLABS_RAW + file_name, NVLABS_GITHUB + file_name), file_name=file_name,
+        urls=(NVLABS_RAW + file_name, NVLABS_GITHUB + file_name), git_sha1=git_sha1, file_name=file_name,
         config=CONFIG, input_convention=INPUT, license=LICENSE,
         source="https://github.com/NVlabs/PWC-Net (PyTorch/), converted from the authors' Caffe model",
         paper=PAPER, num_params=NUM_PARAMS, metrics=metrics, metrics_source=metrics_source, recipe=recipe)
@@ -76,12 +76,12 @@ def _ptlflow(tag: str, file_name: str, sha256: str, context: bool, recipe: str, 
         recipe=recipe + " (the paper's recipe; ptlflow does not document how these files were produced)")
 
 
-for _info in (
-    _nvlabs("things", "pwc_net_chairs.pth.tar", RECIPE_THINGS,
+_PUBLISHED = (
+    _nvlabs("things", "pwc_net_chairs.pth.tar", "da1bf4000b52a24d5919729be2aceb7c55c58f66", RECIPE_THINGS,
             {"sintel-clean-train": {"epe": 2.55}, "sintel-final-train": {"epe": 3.93},
              "kitti-2012-train": {"epe": 4.14}, "kitti-2015-train": {"epe": 10.35, "fl-all": 33.67}},
             PAPER_METRICS),
-    _nvlabs("sintel", "pwc_net.pth.tar", RECIPE_SINTEL, {}, ""),
+    _nvlabs("sintel", "pwc_net.pth.tar", "27da4cc96929c0474f8083364712df3a1c50c52e", RECIPE_SINTEL, {}, ""),
     _sniklaus("sniklaus-sintel", "default", RECIPE_SINTEL),
     _sniklaus("sniklaus-things", "chairs-things", RECIPE_THINGS),
     _ptlflow("ptlflow-things", "pwcdcnet-things-cc223701.ckpt", "cc223701", True, RECIPE_THINGS,
@@ -96,14 +96,13 @@ for _info in (
     _ptlflow("ptlflow-nodc-sintel", "pwcnet-sintel-533815e5.ckpt", "533815e5", False, RECIPE_SINTEL,
              {"sintel-clean-train": {"epe": 2.255}, "sintel-final-train": {"epe": 2.82},
               "kitti-2012-train": {"epe": 3.327}, "kitti-2015-train": {"epe": 6.249}}),
-):
-    register_weights(_info)
+)
 
 
 # --- pwcnet.synth: our own training run (configs/pwcnet/synthetic.yaml) ----------------
 # Trained from scratch on SyntheticFlow on a shared 2-core CPU: configs/pwcnet/synthetic.yaml, exported
-# with zoo.export from the best validation checkpoint; benchmarks/pwcnet_synth_eval.py prints the metrics.
-register_weights(WeightsInfo(
+# with `zoo export` from the best validation checkpoint; benchmarks/pwcnet_synth_eval.py prints the metrics.
+_SYNTH = WeightsInfo(
     name="pwcnet.synth", layout="zoo", bundled="pwcnet-synth.safetensors", file_name="pwcnet-synth.safetensors",
     sha256="109299f72a7121cc9dc506eba010e4936a44a433d1b01b29626c015c380f7342", file_size=18761588, config=CONFIG, input_convention=INPUT,
     license="Apache-2.0 (weights trained by this project on its own synthetic data)",
@@ -121,4 +120,6 @@ register_weights(WeightsInfo(
            "(weight 1); Adam 1e-3 halved at 5.6 k, 7.3 k, 8.3 k; MSRA init; best of validation every 500 steps "
            "(step 9,000). A small CPU model, far from the paper's 1.2 M iterations: continue training with "
            "--model.weights zoo/weights/pwcnet-synth.safetensors",
-))
+)
+
+WEIGHTS = (*_PUBLISHED, _SYNTH)

@@ -1,4 +1,4 @@
-"""zoo.hub against a real HTTP server on 127.0.0.1."""
+"""datamodules.files (the verified cache and its downloads) against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.http_server import Route
-from zoo import hub
+from datamodules.files import cache as hub_cache
+from datamodules.files import download as hub
 
 BODY = os.urandom(300_000)
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -30,7 +31,7 @@ def test_download_verifies_and_caches(http_server, tmp_path):
     url = http_server.url("/w/model.pth")
     path = hub.download(url, SHA, cache_dir=tmp_path)
     assert path.read_bytes() == BODY
-    assert path == hub.cached_file(url, tmp_path)
+    assert path == hub_cache.cached_file(url, tmp_path)
     again = hub.download(url, SHA[:8], cache_dir=tmp_path)  # a published prefix is enough
     assert again == path and http_server.hits["/w/model.pth"] == 1
     manifest = json.loads((tmp_path / "manifest.json").read_text())
@@ -39,7 +40,7 @@ def test_download_verifies_and_caches(http_server, tmp_path):
 
 def test_wrong_hash_leaves_nothing(http_server, tmp_path):
     http_server.routes["/w/model.pth"] = Route(BODY)
-    with pytest.raises(hub.ChecksumError, match="SHA-256 mismatch"):
+    with pytest.raises(hub_cache.ChecksumError, match="SHA-256 mismatch"):
         hub.download(http_server.url("/w/model.pth"), "0" * 64, cache_dir=tmp_path)
     assert _visible_files(tmp_path) == []
     assert http_server.hits["/w/model.pth"] == 1  # a hash mismatch is not retried
@@ -85,7 +86,7 @@ def test_trust_on_first_use(http_server, tmp_path):
     assert manifest[str(path)]["sha256"] == SHA
     assert manifest[str(path)]["tofu"] is True
     path.write_bytes(BODY[:-1] + b"\0")  # the cached file changes behind our back
-    with pytest.raises(hub.ChecksumError):
+    with pytest.raises(hub_cache.ChecksumError):
         hub.download(url, None, cache_dir=tmp_path)
 
 
@@ -148,10 +149,10 @@ def test_killed_download_leaves_nothing_visible(http_server, tmp_path):
     http_server.routes["/w/model.pth"] = slow
     url = http_server.url("/w/model.pth")
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from zoo import hub; "
+        [sys.executable, "-c", "import sys; from datamodules.files import download as hub; "
          "hub.download(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3])", url, SHA, str(tmp_path)],
         cwd=Path(__file__).resolve().parents[1])
-    target = hub.cached_file(url, tmp_path)
+    target = hub_cache.cached_file(url, tmp_path)
     deadline = time.time() + 30
     while not list(target.parent.glob("*.part")) if target.parent.exists() else True:
         assert time.time() < deadline, "the child never started writing"
@@ -168,7 +169,7 @@ def test_import_file_checks_hash(tmp_path):
     source = tmp_path / "fetched.pth"
     source.write_bytes(BODY)
     target = tmp_path / "cache" / "manual" / "x.y" / "fetched.pth"
-    with pytest.raises(hub.ChecksumError):
+    with pytest.raises(hub_cache.ChecksumError):
         hub.import_file(source, target, "ab" * 32)
     assert not target.exists()
     assert hub.import_file(source, target, SHA[:12]).read_bytes() == BODY
@@ -176,7 +177,7 @@ def test_import_file_checks_hash(tmp_path):
 
 def test_cache_dir_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
-    assert hub.cache_dir() == tmp_path / "home"
+    assert hub_cache.cache_root() == tmp_path / "home"
     monkeypatch.delenv("ZOO_HOME")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert hub.cache_dir() == tmp_path / "xdg" / "zoo"
+    assert hub_cache.cache_root() == tmp_path / "xdg" / "zoo"

@@ -8,13 +8,13 @@ Every dataset is a ``torch.utils.data.Dataset`` of dicts:
 - ``meta``: ``{"dataset": str, "sequence": str, "frame": int, "paths": (image1, image2, flow)}``
   with the flow path ``""`` when there is none.
 
-An optional ``transform`` (e.g. :class:`datamodules.flow_augment.FlowAugmentation`) maps each
+An optional ``transform`` (e.g. :class:`datamodules.flow.augment.FlowAugmentation`) maps each
 item dict to a new one. ``sparse`` tells whether the ground truth is sparse (KITTI, HD1K), which
 resizing must respect.
 
 A missing or incomplete folder raises :class:`DatasetNotFoundError` naming the folder, the layout
-expected and where the data is published. :func:`prepare_dataset` downloads and unpacks the sets
-that have a public archive (FlyingChairs, MPI Sintel) through :func:`zoo.hub.download`.
+expected and where the data is published; :mod:`datamodules.flow.sources` downloads the sets that
+have a public archive.
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +30,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datamodules.atomic_files import write_atomic
-from datamodules.flow_io import read_flow, read_image
-from zoo import hub
+from datamodules.files.atomic import write_atomic
+from datamodules.files.cache import cache_root
+from datamodules.flow.formats import read_flow, read_image
 
 __all__ = [
     "DatasetNotFoundError",
@@ -46,9 +43,6 @@ __all__ = [
     "Sintel",
     "KITTI",
     "HD1K",
-    "DataSource",
-    "SOURCES",
-    "prepare_dataset",
 ]
 
 _PathLike = str | os.PathLike
@@ -296,7 +290,7 @@ def _unused_frames(path: Path) -> set[str]:
 def _flow_maxima(paths: Sequence[Path], index_file: _PathLike | None) -> dict[str, float]:
     """The largest absolute flow component of each file (inf for non-finite flow), cached in JSON."""
     if index_file is None:
-        index_file = hub.cache_dir() / "datasets" / "flow_maxima.json"
+        index_file = cache_root() / "datasets" / "flow_maxima.json"
     index_file = Path(index_file)
     known = json.loads(index_file.read_text()) if index_file.exists() else {}
     missing = [p for p in paths if str(p) not in known]
@@ -462,96 +456,3 @@ class HD1K(FlowDataset):
             raise _none_found(frames_dir, "HD1K", "frame pairs", HD1K_LAYOUT, HD1K_SOURCE)
         _check_complete(samples, "HD1K", HD1K_LAYOUT, HD1K_SOURCE)
         super().__init__(samples, transform)
-
-
-# --- downloads -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """A public archive of a dataset.
-
-    ``urls``: mirrors tried in order; ``sha256``: the archive's hash, None where the publisher
-    gives none (the hub then records the hash of the first download and verifies later copies
-    against it); ``prefix``: the folder inside the archive that becomes the dataset root;
-    ``extra``: further (url, sha256, file name) downloads placed in the root; ``present``: a path
-    in the root whose existence means the data is already there (unpacked by hand, say).
-    """
-
-    urls: tuple[str, ...]
-    sha256: str | None
-    prefix: str = ""
-    extra: tuple[tuple[str, str | None, str], ...] = ()
-    present: str = ".complete"
-
-
-SOURCES: dict[str, DataSource] = {
-    "chairs": DataSource(
-        urls=("https://lmb.informatik.uni-freiburg.de/data/FlyingChairs/FlyingChairs.zip",),
-        sha256=None,
-        prefix="FlyingChairs_release/",
-        extra=((
-            "https://lmb.informatik.uni-freiburg.de/resources/datasets/FlyingChairs/FlyingChairs_train_val.txt",
-            None,
-            "FlyingChairs_train_val.txt",
-        ),),
-        present="FlyingChairs_train_val.txt",
-    ),
-    "sintel": DataSource(
-        urls=(
-            "http://files.is.tue.mpg.de/sintel/MPI-Sintel-complete.zip",
-            "http://sintel.cs.washington.edu/MPI-Sintel-complete.zip",
-        ),
-        sha256=None,
-        present="training/flow",
-    ),
-}
-
-
-def prepare_dataset(name: str, root: _PathLike, *, cache_dir: _PathLike | None = None, sources=SOURCES) -> Path:
-    """Download (through :func:`zoo.hub.download`, verified) and unpack dataset ``name`` into ``root``.
-
-    Nothing happens when ``root`` already holds the data (the source's ``present`` path, or the
-    ``.complete`` marker written after a successful unpack, exists). The archive is unpacked into a temporary folder beside
-    ``root`` and moved into place, so an interrupted run leaves no half-unpacked root.
-    """
-    if name not in sources:
-        raise ValueError(f"no public download for dataset {name!r}; downloadable: {sorted(sources)}")
-    source = sources[name]
-    root = Path(root)
-    if (root / ".complete").exists() or (root / source.present).exists():
-        return root
-    archive = hub.download_any(source.urls, source.sha256, cache_dir=cache_dir)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.", suffix=".tmp"))
-    try:
-        _unpack(archive, source.prefix, staging)
-        for url, sha256, file_name in source.extra:
-            shutil.copyfile(hub.download(url, sha256, cache_dir=cache_dir), staging / file_name)
-        (staging / ".complete").write_text("")
-        if root.exists():
-            for entry in staging.iterdir():  # a partial root: complete it in place
-                target = root / entry.name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                os.replace(entry, target)
-        else:
-            os.replace(staging, root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return root
-
-
-def _unpack(archive: Path, prefix: str, target: Path) -> None:
-    """Extract the members of a zip under ``prefix`` into ``target``, refusing paths that escape it."""
-    with zipfile.ZipFile(archive) as zf:
-        for member in zf.infolist():
-            if not member.filename.startswith(prefix) or member.is_dir():
-                continue
-            relative = Path(member.filename[len(prefix) :])
-            if relative.is_absolute() or ".." in relative.parts:
-                raise ValueError(f"{archive}: member {member.filename!r} would be written outside the dataset folder")
-            destination = target / relative
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(member) as src, open(destination, "wb") as dst:
-                shutil.copyfileobj(src, dst)

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from datamodules.atomic_files import write_png
-from datamodules.flow_io import write_flow
-from datamodules.flow_viz import flow_to_color
+from datamodules.files.atomic import write_png
+from datamodules.flow.formats import write_flow
+from datamodules.flow.visualize import flow_to_color
 from datamodules.synthetic_flow import SyntheticFlow
 from zoo.loader import load
 

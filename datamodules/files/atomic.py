@@ -3,6 +3,8 @@
 Every writer of the project (flow files, images, caches, weights) goes through
 :func:`atomic_output`: the content is written to a temporary file beside the target, which is
 renamed into place only once it is complete. A crash leaves at most a hidden ``.*.tmp`` file.
+``durable=True`` also flushes the content and the rename to the disk (fsync of the file and of its
+folder) before returning, for records that must survive a power cut (the cache's manifest).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["atomic_output", "write_atomic", "write_png"]
 
@@ -28,11 +31,11 @@ _DEFAULT_MODE = 0o666 & ~_umask()
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_output(path: str | os.PathLike, *, durable: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed to ``path``.
 
     The parent folder is created if needed. On any error the temporary file is removed and
-    ``path`` is left as it was.
+    ``path`` is left as it was. With ``durable``, the file and the rename are fsynced.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,10 +45,22 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, _DEFAULT_MODE)  # mkstemp makes the file private; give it the usual mode
+        if durable:
+            _fsync(tmp, os.O_RDWR)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        _fsync(path.parent, os.O_RDONLY)
+
+
+def _fsync(path: Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -56,6 +71,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write a uint8 image, ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``, as PNG atomically."""
+    import numpy as np
     from PIL import Image
 
     if image.dtype != np.uint8 or image.ndim not in (2, 3):

@@ -42,9 +42,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from datamodules.flow_augment import FlowAugmentation, PhotometricJitter
-from datamodules.flow_datasets import HD1K, KITTI, SOURCES, FlyingChairs, FlyingThings3D, Sintel, prepare_dataset
-from datamodules.resumable_loader import ResumableLoader
+from datamodules.flow.augment import FlowAugmentation, PhotometricJitter
+from datamodules.flow.datasets import HD1K, KITTI, FlyingChairs, FlyingThings3D, Sintel
+from datamodules.flow.resumable_loader import ResumableLoader
+from datamodules.flow.sources import SOURCES, prepare_dataset
 from datamodules.synthetic_flow import SyntheticFlow
 
 __all__ = ["FlowDataModule", "DATASET_NAMES", "DEFAULT_FOLDERS", "parse_composition"]
@@ -130,7 +131,7 @@ class FlowDataModule(pl.LightningDataModule):
         crop_size: (H, W) of training crops (multiples of 64 for PWC-Net).
         batch_size, val_batch_size, num_workers: the loaders' settings.
         scale_range, stretch, rotation_deg, hflip_prob, vflip_prob, photometric: the training
-            augmentation (:class:`datamodules.flow_augment.FlowAugmentation`); ``photometric=False``
+            augmentation (:class:`datamodules.flow.augment.FlowAugmentation`); ``photometric=False``
             turns colour jitter off.
         synthetic_size, synthetic_length, synthetic_val_length: SyntheticFlow's frame size and
             number of training / validation pairs.
@@ -261,7 +262,7 @@ class FlowDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> ResumableLoader:
         """Shuffled, augmented training batches; each sample is a pure function of ``(seed, epoch,
         position)``, and a run resumed from a mid-epoch checkpoint continues the epoch exactly
-        (:mod:`datamodules.resumable_loader`)."""
+        (:mod:`datamodules.flow.resumable_loader`)."""
         if self.train_dataset is None:
             self.setup("fit")
         hp = self.hparams

@@ -18,8 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from datamodules.atomic_files import write_png
-from datamodules.image_grid import image_grid
+from datamodules.files.atomic import write_png
+from datamodules.images.grid import image_grid
 
 __all__ = ["nvae_demo", "draw_digits", "DEMO_TEMPERATURES"]
 

@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     import zoo
-    from datamodules.atomic_files import write_png
-    from datamodules.image_grid import image_grid
+    from datamodules.files.atomic import write_png
+    from datamodules.images.grid import image_grid
     from models.nvae.network import NVAE
     from zoo.registry import split_name
 

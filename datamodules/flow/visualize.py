@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datamodules.flow_io import UNKNOWN_FLOW_THRESHOLD
+from datamodules.flow.formats import UNKNOWN_FLOW_THRESHOLD
 
 __all__ = ["COLOR_WHEEL_SEGMENTS", "color_wheel", "flow_to_color", "color_wheel_legend"]
 

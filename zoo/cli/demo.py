@@ -8,17 +8,25 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
-from zoo.demo_flow import flow_demo
-from zoo.demo_nvae import nvae_demo
+__all__ = ["add_parser", "run_demo"]
 
-__all__ = ["run_demo"]
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``demo`` subcommand."""
+    p = subparsers.add_parser("demo", help="run the offline demo (flow and samples into ./demo)")
+    p.add_argument("--out", default="demo", help="output folder (default: ./demo)")
+    p.set_defaults(func=lambda args: run_demo(args.out))
 
 
 def run_demo(out: str | Path = "demo") -> int:
     """Run both halves, writing into ``out``; prints what it did and returns the exit status 0."""
+    from zoo.cli.demo_flow import flow_demo
+    from zoo.cli.demo_nvae import nvae_demo
+
     out = Path(out)
     start = time.perf_counter()
     flow_demo(out)

@@ -90,7 +90,7 @@ def _read_image(path: Path) -> torch.Tensor:
     """(3, H, W) float32 RGB in [0, 1]; grayscale is repeated to RGB by the reader."""
     import torch
 
-    from datamodules.flow_io import read_image
+    from datamodules.flow.formats import read_image
 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")
@@ -115,10 +115,11 @@ def _estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tens
 
 
 def _write_outputs(flow: np.ndarray, flow_path: Path, color_path: Path | None) -> None:
-    from datamodules.atomic_files import write_atomic
-    from datamodules.flow_io import write_flow
-    from datamodules.flow_viz import flow_to_color
     from PIL import Image
+
+    from datamodules.files.atomic import write_atomic
+    from datamodules.flow.formats import write_flow
+    from datamodules.flow.visualize import flow_to_color
 
     write_flow(flow_path, flow)
     if color_path is not None:

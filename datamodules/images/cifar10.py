@@ -1,0 +1,78 @@
+"""CIFAR-10 from its published python pickles (read without running code)."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from datamodules.images import readers
+from datamodules.images.datamodule import ImageDataModule, seeded_split
+
+__all__ = ["CIFAR10DataModule"]
+
+
+class CIFAR10DataModule(ImageDataModule):
+    """CIFAR-10 from ``<data_dir>/cifar-10-batches-py/`` (downloaded and extracted if absent).
+
+    Items: image float32 (3, 32, 32) in [0, 1] (training: random horizontal flip), class label.
+    Splits: ``num_validation`` of the 50,000 training images (seeded by ``split_seed``) are held
+    out for validation (NVAE validated on the test set; ``num_validation=0`` trains on all
+    50,000 as it did, with an empty validation set); ``test`` is ``test_batch``.
+    """
+
+    name = "cifar10"
+    image_shape = (32, 32, 3)
+    num_train = 50_000
+
+    def __init__(self, data_dir: str, batch_size: int = 32, num_workers: int = 4, seed: int = 0,
+                 cache_dir: str | None = None, num_validation: int = 5000,
+                 split_seed: int = 0) -> None:
+        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir)
+        self.num_validation = num_validation
+        self.split_seed = split_seed
+
+    @property
+    def folder(self) -> Path:
+        return self.data_dir / readers.CIFAR10_FOLDER
+
+    def source_files(self) -> list[str]:
+        names = [*readers.CIFAR10_TRAIN_BATCHES, readers.CIFAR10_TEST_BATCH]
+        for name in names:
+            if not (self.folder / name).is_file():
+                raise FileNotFoundError(f"{self.folder / name} not found: call prepare_data() to "
+                                        f"download CIFAR-10 (or remove the incomplete folder)")
+        return [f"{readers.CIFAR10_FOLDER}/{name}" for name in names]
+
+    def fetch(self) -> None:
+        if self.folder.exists():
+            self.source_files()
+            return
+        archive, remove = self._download([readers.CIFAR10_ARCHIVE_URL],
+                                         readers.CIFAR10_ARCHIVE_SHA256)
+        try:
+            with tempfile.TemporaryDirectory(dir=self.data_dir, prefix=".extract-") as tmp:
+                with tarfile.open(archive, "r:gz") as tar:
+                    tar.extractall(tmp, filter="data")
+                os.rename(Path(tmp) / readers.CIFAR10_FOLDER, self.folder)
+        finally:
+            remove()
+        self.source_files()
+
+    def decoded(self) -> tuple[int, Iterable[np.ndarray], np.ndarray]:
+        batches = [readers.read_cifar_batch(self.data_dir / rel) for rel in self.source_files()]
+        images = np.concatenate([images for images, _ in batches])
+        labels = np.concatenate([labels for _, labels in batches])
+        num_train = sum(len(labels) for _, labels in batches[:-1])
+        if num_train != self.num_train:
+            raise ValueError(f"{self.folder}: {num_train} training images, expected "
+                             f"{self.num_train}")
+        return len(images), images, labels
+
+    def split_indices(self, count: int) -> dict[str, np.ndarray]:
+        train, val = seeded_split(self.num_train, self.num_validation, self.split_seed)
+        return {"train": train, "val": val, "test": np.arange(self.num_train, count)}

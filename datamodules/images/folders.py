@@ -1,0 +1,114 @@
+"""Square image folders without an official split: CelebA-HQ 256 and FFHQ 256."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar, Iterable
+
+import numpy as np
+from filelock import FileLock
+
+from datamodules.files.atomic import write_atomic
+from datamodules.images import readers
+from datamodules.images.datamodule import ImageDataModule, missing_dataset, seeded_split
+
+__all__ = ["SquareImageFolderDataModule", "CelebAHQ256DataModule", "FFHQ256DataModule"]
+
+
+class SquareImageFolderDataModule(ImageDataModule):
+    """A folder of square images of at least 256 px, resized to 256 x 256 (PIL bilinear).
+
+    Items: image float32 (3, 256, 256) in [0, 1] (training: random horizontal flip), label -1.
+    The seeded train / validation split (``num_validation`` images, ``split_seed``) is saved in
+    ``cache_dir`` as ``<name>-split-seed<S>-val<V>.json`` (file names) when first made, and read
+    from there afterwards; ``test`` is the validation split.
+    """
+
+    image_shape = (256, 256, 3)
+    image_folder: ClassVar[str]  # relative to data_dir
+    layout: ClassVar[str]
+    source: ClassVar[str]
+
+    def __init__(self, data_dir: str, batch_size: int = 8, num_workers: int = 4, seed: int = 0,
+                 cache_dir: str | None = None, num_validation: int = 3000,
+                 split_seed: int = 0) -> None:
+        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir)
+        self.num_validation = num_validation
+        self.split_seed = split_seed
+
+    @property
+    def folder(self) -> Path:
+        return self.data_dir / self.image_folder
+
+    def source_files(self) -> list[str]:
+        images = readers.list_images(self.folder) if self.folder.is_dir() else []
+        if not images:
+            raise missing_dataset(self.name, self.folder,
+                           self.layout.format(folder=self.folder), self.source)
+        return [(Path(self.image_folder) / rel).as_posix() for rel in images]
+
+    def decoded(self) -> tuple[int, Iterable[np.ndarray], None]:
+        files = [self.data_dir / rel for rel in self.source_files()]
+        return len(files), self._decode_all(readers.square_resized, files), None
+
+    def cache_params(self) -> dict:
+        return {"size": self.image_shape[0]}
+
+    @property
+    def split_file(self) -> Path:
+        return self.cache_dir / f"{self.name}-split-seed{self.split_seed}-val{self.num_validation}.json"
+
+    def prepare_data(self) -> None:
+        super().prepare_data()
+        with FileLock(str(self.split_file) + ".lock"):
+            if not self.split_file.exists():
+                files = self.source_files()
+                train, val = seeded_split(len(files), self.num_validation, self.split_seed)
+                split = {"train": [files[i] for i in train], "validation": [files[i] for i in val]}
+                _write_json_atomic(self.split_file, split)
+
+    def split_indices(self, count: int) -> dict[str, np.ndarray]:
+        if not self.split_file.exists():
+            raise RuntimeError(f"{self.split_file} does not exist: call prepare_data() first")
+        saved = json.loads(self.split_file.read_text())
+        row_of = {name: row for row, name in enumerate(self.source_files())}
+        if sorted(row_of) != sorted(saved["train"] + saved["validation"]):
+            raise ValueError(f"{self.split_file} lists other images than {self.folder} holds: "
+                             "delete the split file to make a new split, or restore the images")
+        val = np.array([row_of[name] for name in saved["validation"]], np.int64)
+        return {"train": np.array([row_of[name] for name in saved["train"]], np.int64),
+                "val": val, "test": val}
+
+
+def _write_json_atomic(path: Path, value: object) -> None:
+    write_atomic(path, json.dumps(value).encode())
+
+
+class CelebAHQ256DataModule(SquareImageFolderDataModule):
+    """CelebA-HQ 256: ``data_dir`` holds the 30,000 CelebA-HQ images (any depth, PNG or JPEG,
+    square, >= 256 px). NVAE's split: 27,000 training / 3,000 validation (GLOW's; ours is a
+    seeded split of the same sizes)."""
+
+    name = "celeba_hq256"
+    image_folder = "."
+    layout = "  {folder}/<image>.png|.jpg  (30,000 square images of at least 256 px)"
+    source = ("CelebAMask-HQ (https://github.com/switchablenorms/CelebAMask-HQ, CelebA-HQ-img/) "
+              "or the progressive-GAN dataset tool (https://github.com/tkarras/progressive_growing_of_gans)")
+
+
+class FFHQ256DataModule(SquareImageFolderDataModule):
+    """FFHQ 256: ``data_dir/images1024x1024/`` holds FFHQ's 70,000 PNGs (flat or in the
+    published 00000/ ... 69000/ sub-folders), resized to 256 with PIL bilinear as NVAE did.
+    NVAE's split sizes: 63,000 training / 7,000 validation."""
+
+    name = "ffhq256"
+    image_folder = "images1024x1024"
+    layout = "  {folder}/00000.png ... 69999.png  (or {folder}/00000/00000.png ...)"
+    source = "https://github.com/NVlabs/ffhq-dataset (images1024x1024, Google Drive)"
+
+    def __init__(self, data_dir: str, batch_size: int = 8, num_workers: int = 4, seed: int = 0,
+                 cache_dir: str | None = None, num_validation: int = 7000,
+                 split_seed: int = 0) -> None:
+        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir, num_validation,
+                         split_seed)

@@ -1,0 +1,90 @@
+"""``zoo list | info | download | import``: the registry and the weight cache.
+
+    zoo list 'pwcnet.*' [--pretrained]
+    zoo info pwcnet.things
+    zoo download pwcnet.things
+    zoo import nvae.cifar10 ~/Downloads/checkpoint.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+
+__all__ = ["add_parser"]
+
+
+def _list(args: argparse.Namespace) -> int:
+    from zoo.registry import list_models
+
+    names = list_models(args.pattern, pretrained=args.pretrained)
+    if not names:
+        print(f"no model matches {args.pattern!r}", file=sys.stderr)
+        return 1
+    print("\n".join(names))
+    return 0
+
+
+def _print_rows(rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        lines = [line for part in str(value).splitlines() or [""]
+                 for line in (textwrap.wrap(part, 100) or [""])]
+        print(f"{key:<{width}}  {lines[0]}")
+        for line in lines[1:]:
+            print(f"{'':<{width}}  {line}")
+
+
+def _info(args: argparse.Namespace) -> int:
+    from zoo.registry import architecture, list_weights, split_name, weights_info
+
+    arch_name, tag = split_name(args.name)
+    arch = architecture(arch_name)
+    if tag is None:
+        _print_rows([
+            ("architecture", arch.name),
+            ("description", arch.description or "-"),
+            ("default weights", arch.default_weights or "none"),
+            ("weights", "\n".join(list_weights(arch_name)) or "none registered"),
+        ])
+        return 0
+    _print_rows(weights_info(args.name).as_rows())
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from zoo.hub import weights_file
+    from zoo.registry import bundled_weights, split_name, weights_info
+
+    info = weights_info(args.name)
+    print(weights_file(info, bundled_alternatives=bundled_weights(split_name(args.name)[0]), progress=True))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from zoo.loader import import_weights
+
+    print(import_weights(args.name, args.path))
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``list``, ``info``, ``download`` and ``import``."""
+    p = subparsers.add_parser("list", help="list models and weight sets")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'pwcnet.*'")
+    p.add_argument("--pretrained", action="store_true", help="only names that carry weights")
+    p.set_defaults(func=_list)
+
+    p = subparsers.add_parser("info", help="metadata of a weight set or an architecture")
+    p.add_argument("name", help="arch or arch.tag, e.g. pwcnet.things")
+    p.set_defaults(func=_info)
+
+    p = subparsers.add_parser("download", help="download and verify a weight set into the cache")
+    p.add_argument("name", help="arch.tag")
+    p.set_defaults(func=_download)
+
+    p = subparsers.add_parser("import", help="check a weight file fetched by hand and copy it into the cache")
+    p.add_argument("name", help="arch.tag the file belongs to")
+    p.add_argument("path", help="the downloaded file")
+    p.set_defaults(func=_import)

@@ -1,0 +1,177 @@
+"""What the zoo knows about an architecture and a weight set: plain, frozen values.
+
+:class:`WeightsInfo` is one published (or bundled) weight set with everything a user needs to
+know about it; :class:`Architecture` says how to build, train and convert one architecture.
+Network code is named by import strings (``"models.pwcnet.network:PWCNet"``) and imported on
+first use, so reading the catalog stays cheap (no torch import).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+__all__ = ["WeightsInfo", "Architecture", "split_name", "resolve_import"]
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A read-only copy of ``mapping`` (nested mappings are frozen too)."""
+    items = {k: _frozen(v) if isinstance(v, Mapping) else v for k, v in (mapping or {}).items()}
+    return MappingProxyType(items)
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """One published (or bundled) weight set and everything a user needs to know about it.
+
+    Attributes:
+        name: full registry name, ``arch.tag``.
+        urls: where the file can be downloaded, primary first, then mirrors; empty when the
+            file cannot be fetched automatically (see ``manual_download``) or is bundled.
+        sha256: full hex digest, a hex prefix where only that is published, or None.
+        git_sha1: the file's git blob id where it is published in a git repository (GitHub shows
+            it for every file): SHA-1 of ``b"blob <size>\0" + content``.
+        layout: the file's key layout, e.g. ``pwcnet-nvlabs``, ``nvae-official`` or ``zoo``.
+        config: keyword arguments of the architecture's network builder for these weights.
+        input_convention: what ``forward`` expects, e.g. ``{"channels": "RGB", "range": "[0, 1]"}``.
+        license: licence of the weights.
+        source: where the weights come from (repository or release page).
+        paper: citation of the paper.
+        num_params: number of network parameters.
+        file_size: size of the published file in bytes, when known.
+        metrics: published figures, ``{dataset: {metric: value}}``.
+        metrics_source: where those figures come from.
+        recipe: the training recipe in one line.
+        manual_download: instructions shown when the file must be fetched by hand.
+        bundled: file name inside ``zoo/weights/`` for weights shipped with the package.
+        file_name: the published file name (used to name the cached copy).
+    """
+
+    name: str
+    layout: str
+    urls: tuple[str, ...] = ()
+    sha256: str | None = None
+    git_sha1: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    input_convention: Mapping[str, Any] = field(default_factory=dict)
+    license: str = ""
+    source: str = ""
+    paper: str = ""
+    num_params: int | None = None
+    file_size: int | None = None
+    metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    metrics_source: str = ""
+    recipe: str = ""
+    manual_download: str | None = None
+    bundled: str | None = None
+    file_name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "urls", tuple(self.urls))
+        for attr in ("config", "input_convention", "metrics"):
+            object.__setattr__(self, attr, _frozen(getattr(self, attr)))
+        if self.sha256 is not None and not _is_hex(self.sha256):
+            raise ValueError(f"{self.name}: sha256 must be hex digits, got {self.sha256!r}")
+        if self.git_sha1 is not None and not (_is_hex(self.git_sha1) and len(self.git_sha1) == 40):
+            raise ValueError(f"{self.name}: git_sha1 must be 40 hex digits, got {self.git_sha1!r}")
+
+    @property
+    def arch(self) -> str:
+        return split_name(self.name)[0]
+
+    @property
+    def tag(self) -> str:
+        return split_name(self.name)[1] or ""
+
+    def as_rows(self) -> list[tuple[str, str]]:
+        """(field, text) rows for a metadata table, as ``zoo info`` prints it."""
+        metrics = "; ".join(
+            f"{ds}: " + ", ".join(f"{m} {v:g}" for m, v in vals.items())
+            for ds, vals in self.metrics.items()
+        )
+        rows = [
+            ("name", self.name),
+            ("layout", self.layout),
+            ("urls", "\n".join(self.urls) or ("bundled with the package" if self.bundled else "-")),
+            ("sha256", self.sha256 or ("-" if self.bundled or self.git_sha1 else "not published (trust on first use)")),
+            ("git blob id", self.git_sha1 or "-"),
+            ("file size", f"{self.file_size:,} bytes" if self.file_size else "-"),
+            ("parameters", f"{self.num_params:,}" if self.num_params else "-"),
+            ("config", ", ".join(f"{k}={v}" for k, v in self.config.items()) or "defaults"),
+            ("input", ", ".join(f"{k}: {v}" for k, v in self.input_convention.items()) or "-"),
+            ("metrics", metrics or "-"),
+            ("metrics source", self.metrics_source or "-"),
+            ("recipe", self.recipe or "-"),
+            ("licence", self.license or "-"),
+            ("source", self.source or "-"),
+            ("paper", self.paper or "-"),
+        ]
+        if self.manual_download:
+            rows.append(("manual download", self.manual_download))
+        return rows
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How the zoo builds, trains and converts one architecture.
+
+    Attributes:
+        name: architecture name, the part of a registry name before the dot.
+        network: import string of the builder, ``"package.module:callable"``; it is called as
+            ``builder(**config)`` and returns a plain ``nn.Module``.
+        module: import string of the LightningModule class, which takes the same ``config`` keys
+            plus training hyper-parameters and keeps its network in ``self.network``; None if
+            the architecture cannot be trained yet.
+        converter: import string of a module with ``LAYOUTS: tuple[str, ...]``,
+            ``detect_layout(checkpoint) -> str | None`` and
+            ``convert(checkpoint, layout) -> (state_dict, config)``, where ``checkpoint`` is the
+            top-level mapping read from a foreign file.
+        default_config: builder keywords used when neither the weights nor the caller give one.
+        default_weights: tag loaded for the bare architecture name, or None.
+        description: one line for listings.
+    """
+
+    name: str
+    network: str
+    module: str | None = None
+    converter: str | None = None
+    default_config: Mapping[str, Any] = field(default_factory=dict)
+    default_weights: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "default_config", _frozen(self.default_config))
+
+    def build(self, **config: Any) -> Any:
+        """The plain network for ``config`` (merged over ``default_config``)."""
+        return resolve_import(self.network)(**{**self.default_config, **config})
+
+    def module_class(self) -> type:
+        if self.module is None:
+            raise NotImplementedError(f"architecture {self.name!r} has no LightningModule yet")
+        return resolve_import(self.module)
+
+    def converter_module(self) -> Any | None:
+        return importlib.import_module(self.converter) if self.converter else None
+
+
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"pwcnet.things"`` -> ``("pwcnet", "things")``; ``"pwcnet"`` -> ``("pwcnet", None)``."""
+    arch, dot, tag = name.partition(".")
+    return arch, (tag if dot else None)
+
+
+def resolve_import(target: str) -> Any:
+    """The object named by ``"package.module:attribute"``."""
+    module_name, _, attribute = target.partition(":")
+    if not attribute:
+        raise ValueError(f"import string {target!r} must look like 'package.module:attribute'")
+    return getattr(importlib.import_module(module_name), attribute)
