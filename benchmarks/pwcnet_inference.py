@@ -213,7 +213,7 @@ def timed_cost_volume():
 
 def load_inputs(height: int, width: int):
     if SHARED.is_dir():
-        from tests.pwcnet_recipe import recipe_nvlabs
+        from tests.support.pwcnet_recipe import recipe_nvlabs
 
         state = {k: v.float() for k, v in convert(recipe_nvlabs(SHARED), "pwcnet-nvlabs")[0].items()}
         frames = np.load(SHARED / "fixture_b_full436x1024.npz")["frames_rgb_u8"]

@@ -28,8 +28,8 @@ def zoo_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
 
 @pytest.fixture()
 def http_server():
-    """A real HTTP server on 127.0.0.1; add :class:`tests.http_server.Route` entries to ``routes``."""
-    from tests.http_server import LoopbackServer
+    """A real HTTP server on 127.0.0.1; add :class:`tests.support.http_server.Route` entries to ``routes``."""
+    from tests.support.http_server import LoopbackServer
 
     server = LoopbackServer().start()
     yield server
@@ -45,6 +45,6 @@ def pwcnet_fixture_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def pwcnet_recipe(pwcnet_fixture_dir: Path) -> dict:
     """The fixture's PWC-Net recipe weights (float64) under NVlabs names (``tests/pwcnet_recipe.py``)."""
-    from tests.pwcnet_recipe import recipe_nvlabs
+    from tests.support.pwcnet_recipe import recipe_nvlabs
 
     return recipe_nvlabs(pwcnet_fixture_dir)

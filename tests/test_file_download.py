@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.http_server import Route
 from datamodules.files import cache as hub_cache
 from datamodules.files import download as hub
+from tests.support.http_server import Route
 
 BODY = os.urandom(300_000)
 SHA = hashlib.sha256(BODY).hexdigest()

@@ -13,8 +13,8 @@ from datamodules import FlowDataModule
 from datamodules.flow.datamodule import parse_composition
 from datamodules.flow.datasets import KITTI, Sintel
 from datamodules.flow.sources import SOURCES, DataSource
-from tests.flow_fixtures import make_kitti, make_sintel, make_things
-from tests.http_server import Route
+from tests.support.flow_fixtures import make_kitti, make_sintel, make_things
+from tests.support.http_server import Route
 
 
 def test_parse_composition():

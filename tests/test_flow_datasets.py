@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from datamodules.flow.datasets import HD1K, KITTI, DatasetNotFoundError, FlyingChairs, FlyingThings3D, Sintel
-from datamodules.flow.sources import DataSource, prepare_dataset
 from datamodules.flow.formats import read_flow, read_image
-from tests.flow_fixtures import flow_field, frame, make_chairs, make_hd1k, make_kitti, make_sintel, make_things
-from tests.http_server import Route
+from datamodules.flow.sources import DataSource, prepare_dataset
+from tests.support.flow_fixtures import flow_field, frame, make_chairs, make_hd1k, make_kitti, make_sintel, make_things
+from tests.support.http_server import Route
 
 
 def _check_item(item, image1_seed, image2_seed, flow, valid=None):

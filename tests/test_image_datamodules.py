@@ -17,8 +17,8 @@ from datamodules import CelebA64DataModule, CelebAHQ256DataModule, CIFAR10DataMo
 from datamodules.files.cache import cache_root
 from datamodules.images import readers
 from datamodules.images.datamodule import dynamic_binarize, random_horizontal_flip, seeded_split
-from tests.http_server import Route
-from tests.image_fixtures import bilinear_reference, cifar_archive, idx_bytes, write_idx_gz
+from tests.support.http_server import Route
+from tests.support.image_fixtures import bilinear_reference, cifar_archive, idx_bytes, write_idx_gz
 
 # Published MNIST class counts (training, test), digits 0..9.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from datamodules.images import readers
-from tests.image_fixtures import bilinear_reference, cifar_batch_bytes, idx_bytes, py2_pickle
+from tests.support.image_fixtures import bilinear_reference, cifar_batch_bytes, idx_bytes, py2_pickle
 
 # -- IDX --------------------------------------------------------------------------------------
 

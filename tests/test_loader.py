@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import zoo
-from tests.http_server import Route
+from tests.support.http_server import Route
 from zoo import checkpoint, registry
 from zoo.cli import main
 

@@ -13,7 +13,7 @@ import zoo
 from models.nvae.config import PRESETS, NVAEConfig
 from models.nvae.convert import config_from_args, convert, detect_layout
 from models.nvae.network import NVAE
-from tests.nvae_recipe import FULL_CONFIGS, official_checkpoint
+from tests.support.nvae_recipe import FULL_CONFIGS, official_checkpoint
 
 # Released configs: fixture folder, our preset, official parameter count.
 RELEASED = {"full-mnist": ("mnist", 33_363_134), "full-cifar10": ("cifar10", 130_852_480),

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import zoo
-from tests.nvae_recipe import TINY_CONFIGS, recipe_state_dict, write_official_checkpoint
+from tests.support.nvae_recipe import TINY_CONFIGS, recipe_state_dict, write_official_checkpoint
 
 RTOL = 1e-9  # relative to each array's largest magnitude (RECIPE.md 4.4)
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import zoo
-from tests.nvae_recipe import write_official_checkpoint
+from tests.support.nvae_recipe import write_official_checkpoint
 from zoo.cli import sample as sample_command
 
 

@@ -426,7 +426,7 @@ def test_bundled_mnist_cpu_model_prefers_digits_to_noise(tmp_path):
 def test_fine_tune_from_an_official_checkpoint_pt(shared_dir, tmp_path):
     import zoo
     from models.nvae.module import NVAEModule
-    from tests.nvae_recipe import write_official_checkpoint
+    from tests.support.nvae_recipe import write_official_checkpoint
 
     path = write_official_checkpoint(shared_dir / "fixtures" / "nvae" / "tiny-mnist",
                                      tmp_path / "checkpoint.pt")

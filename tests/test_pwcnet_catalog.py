@@ -11,8 +11,8 @@ import torch
 
 import zoo
 from models.pwcnet import convert
-from tests.http_server import Route
-from tests.pwcnet_recipe import official_checkpoint
+from tests.support.http_server import Route
+from tests.support.pwcnet_recipe import official_checkpoint
 from zoo import registry
 
 PUBLISHED = {

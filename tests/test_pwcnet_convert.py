@@ -12,7 +12,7 @@ import torch
 import zoo
 from models.pwcnet import convert
 from models.pwcnet.network import PWCNet
-from tests.pwcnet_recipe import FIXTURE_LAYOUTS, official_checkpoint, write_official_file
+from tests.support.pwcnet_recipe import FIXTURE_LAYOUTS, official_checkpoint, write_official_file
 
 LAYOUT_OF_VARIANT = {"nvlabs-bare": "pwcnet-nvlabs", "nvlabs-wrapped": "pwcnet-nvlabs",
                      "sniklaus": "pwcnet-sniklaus", "sniklaus-runtime": "pwcnet-sniklaus",

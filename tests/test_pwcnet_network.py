@@ -16,7 +16,7 @@ import torch
 import zoo
 from models.pwcnet import network as network_module
 from models.pwcnet.network import FLOW_SCALE, PWCNet
-from tests.pwcnet_recipe import write_official_file
+from tests.support.pwcnet_recipe import write_official_file
 
 LEVELS = (2, 3, 4, 5, 6)
 

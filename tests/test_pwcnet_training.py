@@ -274,7 +274,7 @@ def test_shipped_configs_parse(name: str, capsys: pytest.CaptureFixture) -> None
 
 
 def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path: Path) -> None:
-    from tests.pwcnet_training_support import Killed
+    from tests.support.pwcnet_training_support import Killed
     from zoo.cli import main
 
     # the product's datamodule, with its random augmentation: the resumed run must see the same
@@ -282,7 +282,7 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
     data = {"class_path": "datamodules.flow.datamodule.FlowDataModule",
             "init_args": {"train": "synthetic", "val": "synthetic", "crop_size": [64, 64], "synthetic_size": [80, 96],
                           "synthetic_length": 3, "synthetic_val_length": 1, "batch_size": 1, "num_workers": 0}}
-    kill = [{"class_path": "tests.pwcnet_training_support.KillAtStep", "init_args": {"step": 5}}]
+    kill = [{"class_path": "tests.support.pwcnet_training_support.KillAtStep", "init_args": {"step": 5}}]
     # 3 batches per epoch, 6 steps, checkpoints every 2 steps; the kill comes after step 5, before
     # its checkpoint, so the run resumes from step 4: epoch 1, batch 1 (mid-epoch).
     whole = cli_config(tmp_path / "whole", data, max_steps=6, deterministic=True)

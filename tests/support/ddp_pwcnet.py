@@ -1,6 +1,6 @@
 """Train PWCNetModule with Lightning DDP: two CPU processes on gloo, a few steps on tiny crops.
 
-Run as a script (``python tests/ddp_pwcnet.py OUT_DIR``), never inside pytest: Lightning's ``ddp``
+Run as a script (``python -m tests.support.ddp_pwcnet OUT_DIR``), never inside pytest: Lightning's ``ddp``
 strategy starts the other rank by re-running this command line. ``tests/test_pwcnet_ddp.py``
 runs it in a subprocess and checks what it writes:
 
@@ -20,11 +20,8 @@ import torch
 from pytorch_lightning.strategies import DDPStrategy
 from torch.utils.data import DataLoader
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from datamodules.synthetic_flow import SyntheticFlow  # noqa: E402
-from models.pwcnet.module import PWCNetModule  # noqa: E402
+from datamodules.synthetic_flow import SyntheticFlow
+from models.pwcnet.module import PWCNetModule
 
 KEYS = ("image1", "image2", "flow", "valid")
 #: The run: SyntheticFlow pairs of this size/seed, this many steps, module built with this seed.
@@ -84,5 +81,5 @@ def main(out_dir: Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python tests/ddp_pwcnet.py OUT_DIR")
+        sys.exit("usage: python -m tests.support.ddp_pwcnet OUT_DIR")
     main(Path(sys.argv[1]))
