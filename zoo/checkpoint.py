@@ -15,13 +15,16 @@ import argparse
 import json
 import os
 import pickle
+import tarfile
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
 from datamodules.files.atomic import atomic_output
-from zoo.registry import Architecture
+from models.state_dict import check_fits, state_dict_of
+from zoo.records import Architecture
 
 __all__ = [
     "ZOO_LAYOUT",
@@ -38,13 +41,53 @@ _SAFE_GLOBALS = [argparse.Namespace]
 _META_ARCH, _META_CONFIG, _META_INFO = "zoo.arch", "zoo.config", "zoo.info"
 
 
-def _is_safetensors(path: Path) -> bool:
+_TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")  # pickled magic number of torch.save
+_SAFETENSORS_MAX_HEADER = 100_000_000  # the limit safetensors itself enforces on its JSON header
+_INFLATION_SLACK = 64 << 20  # bytes a torch zip may inflate beyond its own size (headers, alignment)
+_LOOKS_LIKE = (  # what a file that is no weight file may be instead, by its first bytes
+    (b"PIEH", "a Middlebury .flo optical-flow file"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"PF\n", "a PFM image"),
+    (b"Pf\n", "a PFM image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"{", "a JSON file"),
+)
+
+
+def _file_kind(path: Path) -> str:
+    """``"safetensors"``, ``"torch-zip"``, ``"torch-legacy"`` or ``"pickle"`` from a file's first
+    bytes; raises ValueError naming what else the file looks like."""
     with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) < 9:
-        return False
-    header_len = int.from_bytes(head[:8], "little")
-    return 0 < header_len < 100_000_000 and head[8:9] == b"{"
+        head = f.read(16)
+    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < _SAFETENSORS_MAX_HEADER:
+        return "safetensors"
+    if head.startswith(b"PK\x03\x04"):
+        return "torch-zip"
+    if head.startswith(_TORCH_LEGACY_MAGIC):
+        return "torch-legacy"
+    if head[:1] == b"\x80":
+        return "pickle"
+    if tarfile.is_tarfile(path):  # the format of torch.save before PyTorch 0.1.10
+        return "torch-tar"
+    looks = next((what for magic, what in _LOOKS_LIKE if head.startswith(magic)), None)
+    raise ValueError(f"{path}: not a weight file: expected a PyTorch file (.pth, .pt, .ckpt, .tar), or "
+                     f"safetensors" + (f"; this looks like {looks}" if looks else
+                                       f"; it starts with bytes {head[:8].hex(' ')}"))
+
+
+def _check_inflation(path: Path) -> None:
+    """Refuse a zip whose members inflate far beyond the file's size (a zip bomb): ``torch.save``
+    stores its members uncompressed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"{path}: not a readable PyTorch zip file ({error})") from None
+    size = path.stat().st_size
+    if inflated > size + _INFLATION_SLACK:
+        raise ValueError(f"{path}: refused: its zip members inflate to {inflated:,} bytes from a {size:,}-byte "
+                         "file; torch.save does not compress, so this is no file it wrote")
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -56,43 +99,67 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is not a weight file, or it holds objects other than tensors,
-            plain containers and ``argparse.Namespace`` (it is never unpickled further).
+        ValueError: the file is not a weight file (the message says what it looks like), it is
+            truncated or damaged, it inflates far beyond its size, or it holds objects other than
+            tensors, plain containers and ``argparse.Namespace`` (it is never unpickled further).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weight file")
-    if _is_safetensors(path):
+    kind = _file_kind(path)
+    if kind == "safetensors":
         return _read_safetensors(path)
+    if kind == "torch-zip":
+        _check_inflation(path)
     try:
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        if "Weights only load failed" not in str(error):
+            raise ValueError(f"{path}: not a readable PyTorch weight file ({_first_line(error)})") from None
         raise ValueError(
             f"{path}: refused to load: the file contains objects other than tensors and "
-            f"argparse.Namespace, which could run code when unpickled ({error})"
+            f"argparse.Namespace, which could run code when unpickled ({_first_line(error)})"
         ) from None
-    except Exception as error:  # noqa: BLE001 - torch raises many types for a non-weight file
-        raise ValueError(f"{path}: not a readable PyTorch or safetensors weight file ({error})") from None
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise ValueError(f"{path}: not a readable PyTorch weight file, truncated or damaged "
+                         f"({type(error).__name__}: {_first_line(error)})") from None
     if not isinstance(obj, Mapping):
         raise ValueError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return dict(obj)
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:300]
+
+
+def _json_metadata(path: Path, metadata: Mapping[str, str], key: str) -> dict[str, Any]:
+    try:
+        value = json.loads(metadata.get(key, "{}"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: metadata entry {key!r} is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: metadata entry {key!r} must be a JSON object, found {type(value).__name__}")
+    return value
+
+
 def _read_safetensors(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     tensors = {}
-    with safe_open(str(path), framework="pt") as f:
-        metadata = f.metadata() or {}
-        for key in f.keys():
-            tensors[key] = f.get_tensor(key)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+    except (SafetensorError, OSError, RuntimeError) as error:
+        raise ValueError(f"{path}: not a readable safetensors file, truncated or damaged ({_first_line(error)})") from None
     zoo_meta = None
     if _META_ARCH in metadata:
         zoo_meta = {
             "arch": metadata[_META_ARCH],
-            "config": json.loads(metadata.get(_META_CONFIG, "{}")),
-            "info": json.loads(metadata.get(_META_INFO, "{}")),
+            "config": _json_metadata(path, metadata, _META_CONFIG),
+            "info": _json_metadata(path, metadata, _META_INFO),
         }
     return {"state_dict": tensors, "zoo": zoo_meta}
 
@@ -147,10 +214,12 @@ def to_state_dict(arch: Architecture, checkpoint: Mapping[str, Any], *, source: 
         arch: the architecture the file should hold.
         checkpoint: what :func:`read_checkpoint` returned.
         source: the file's name, for error messages.
-        expected_layout: the layout the registry announces for this file, if any.
+        expected_layout: the layout the registry announces for this file, if any; a file in any
+            other layout is refused (so a registry name always gets the file it promises).
 
     Raises:
-        ValueError: the file holds another architecture, or no known layout fits its keys.
+        ValueError: the file holds another architecture, its layout is not the one expected, or
+            no known layout fits its keys.
     """
     zoo_meta = checkpoint.get("zoo")
     if isinstance(zoo_meta, Mapping) and zoo_meta.get("arch") not in (None, arch.name):
@@ -158,47 +227,39 @@ def to_state_dict(arch: Architecture, checkpoint: Mapping[str, Any], *, source: 
     config = dict((zoo_meta or {}).get("config") or {})
     lightning_state = _lightning_network_state(checkpoint)
     if lightning_state is not None:
+        _check_layout(source, LIGHTNING_LAYOUT, expected_layout)
         return lightning_state, config
     if isinstance(zoo_meta, Mapping):
+        _check_layout(source, ZOO_LAYOUT, expected_layout)
         return dict(checkpoint["state_dict"]), config
     converter = arch.converter_module()
     layout = converter.detect_layout(checkpoint) if converter else None
     if layout is None:
         known = [ZOO_LAYOUT, LIGHTNING_LAYOUT, *(converter.LAYOUTS if converter else ())]
-        keys = list(_state_keys(checkpoint))
+        keys = [str(k) for k in state_dict_of(checkpoint)]
         raise ValueError(
             f"{source}: no {arch.name} layout matches this file; known layouts: "
             f"{', '.join(known)}. The file has {len(keys)} keys, e.g. {', '.join(keys[:5])}"
         )
-    if expected_layout not in (None, layout, ZOO_LAYOUT):
-        raise ValueError(f"{source}: expected layout {expected_layout!r}, found {layout!r}")
+    _check_layout(source, layout, expected_layout)
     return converter.convert(checkpoint, layout)
 
 
-def _state_keys(checkpoint: Mapping[str, Any]) -> list[str]:
-    state = checkpoint.get("state_dict", checkpoint)
-    return [str(k) for k in state] if isinstance(state, Mapping) else [str(k) for k in checkpoint]
+def _check_layout(source: str, found: str, expected: str | None) -> None:
+    if expected is not None and found != expected:
+        raise ValueError(f"{source}: expected a file in layout {expected!r}, found layout {found!r}")
 
 
 def load_state_dict_strict(network: torch.nn.Module, state: Mapping[str, torch.Tensor], *,
                            source: str, strict: bool = True) -> None:
     """``network.load_state_dict`` with an error that lists every missing, unexpected or
-    mis-shaped key (the tensors are cast to each parameter's dtype)."""
+    mis-shaped key, and that names the first tensor holding NaN or infinity (the tensors are
+    cast to each entry's dtype)."""
     own = network.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong_shape = sorted(
-        f"{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}"
-        for k in set(own) & set(state) if tuple(state[k].shape) != tuple(own[k].shape)
-    )
-    problems = []
-    if strict and missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing)}")
-    if strict and unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
-    if wrong_shape:
-        problems.append(f"shape mismatches ({len(wrong_shape)}): {'; '.join(wrong_shape)}")
-    if problems:
-        raise ValueError(f"{source}: weights do not fit the network:\n  " + "\n  ".join(problems))
+    check_fits({k: v.shape for k, v in own.items()}, state, what=f"{source}: weights do not fit the network",
+               strict=strict)
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values")
     cast = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
     network.load_state_dict(cast, strict=strict)

@@ -29,19 +29,6 @@ def _is_url(text: str) -> bool:
     return text.startswith(("http://", "https://", "file://"))
 
 
-def import_weights(name: str, source: str | os.PathLike) -> Path:
-    """Check a hand-fetched file for the weight set ``name`` and copy it into the cache.
-
-    The file is verified against the registered hash and must convert to the architecture.
-    """
-    info = weights_info(name)
-    if info.bundled:
-        raise ValueError(f"{name}: these weights ship with the package; nothing to import")
-    arch = architecture(name)
-    to_state_dict(arch, read_checkpoint(source), source=str(source), expected_layout=info.layout)
-    return import_file(source, cache_target(info), info.sha256, info.file_size, git_sha1=info.git_sha1)
-
-
 def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture, Path | None, WeightsInfo | None]:
     """The architecture, the local weight file (or None) and its registry entry (if any)."""
     arch_name, tag = split_name(name)
@@ -65,18 +52,66 @@ def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture
     return arch, weights_file(info, bundled_alternatives=bundled_weights(arch_name)), info
 
 
-def _weights_and_config(name: str, weights: str | os.PathLike | None, map_location: Any,
-                        ) -> tuple[Architecture, dict[str, torch.Tensor] | None, dict[str, Any], str]:
+class _Weights:
+    """Weights read from a file, ready to be checked and loaded: our state dict, the builder
+    config the file implies (merged over its registry entry's), where they came from."""
+
+    def __init__(self, arch: Architecture, path: Path, info: WeightsInfo | None) -> None:
+        self.arch, self.info = arch, info
+        self.source = str(path)
+        self.state, file_config = to_state_dict(arch, read_checkpoint(path), source=self.source,
+                                                expected_layout=info.layout if info else None)
+        if info is not None:
+            _check_config_matches(info, file_config, self.source)
+        self.config = {**(info.config if info else {}), **file_config}
+
+    @property
+    def name(self) -> str:
+        return self.info.name if self.info else self.source
+
+    def load_into(self, network: torch.nn.Module, *, strict: bool = True) -> None:
+        """Check ``network`` against the registry entry's parameter count (when ``strict``), then load."""
+        if strict and self.info is not None and self.info.num_params:
+            count = sum(p.numel() for p in network.parameters())
+            if count != self.info.num_params:
+                raise ValueError(f"{self.source}: the network these weights build has {count:,} parameters; "
+                                 f"{self.info.name} has {self.info.num_params:,}")
+        load_state_dict_strict(network, self.state, source=self.source, strict=strict)
+
+
+def _check_config_matches(info: WeightsInfo, file_config: dict[str, Any], source: str) -> None:
+    conflicts = [f"{key}: file {file_config[key]!r} vs {info.config[key]!r}"
+                 for key in sorted(info.config.keys() & file_config.keys()) if file_config[key] != info.config[key]]
+    if conflicts:
+        raise ValueError(f"{source}: its network config does not match {info.name}'s: " + "; ".join(conflicts))
+
+
+def _build(arch: Architecture, config: dict[str, Any], source: str) -> torch.nn.Module:
+    try:
+        return arch.build(**config)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+
+
+def _read(name: str, weights: str | os.PathLike | None) -> tuple[Architecture, _Weights | None]:
     arch, path, info = _resolve(name, weights)
-    if path is None:
-        return arch, None, {}, arch.name
-    checkpoint = read_checkpoint(path)
-    state, file_config = to_state_dict(
-        arch, checkpoint, source=str(path), expected_layout=info.layout if info else None)
-    config = {**(info.config if info else {}), **file_config}
-    if map_location is not None:
-        state = {k: v.to(map_location) for k, v in state.items()}
-    return arch, state, config, info.name if info else str(path)
+    return arch, (_Weights(arch, path, info) if path is not None else None)
+
+
+def import_weights(name: str, source: str | os.PathLike) -> Path:
+    """Check a hand-fetched file for the weight set ``name`` and copy it into the cache.
+
+    Before anything is written, the file must match the entry's hash (where published), be in
+    the entry's layout, imply the entry's network config, build a network with the entry's
+    parameter count, and fit that network key for key with finite values.
+    """
+    info = weights_info(name)
+    if info.bundled:
+        raise ValueError(f"{name}: these weights ship with the package; nothing to import")
+    arch = architecture(name)
+    weights = _Weights(arch, Path(source), info)
+    weights.load_into(_build(arch, weights.config, weights.source))
+    return import_file(source, cache_target(info), info.sha256, info.file_size, git_sha1=info.git_sha1)
 
 
 def load(name: str, weights: str | os.PathLike | None = None, *, map_location: Any = "cpu",
@@ -95,10 +130,10 @@ def load(name: str, weights: str | os.PathLike | None = None, *, map_location: A
         KeyError: unknown architecture or tag (the message lists what exists).
         ValueError: the file's layout or keys do not fit (the message lists them).
     """
-    arch, state, file_config, source = _weights_and_config(name, weights, map_location)
-    network = arch.build(**{**file_config, **config})
-    if state is not None:
-        load_state_dict_strict(network, state, source=source, strict=strict)
+    arch, found = _read(name, weights)
+    network = _build(arch, {**(found.config if found else {}), **config}, found.source if found else arch.name)
+    if found is not None:
+        found.load_into(network, strict=strict)
     if map_location is not None:
         network.to(map_location)
     return network.eval()
@@ -111,12 +146,12 @@ def load_module(name: str, weights: str | os.PathLike | None = None, **hparams: 
     ``hparams`` are the module's training hyper-parameters; a ``config`` mapping among them
     overrides the network config implied by the weights.
     """
-    arch, state, file_config, source = _weights_and_config(name, weights, "cpu")
-    config = {**arch.default_config, **file_config, **hparams.pop("config", {})}
+    arch, found = _read(name, weights)
+    config = {**arch.default_config, **(found.config if found else {}), **hparams.pop("config", {})}
     weights_name = str(weights) if weights is not None else (name if split_name(name)[1] else None)
     module = arch.module_class()(config=config, weights=weights_name, **hparams)
-    if state is not None:
-        load_state_dict_strict(module.network, state, source=source)
+    if found is not None:
+        found.load_into(module.network)
     return module
 
 
@@ -134,6 +169,5 @@ def load_weights_into(module: Any, weights: str | os.PathLike) -> None:
     This is how ``zoo fit --model.weights ...`` starts fine-tuning: the network was built from
     the run's config, and the weights must fit it.
     """
-    arch = architecture_of_module(module)
-    _, state, _, source = _weights_and_config(arch.name, weights, "cpu")
-    load_state_dict_strict(module.network, state, source=source)
+    _, found = _read(architecture_of_module(module).name, weights)
+    found.load_into(module.network)

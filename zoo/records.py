@@ -9,6 +9,7 @@ first use, so reading the catalog stays cheap (no torch import).
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -145,8 +146,20 @@ class Architecture:
         object.__setattr__(self, "default_config", _frozen(self.default_config))
 
     def build(self, **config: Any) -> Any:
-        """The plain network for ``config`` (merged over ``default_config``)."""
-        return resolve_import(self.network)(**{**self.default_config, **config})
+        """The plain network for ``config`` (merged over ``default_config``).
+
+        Raises:
+            ValueError: a key the builder does not take (the message lists the ones it takes),
+                or a value it refuses.
+        """
+        builder = resolve_import(self.network)
+        parameters = inspect.signature(builder).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            unknown = sorted(set(config) - set(parameters))
+            if unknown:
+                raise ValueError(f"unknown {self.name} config key(s) {', '.join(unknown)}; "
+                                 f"known: {', '.join(parameters)}")
+        return builder(**{**self.default_config, **config})
 
     def module_class(self) -> type:
         if self.module is None:

@@ -26,6 +26,15 @@ CHANNEL_MULT = 2
 """Channel factor of every down (x2) and up (/2) cell."""
 
 DECODER_DISTRIBUTIONS = ("bernoulli", "logistic_mixture", "normal")
+#: Largest value accepted for each size field: about 4x the largest released model's, so that a
+#: config read from a hostile file cannot make the network take tens of gigabytes while it is built.
+UPPER_BOUNDS: Mapping[str, int] = {
+    "image_size": 1024, "num_channels_enc": 512, "num_channels_dec": 512, "num_latent_scales": 8,
+    "num_groups_per_scale": 64, "num_latent_per_group": 128, "num_preprocess_blocks": 6,
+    "num_preprocess_cells": 8, "num_postprocess_blocks": 6, "num_postprocess_cells": 8,
+    "num_cell_per_cond_enc": 8, "num_cell_per_cond_dec": 8, "min_groups_per_scale": 64, "num_x_bits": 16,
+    "num_nf": 8, "num_mixture_dec": 64,
+}
 
 # The operations of each cell type, per architecture instance (official ``get_arch_cells``).
 # ``res_bnswish``: BN-Swish-conv3x3; ``res_bnswish5``: the same with dilation 2;
@@ -158,8 +167,12 @@ class NVAEConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 fail(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_nf < 0:
-            fail(f"num_nf must be >= 0, got {self.num_nf}")
+            if getattr(self, name) > UPPER_BOUNDS[name]:
+                fail(f"{name} must be <= {UPPER_BOUNDS[name]}, got {getattr(self, name)}")
+        if not 0 <= self.num_nf <= UPPER_BOUNDS["num_nf"]:
+            fail(f"num_nf must be in [0, {UPPER_BOUNDS['num_nf']}], got {self.num_nf}")
+        if self.num_mixture_dec > UPPER_BOUNDS["num_mixture_dec"]:
+            fail(f"num_mixture_dec must be <= {UPPER_BOUNDS['num_mixture_dec']}, got {self.num_mixture_dec}")
         if self.num_latent_scales == 1 and self.num_groups_per_scale == 1:
             fail("a single latent group (the official 'vanilla VAE' branch) is not supported")
         if self.image_size % self.downsampling:

@@ -12,6 +12,7 @@ is the coarsest, whose prior is a fixed Gaussian (mu 0, sigma 1.01).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -420,5 +421,14 @@ class NVAE(nn.Module):
 
 
 def build_nvae(**config: Any) -> NVAE:
-    """The zoo's network builder: ``build_nvae(**NVAEConfig fields)``."""
+    """The zoo's network builder: ``build_nvae(**NVAEConfig fields)``.
+
+    Raises:
+        ValueError: a key that is no NVAEConfig field (the message lists the fields), or a value
+            the config refuses.
+    """
+    fields = [f.name for f in dataclasses.fields(NVAEConfig)]
+    unknown = sorted(set(config) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown nvae config key(s) {', '.join(unknown)}; known: {', '.join(fields)}")
     return NVAE(NVAEConfig(**config))

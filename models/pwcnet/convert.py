@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from models.state_dict import check_fits, state_dict_of
+
 __all__ = ["LAYOUTS", "detect_layout", "convert", "nvlabs_names", "sniklaus_names", "ptlflow_names"]
 
 LAYOUTS: tuple[str, ...] = ("pwcnet-nvlabs", "pwcnet-sniklaus", "pwcnet-ptlflow")
@@ -95,12 +97,6 @@ def ptlflow_names(context: bool = True) -> dict[str, str]:
     return nvlabs_names(context)
 
 
-def _state_dict(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The state dict inside a foreign checkpoint: ``checkpoint["state_dict"]`` or the bare dict."""
-    inner = checkpoint.get("state_dict")
-    return inner if isinstance(inner, Mapping) else checkpoint
-
-
 def _sniklaus_file_spelling(name: str) -> str:
     """``netExtractor.netOne.0.weight`` (run-time spelling) -> ``moduleExtractor.moduleOne.0.weight``."""
     parts = name.split(".")
@@ -111,7 +107,7 @@ def detect_layout(checkpoint: Mapping[str, Any]) -> str | None:
     """Which of :data:`LAYOUTS` a foreign checkpoint is in, or None if it is no official PWC-Net file."""
     if not isinstance(checkpoint, Mapping):
         return None
-    state = _state_dict(checkpoint)
+    state = state_dict_of(checkpoint)
     keys = [key for key in state if isinstance(key, str)]
     if any(key.startswith(("moduleExtractor.", "netExtractor.")) for key in keys):
         return "pwcnet-sniklaus"
@@ -122,18 +118,11 @@ def detect_layout(checkpoint: Mapping[str, Any]) -> str | None:
 
 def _rename_strictly(state: Mapping[str, Any], names: Mapping[str, str], layout: str,
                      ignored: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
-    missing = [key for key in names if key not in state]
-    unexpected = [key for key in state if key not in names and key not in ignored]
-    if missing or unexpected:
-        raise ValueError(f"checkpoint does not fit layout {layout!r}: "
-                         f"missing keys {missing or 'none'}; unexpected keys {unexpected or 'none'}")
-    converted = {}
-    for theirs, ours in names.items():
-        tensor = state[theirs]
-        if not isinstance(tensor, torch.Tensor):
-            raise ValueError(f"{layout}: entry {theirs!r} is a {type(tensor).__name__}, expected a tensor")
-        converted[ours] = tensor
-    return converted
+    """``state`` under our names; every name of ``names`` must be there, as a tensor, and nothing
+    else but the optional ``ignored``."""
+    check_fits(dict.fromkeys(names), {k: v for k, v in state.items() if k not in ignored},
+               what=f"checkpoint does not fit layout {layout!r}")
+    return {ours: state[theirs] for theirs, ours in names.items()}
 
 
 def _implied_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
@@ -163,7 +152,7 @@ def convert(checkpoint: Mapping[str, Any], layout: str) -> tuple[dict[str, torch
         raise ValueError(f"unknown PWC-Net layout {layout!r}; expected one of {LAYOUTS}")
     if not isinstance(checkpoint, Mapping):
         raise ValueError(f"{layout}: expected a mapping, got {type(checkpoint).__name__}")
-    state = _state_dict(checkpoint)
+    state = state_dict_of(checkpoint)
     if layout == "pwcnet-nvlabs":
         converted = _rename_strictly(state, nvlabs_names(), layout, ignored=_UNUSED_NVLABS)
     elif layout == "pwcnet-sniklaus":

@@ -40,6 +40,9 @@ LEVELS = (6, 5, 4, 3, 2)
 #: Image sides must be multiples of this for :meth:`PWCNet.forward_levels` (the pyramid's stride).
 STRIDE = 64
 NEGATIVE_SLOPE = 0.1
+#: Largest cost-volume search radius accepted (px at each level); the paper uses 4. Radius d makes
+#: (2d + 1)^2 volume channels, so a value from a hostile file could otherwise take gigabytes.
+MAX_DISPLACEMENT_LIMIT = 16
 
 
 class ConvLeakyReLU(nn.Conv2d):
@@ -146,8 +149,9 @@ class PWCNet(nn.Module):
         super().__init__()
         if channel_order not in ("BGR", "RGB"):
             raise ValueError(f"channel_order must be 'BGR' or 'RGB', got {channel_order!r}")
-        if not isinstance(max_displacement, int) or max_displacement < 1:
-            raise ValueError(f"max_displacement must be a positive int, got {max_displacement!r}")
+        if not isinstance(max_displacement, int) or not 1 <= max_displacement <= MAX_DISPLACEMENT_LIMIT:
+            raise ValueError(f"max_displacement must be an int in [1, {MAX_DISPLACEMENT_LIMIT}] (the paper "
+                             f"uses 4), got {max_displacement!r}")
         self.channel_order = channel_order
         self.max_displacement = max_displacement
         self.features = FeaturePyramid()
