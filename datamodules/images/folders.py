@@ -45,7 +45,7 @@ class SquareImageFolderDataModule(ImageDataModule):
         images = readers.list_images(self.folder) if self.folder.is_dir() else []
         if not images:
             raise missing_dataset(self.name, self.folder,
-                           self.layout.format(folder=self.folder), self.source)
+                                  self.layout.format(folder=self.folder), self.source)
         return [(Path(self.image_folder) / rel).as_posix() for rel in images]
 
     def decoded(self) -> tuple[int, Iterable[np.ndarray], None]:
