@@ -14,8 +14,7 @@ the network's :class:`~models.nvae.plan.NVAEPlan`; building and both passes walk
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,71 +24,13 @@ from models.nvae.cells import DecoderCombiner, EncoderCombiner, ResidualCell
 from models.nvae.config import NVAEConfig
 from models.nvae.distributions import DiagonalNormal, output_distribution
 from models.nvae.flows import FlowPair
+from models.nvae.latents import (Encoding, LatentGroup, NVAEOutput, PosteriorGroup,
+                                 checked_groups, noise_path)
 from models.nvae.layers import WeightNormConv2d
 from models.nvae.plan import Cell, GroupPoint, LatentGroupPlan, plan_nvae
 from models.nvae.regularizers import SpectralNormRegularizer, batchnorm_scale_penalty
 
-__all__ = ["NVAE", "NVAEOutput", "LatentGroup", "build_nvae"]
-
-
-@dataclass
-class LatentGroup:
-    """One latent group of a posterior pass; per-image values are summed over (C, H, W), nats.
-
-    Attributes:
-        posterior: q(z | x, z_<g), post-clamp ``mu`` and ``sigma`` ``(B, C_z, h, w)``.
-        prior: p(z | z_<g), the same shapes.
-        z_before_flow: the posterior sample before the flow cells.
-        z: the latent after the flows (what the decoder consumes).
-        log_q: ``(B,)`` log q at ``z_before_flow`` (the flows are volume preserving).
-        log_p: ``(B,)`` log p at ``z``.
-        kl: ``(B,)`` analytic KL(q || p) without flows, ``log_q - log_p`` with flows.
-        kl_per_channel: ``(C_z,)`` batch mean of the KL summed over space.
-    """
-
-    posterior: DiagonalNormal
-    prior: DiagonalNormal
-    z_before_flow: torch.Tensor
-    z: torch.Tensor
-    log_q: torch.Tensor
-    log_p: torch.Tensor
-    kl: torch.Tensor
-    kl_per_channel: torch.Tensor
-
-
-@dataclass
-class NVAEOutput:
-    """The result of a posterior pass ``NVAE.forward(x)``.
-
-    Attributes:
-        logits: ``(B, C_out, H, W)`` parameters of the output distribution (Bernoulli logits or
-            the logistic-mixture / normal parameters); see ``NVAE.output_distribution``.
-        groups: the latent groups in decoder order (coarsest first).
-    """
-
-    logits: torch.Tensor
-    groups: list[LatentGroup]
-
-    @property
-    def log_q(self) -> torch.Tensor:
-        """``(B,)`` log q(z | x) summed over groups, nats."""
-        return torch.stack([g.log_q for g in self.groups]).sum(0)
-
-    @property
-    def log_p(self) -> torch.Tensor:
-        """``(B,)`` log p(z) summed over groups, nats."""
-        return torch.stack([g.log_p for g in self.groups]).sum(0)
-
-    @property
-    def kl_all(self) -> torch.Tensor:
-        """``(G, B)`` KL per group, nats."""
-        return torch.stack([g.kl for g in self.groups])
-
-    @property
-    def kl_diag(self) -> torch.Tensor:
-        """``(G, C_z)`` batch-mean KL per group and latent channel, nats."""
-        return torch.stack([g.kl_per_channel for g in self.groups])
-
+__all__ = ["NVAE", "build_nvae"]
 
 _ENCODER_LISTS = ("encoder_cells", "encoder_downsamples", "encoder_combiners")
 _DECODER_LISTS = ("posterior_heads", "prior_heads", "flows", "decoder_cells", "decoder_combiners",
@@ -363,6 +304,81 @@ class NVAE(nn.Module):
             return output.mean()
         return output.sample(generator=generator)
 
+    # ----------------------------------------------------------------- latent API
+    def encode(self, x: torch.Tensor, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> Encoding:
+        """The posterior of every latent group for images ``x (B, C, S, S)`` in [0, 1].
+
+        Group g's posterior is conditioned on the samples of groups < g, drawn at
+        ``temperature`` >= 0 (it scales the reparameterisation noise; 0 gives the means, so
+        ``encode(x, 0).latents`` is the posterior-mean path that :meth:`reconstruct` decodes).
+        """
+        return _encoding(self(x, _checked_temperature(temperature), generator=generator),
+                         temperature)
+
+    def decode(self, latents: Sequence[torch.Tensor]) -> Any:
+        """The output distribution p(x | z) for one latent per group (decoder order, each
+        ``(B, *latent_shape(g))``: ``Encoding.latents``, or ``Encoding.means`` of a model
+        without flows). Its ``mean()`` is ``(B, C, S, S)`` in [0, 1]; ``log_prob(x)`` and
+        ``sample()`` as for :meth:`output_distribution`."""
+        if len(latents) != self.num_groups:
+            raise ValueError(f"latents must hold one tensor per latent group ({self.num_groups}), "
+                             f"got {len(latents)}")
+        batch = latents[0].shape[0] if latents[0].dim() == 4 else -1
+        for g, z in enumerate(latents):
+            shape = self.latent_shape(g)
+            if tuple(z.shape) != (batch, *shape):
+                raise ValueError(f"latents[{g}] must have shape (B, {', '.join(map(str, shape))}) "
+                                 f"with the batch B of latents[0], got {tuple(z.shape)}")
+        logits = self._top_down(batch, lambda group, state: latents[group.index].to(state))
+        return self.output_distribution(logits)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, temperature: float = 0.0,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images ``(B, C, S, S)`` in [0, 1] decoded from the posterior of ``x`` (temperature 0:
+        the posterior-mean path, deterministic), ``decode(encode(x, temperature).latents)
+        .mean()``: the Bernoulli probabilities of binary models, the mixture-weighted component
+        means of the logistic mixture (as the official FID sampler shows images; its training
+        logs draw a sample instead), the clamped mean of a normal decoder."""
+        out = self(x, _checked_temperature(temperature), generator=generator)
+        return self.output_distribution(out.logits).mean()
+
+    @torch.no_grad()
+    def interpolate(self, x1: torch.Tensor, x2: torch.Tensor, steps: int = 8,
+                    groups: Iterable[int] | None = None) -> torch.Tensor:
+        """Images ``(B, steps, C, S, S)`` in [0, 1] along a latent path from ``x1`` to ``x2``
+        (each ``(B, C, S, S)`` in [0, 1]); frame k is at ``t = k / (steps - 1)``.
+
+        Both images are encoded at temperature 0 and described by their prior noise (the
+        independent standard-normal coordinates of the hierarchy, :mod:`models.nvae.latents`).
+        The noise of each group in ``groups`` (decoder order, 0 = coarsest; default all) is
+        interpolated by :func:`~models.nvae.latents.slerp`, the others keep x1's, and each frame
+        is decoded by ancestral sampling, ``z_g = mu_p(z_<g) + sigma_p(z_<g) eps_g``, so every
+        latent stays consistent with its interpolated context. Frame 0 is exactly
+        ``reconstruct(x1)`` and, when every group is interpolated, the last frame exactly
+        ``reconstruct(x2)`` (the path meets them up to rounding). ``steps`` >= 2. Use eval
+        mode: the frames between the ends are decoded as one batch.
+        """
+        if x1.shape != x2.shape:
+            raise ValueError(f"x1 and x2 must have the same shape, got {tuple(x1.shape)} and "
+                             f"{tuple(x2.shape)}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"steps must be an integer >= 2 (endpoints included), got {steps!r}")
+        selected = checked_groups(groups, self.num_groups)
+        start, end = self(x1, 0.0), self(x2, 0.0)
+        ends_at_x2 = len(selected) == self.num_groups
+        times = [k / (steps - 1) for k in range(1, steps - 1 if ends_at_x2 else steps)]
+        frames = [self.output_distribution(start.logits).mean()]
+        if times:
+            noise = noise_path(_encoding(start, 0.0).prior_noise, _encoding(end, 0.0).prior_noise,
+                               times, selected)
+            path = self.sample_logits(len(noise[0]), 1.0, noise)
+            frames.extend(self.output_distribution(path).mean().chunk(len(times)))
+        if ends_at_x2:
+            frames.append(self.output_distribution(end.logits).mean())
+        return torch.stack(frames, dim=1)
+
     # ----------------------------------------------------------------- likelihoods
     def output_distribution(self, logits: torch.Tensor) -> Any:
         """The output distribution for decoder output ``logits`` (``log_prob``, ``sample``,
@@ -418,6 +434,20 @@ class NVAE(nn.Module):
     def batchnorm_loss(self) -> torch.Tensor:
         """Sum over batch norms of the largest absolute scale ``max |gamma|``."""
         return batchnorm_scale_penalty(self._batch_norms)
+
+
+def _encoding(out: NVAEOutput, temperature: float) -> Encoding:
+    """The user-facing view of a posterior pass at ``temperature``."""
+    return Encoding(groups=tuple(
+        PosteriorGroup(mean=g.posterior.mu, scale=g.posterior.sigma, sample=g.z_before_flow,
+                       latent=g.z, prior_mean=g.prior.mu, prior_scale=g.prior.sigma)
+        for g in out.groups), temperature=float(temperature))
+
+
+def _checked_temperature(temperature: float) -> float:
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    return float(temperature)
 
 
 def build_nvae(**config: Any) -> NVAE:
