@@ -10,30 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-from models.nvae.config import NVAEConfig
 from models.nvae.latents import slerp
 from models.nvae.network import NVAE
+from tests.support.nvae_networks import tiny_binary_nvae, tiny_mixture_nvae
 
-TINY = dict(num_channels_enc=8, num_channels_dec=8, num_latent_scales=2, num_groups_per_scale=2,
-            ada_groups=True, num_latent_per_group=4, num_preprocess_blocks=1,
-            num_preprocess_cells=2, num_postprocess_blocks=1, num_postprocess_cells=2,
-            num_cell_per_cond_enc=1, num_cell_per_cond_dec=1, use_se=True, res_dist=True)
 BUNDLED = Path(__file__).resolve().parents[1] / "zoo" / "weights" / "nvae-mnist-cpu.safetensors"
 
 
 @pytest.fixture(scope="module")
 def binary_net() -> NVAE:
-    torch.manual_seed(0)
-    config = NVAEConfig(image_size=32, image_channels=1, decoder_distribution="bernoulli",
-                        crop_border=2, num_nf=0, **TINY)
-    return NVAE(config).double().eval()
+    return tiny_binary_nvae()
 
 
 @pytest.fixture(scope="module")
 def flow_net() -> NVAE:
     """Logistic-mixture decoder and one flow stage per group: latents differ from samples."""
-    torch.manual_seed(1)
-    return NVAE(NVAEConfig(image_size=16, num_nf=1, num_mixture_dec=3, **TINY)).double().eval()
+    return tiny_mixture_nvae()
 
 
 @pytest.fixture(scope="module", params=["binary_net", "flow_net"])
