@@ -13,25 +13,17 @@ from models.nvae.config import NVAEConfig
 from models.nvae.distributions import DiagonalNormal, LogisticMixtureImage
 from models.nvae.layers import autoregressive_mask
 from models.nvae.network import NVAE
-
-TINY = dict(num_channels_enc=8, num_channels_dec=8, num_latent_scales=2, num_groups_per_scale=2,
-            ada_groups=True, num_latent_per_group=4, num_preprocess_blocks=1,
-            num_preprocess_cells=2, num_postprocess_blocks=1, num_postprocess_cells=2,
-            num_cell_per_cond_enc=1, num_cell_per_cond_dec=1, use_se=True, res_dist=True)
+from tests.support.nvae_networks import TINY, tiny_binary_nvae, tiny_mixture_nvae
 
 
 @pytest.fixture(scope="module")
 def mnist_net() -> NVAE:
-    torch.manual_seed(0)
-    config = NVAEConfig(image_size=32, image_channels=1, decoder_distribution="bernoulli",
-                        crop_border=2, num_nf=0, **TINY)
-    return NVAE(config).double().eval()
+    return tiny_binary_nvae()
 
 
 @pytest.fixture(scope="module")
 def rgb_net() -> NVAE:
-    torch.manual_seed(1)
-    return NVAE(NVAEConfig(image_size=16, num_nf=1, num_mixture_dec=3, **TINY)).double().eval()
+    return tiny_mixture_nvae()
 
 
 def _binary_images(n: int = 3) -> torch.Tensor:

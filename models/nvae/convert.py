@@ -23,6 +23,7 @@ from typing import Any, Iterator, Mapping
 import torch
 
 from models.nvae.config import NVAEConfig
+from models.nvae.plan import GroupPoint, TowerStep, plan_nvae
 
 __all__ = ["LAYOUTS", "detect_layout", "convert", "config_from_args", "official_key_map"]
 
@@ -92,55 +93,39 @@ def config_from_args(args: Namespace | Mapping[str, Any]) -> NVAEConfig:
                       **{name: values[name] for name in _ARCH_FIELDS})
 
 
+def _renaming_kind(step: TowerStep) -> str:
+    """How to rename the keys inside a tower step (see :func:`_official_modules`)."""
+    if isinstance(step, GroupPoint):
+        return "plain"
+    return "up_cell" if step.cell_type.startswith("up") else "cell"
+
+
 def _official_modules(cfg: NVAEConfig) -> Iterator[tuple[str, str, str]]:
     """``(official prefix, our prefix, kind)`` for each top-level module of the official tree.
 
+    Walks the network's plan: a tower step's position is its official ``pre_process`` /
+    ``enc_tower`` / ``dec_tower`` / ``post_process`` index, flows are numbered across groups.
     ``kind`` selects the renaming rules inside the module: ``cell``, ``up_cell`` (its
     inverted-residual op starts with an up-sampling layer, which shifts the indices), ``flow``
     or ``plain``.
     """
-    groups = cfg.groups_per_scale
-    num_scales = len(groups)
+    plan = plan_nvae(cfg)
     yield "prior_ftr0", "prior_feature", "plain"
     yield "stem", "stem", "plain"
-    for i in range(cfg.num_preprocess_blocks * cfg.num_preprocess_cells):
-        yield f"pre_process.{i}", f"preprocess.{i}", "cell"
-    num_groups = sum(groups)
-    index = cell = combiner = 0
-    for s in range(num_scales):
-        for g in range(groups[s]):
-            for _ in range(cfg.num_cell_per_cond_enc):
-                yield f"enc_tower.{index}", f"encoder_cells.{cell}", "cell"
-                index, cell = index + 1, cell + 1
-            if not (s == num_scales - 1 and g == groups[s] - 1):
-                # ours are in decoder order
-                yield f"enc_tower.{index}", f"encoder_combiners.{num_groups - 2 - combiner}", "plain"
-                index, combiner = index + 1, combiner + 1
-        if s < num_scales - 1:
-            yield f"enc_tower.{index}", f"encoder_downsamples.{s}", "cell"
-            index += 1
+    for official, steps in (("pre_process", plan.preprocess), ("enc_tower", plan.encoder)):
+        for i, step in enumerate(steps):
+            yield f"{official}.{i}", step.name, _renaming_kind(step)
     yield "enc0.1", "encoder_top", "plain"
-    for g in range(num_groups):
-        yield f"enc_sampler.{g}", f"posterior_heads.{g}", "plain"
-        if g > 0:
-            yield f"dec_sampler.{g - 1}.1", f"prior_heads.{g - 1}", "plain"
-    for k in range(num_groups * cfg.num_nf):
-        yield f"nf_cells.{k}", f"flows.{k}", "flow"
-    index = cell = group = 0
-    for s in range(num_scales):
-        for g in range(groups[num_scales - 1 - s]):
-            if not (s == 0 and g == 0):
-                for _ in range(cfg.num_cell_per_cond_dec):
-                    yield f"dec_tower.{index}", f"decoder_cells.{cell}", "cell"
-                    index, cell = index + 1, cell + 1
-            yield f"dec_tower.{index}", f"decoder_combiners.{group}", "plain"
-            index, group = index + 1, group + 1
-        if s < num_scales - 1:
-            yield f"dec_tower.{index}", f"decoder_upsamples.{s}", "up_cell"
-            index += 1
-    for i in range(cfg.num_postprocess_blocks * cfg.num_postprocess_cells):
-        kind = "up_cell" if i % cfg.num_postprocess_cells == 0 else "cell"
-        yield f"post_process.{i}", f"postprocess.{i}", kind
+    for group in plan.groups:
+        yield f"enc_sampler.{group.index}", group.posterior_head, "plain"
+        if group.prior_head is not None:
+            yield f"dec_sampler.{group.index - 1}.1", group.prior_head, "plain"
+    flows = [name for group in plan.groups for name in group.flows]
+    for k, name in enumerate(flows):
+        yield f"nf_cells.{k}", name, "flow"
+    for official, steps in (("dec_tower", plan.decoder), ("post_process", plan.postprocess)):
+        for i, step in enumerate(steps):
+            yield f"{official}.{i}", step.name, _renaming_kind(step)
     yield "image_conditional.1", "output_conv", "plain"
 
 

@@ -45,13 +45,6 @@ class DiagonalNormal:
             sigma = sigma * temperature
         return cls(soft_clamp(mu), sigma)
 
-    @classmethod
-    def standard(cls, shape: tuple[int, ...], *, dtype: torch.dtype, device: torch.device,
-                 temperature: float = 1.0) -> "DiagonalNormal":
-        """The top group's prior: raw parameters zero, so mu = 0 and sigma = 1.01."""
-        zeros = torch.zeros(shape, dtype=dtype, device=device)
-        return cls.from_raw(zeros, zeros, temperature)
-
     def sample(self, eps: torch.Tensor | None, scale: float = 1.0) -> torch.Tensor:
         """``mu + scale * eps * sigma``; ``eps=None`` or ``scale=0`` gives ``mu``."""
         if eps is None or scale == 0.0:

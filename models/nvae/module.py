@@ -24,7 +24,8 @@ import torch
 from datamodules.files.atomic import write_png
 from datamodules.images.grid import image_grid
 from models.nvae.config import NVAEConfig
-from models.nvae.network import NVAE, NVAEOutput
+from models.nvae.latents import NVAEOutput
+from models.nvae.network import NVAE
 from models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate, regularizer_coeff
 
 __all__ = ["NVAEModule"]

@@ -7,97 +7,40 @@ group gets a prior from the decoder state and a posterior from the matching enco
 combined with that state (residual parameterisation: the posterior's raw parameters are added
 to the prior's), its sample is merged into the state, and ``postprocess cells -> output conv``
 give the parameters of the output distribution. Groups are numbered in decoder order: group 0
-is the coarsest, whose prior is a fixed Gaussian (mu 0, sigma 1.01).
+is the coarsest, whose prior is a fixed Gaussian (mu 0, sigma 1.01). Which module runs where is
+the network's :class:`~models.nvae.plan.NVAEPlan`; building and both passes walk it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from models.nvae.cells import DecoderCombiner, EncoderCombiner, ResidualCell
-from models.nvae.config import CHANNEL_MULT, NVAEConfig
+from models.nvae.config import NVAEConfig
 from models.nvae.distributions import DiagonalNormal, output_distribution
 from models.nvae.flows import FlowPair
+from models.nvae.latents import (Encoding, LatentGroup, NVAEOutput, PosteriorGroup,
+                                 checked_groups, noise_path)
 from models.nvae.layers import WeightNormConv2d
+from models.nvae.plan import Cell, GroupPoint, LatentGroupPlan, plan_nvae
 from models.nvae.regularizers import SpectralNormRegularizer, batchnorm_scale_penalty
 
-__all__ = ["NVAE", "NVAEOutput", "LatentGroup", "build_nvae"]
+__all__ = ["NVAE", "build_nvae"]
 
-
-@dataclass
-class LatentGroup:
-    """One latent group of a posterior pass; per-image values are summed over (C, H, W), nats.
-
-    Attributes:
-        posterior: q(z | x, z_<g), post-clamp ``mu`` and ``sigma`` ``(B, C_z, h, w)``.
-        prior: p(z | z_<g), the same shapes.
-        z_before_flow: the posterior sample before the flow cells.
-        z: the latent after the flows (what the decoder consumes).
-        log_q: ``(B,)`` log q at ``z_before_flow`` (the flows are volume preserving).
-        log_p: ``(B,)`` log p at ``z``.
-        kl: ``(B,)`` analytic KL(q || p) without flows, ``log_q - log_p`` with flows.
-        kl_per_channel: ``(C_z,)`` batch mean of the KL summed over space.
-    """
-
-    posterior: DiagonalNormal
-    prior: DiagonalNormal
-    z_before_flow: torch.Tensor
-    z: torch.Tensor
-    log_q: torch.Tensor
-    log_p: torch.Tensor
-    kl: torch.Tensor
-    kl_per_channel: torch.Tensor
-
-
-@dataclass
-class NVAEOutput:
-    """The result of a posterior pass ``NVAE.forward(x)``.
-
-    Attributes:
-        logits: ``(B, C_out, H, W)`` parameters of the output distribution (Bernoulli logits or
-            the logistic-mixture / normal parameters); see ``NVAE.output_distribution``.
-        groups: the latent groups in decoder order (coarsest first).
-    """
-
-    logits: torch.Tensor
-    groups: list[LatentGroup]
-
-    @property
-    def log_q(self) -> torch.Tensor:
-        """``(B,)`` log q(z | x) summed over groups, nats."""
-        return torch.stack([g.log_q for g in self.groups]).sum(0)
-
-    @property
-    def log_p(self) -> torch.Tensor:
-        """``(B,)`` log p(z) summed over groups, nats."""
-        return torch.stack([g.log_p for g in self.groups]).sum(0)
-
-    @property
-    def kl_all(self) -> torch.Tensor:
-        """``(G, B)`` KL per group, nats."""
-        return torch.stack([g.kl for g in self.groups])
-
-    @property
-    def kl_diag(self) -> torch.Tensor:
-        """``(G, C_z)`` batch-mean KL per group and latent channel, nats."""
-        return torch.stack([g.kl_per_channel for g in self.groups])
-
-
-def _decoder_scale_of_groups(config: NVAEConfig) -> list[int]:
-    """For each group in decoder order, the index of its scale (0 = coarsest)."""
-    counts = config.groups_per_scale[::-1]
-    return [s for s, n in enumerate(counts) for _ in range(n)]
+_ENCODER_LISTS = ("encoder_cells", "encoder_downsamples", "encoder_combiners")
+_DECODER_LISTS = ("posterior_heads", "prior_heads", "flows", "decoder_cells", "decoder_combiners",
+                  "decoder_upsamples")
 
 
 class NVAE(nn.Module):
-    """The NVAE network for one :class:`~models.nvae.config.NVAEConfig`.
+    """The NVAE network for one :class:`~models.nvae.config.NVAEConfig`, laid out by its
+    :class:`~models.nvae.plan.NVAEPlan` (``self.plan``).
 
     Input images are ``(B, C, S, S)`` in [0, 1] with ``C = config.image_channels`` and
     ``S = config.image_size``; binary MNIST images are zero-padded to 32 x 32.
@@ -105,84 +48,78 @@ class NVAE(nn.Module):
 
     def __init__(self, config: NVAEConfig) -> None:
         super().__init__()
-        self.config = cfg = config
-        c_enc, c_dec, c_z = cfg.num_channels_enc, cfg.num_channels_dec, cfg.num_latent_per_group
-        groups = cfg.groups_per_scale
-        num_scales = cfg.num_latent_scales
-
-        def cell(c_in: int, c_out: int, cell_type: str) -> ResidualCell:
-            return ResidualCell(c_in, c_out, cell_type, cfg.cell_ops(cell_type), cfg.use_se)
-
-        # Bottom-up.
-        self.stem = WeightNormConv2d(cfg.image_channels, c_enc, 3, padding=1)
-        mult = 1
-        preprocess = []
-        for _ in range(cfg.num_preprocess_blocks):
-            for c in range(cfg.num_preprocess_cells):
-                if c == cfg.num_preprocess_cells - 1:
-                    preprocess.append(cell(c_enc * mult, c_enc * mult * CHANNEL_MULT, "down_pre"))
-                    mult *= CHANNEL_MULT
-                else:
-                    preprocess.append(cell(c_enc * mult, c_enc * mult, "normal_pre"))
-        self.preprocess = nn.ModuleList(preprocess)
-
-        encoder_cells, encoder_downsamples, encoder_combiners = [], [], []
-        for s in range(num_scales):
-            for g in range(groups[s]):
-                encoder_cells.extend(cell(c_enc * mult, c_enc * mult, "normal_enc")
-                                     for _ in range(cfg.num_cell_per_cond_enc))
-                if not (s == num_scales - 1 and g == groups[s] - 1):
-                    encoder_combiners.append(EncoderCombiner(c_enc * mult, c_dec * mult))
-            if s < num_scales - 1:
-                encoder_downsamples.append(cell(c_enc * mult, c_enc * mult * CHANNEL_MULT, "down_enc"))
-                mult *= CHANNEL_MULT
-        self.encoder_cells = nn.ModuleList(encoder_cells)
-        self.encoder_downsamples = nn.ModuleList(encoder_downsamples)
-        # Stored in decoder order: combiner g-1 serves latent group g.
-        self.encoder_combiners = nn.ModuleList(encoder_combiners[::-1])
-        self.encoder_top = WeightNormConv2d(c_enc * mult, c_enc * mult, 1)
-
-        # Top-down; ``mult`` is now the coarsest scale's channel factor.
-        top_size = cfg.image_size // cfg.downsampling
-        self.prior_feature = nn.Parameter(torch.rand(c_dec * mult, top_size, top_size))
-        posterior_heads, prior_heads, flows = [], [], []
-        decoder_cells, decoder_combiners, decoder_upsamples = [], [], []
-        for s in range(num_scales):
-            for g in range(groups[num_scales - 1 - s]):
-                first = s == 0 and g == 0
-                posterior_heads.append(WeightNormConv2d(c_enc * mult, 2 * c_z, 3, padding=1))
-                flows.extend(FlowPair(c_z) for _ in range(cfg.num_nf))
-                if not first:
-                    prior_heads.append(WeightNormConv2d(c_dec * mult, 2 * c_z, 1))
-                    decoder_cells.extend(cell(c_dec * mult, c_dec * mult, "normal_dec")
-                                         for _ in range(cfg.num_cell_per_cond_dec))
-                decoder_combiners.append(DecoderCombiner(c_dec * mult, c_z))
-            if s < num_scales - 1:
-                decoder_upsamples.append(cell(c_dec * mult, c_dec * mult // CHANNEL_MULT, "up_dec"))
-                mult //= CHANNEL_MULT
-        self.posterior_heads = nn.ModuleList(posterior_heads)
-        self.prior_heads = nn.ModuleList(prior_heads)
-        self.flows = nn.ModuleList(flows)
-        self.decoder_cells = nn.ModuleList(decoder_cells)
-        self.decoder_combiners = nn.ModuleList(decoder_combiners)
-        self.decoder_upsamples = nn.ModuleList(decoder_upsamples)
-
-        postprocess = []
-        for _ in range(cfg.num_postprocess_blocks):
-            for c in range(cfg.num_postprocess_cells):
-                if c == 0:
-                    postprocess.append(cell(c_dec * mult, c_dec * mult // CHANNEL_MULT, "up_post"))
-                    mult //= CHANNEL_MULT
-                else:
-                    postprocess.append(cell(c_dec * mult, c_dec * mult, "normal_post"))
-        self.postprocess = nn.ModuleList(postprocess)
-        self.output_conv = WeightNormConv2d(c_dec * mult, cfg.output_channels, 3, padding=1)
-
-        self._group_scales = _decoder_scale_of_groups(cfg)
+        self.config = config
+        self.plan = plan = plan_nvae(config)
+        top = plan.top
+        self.stem = WeightNormConv2d(config.image_channels, plan.preprocess[0].in_channels, 3,
+                                     padding=1)
+        self.preprocess = nn.ModuleList(self._cell(cell) for cell in plan.preprocess)
+        self._add_module_lists(self._encoder_modules(), _ENCODER_LISTS)
+        self.encoder_top = WeightNormConv2d(top.encoder_channels, top.encoder_channels, 1)
+        self.prior_feature = nn.Parameter(torch.rand(top.decoder_channels, top.size, top.size))
+        self._add_module_lists(self._decoder_modules(), _DECODER_LISTS)
+        self.postprocess = nn.ModuleList(self._cell(cell) for cell in plan.postprocess)
+        self.output_conv = WeightNormConv2d(plan.postprocess[-1].out_channels,
+                                            config.output_channels, 3, padding=1)
         self.spectral_regularizer = SpectralNormRegularizer(
             [m for m in self.modules() if isinstance(m, nn.Conv2d)])
         self._batch_norms = tuple(m for m in self.modules() if isinstance(m, nn.BatchNorm2d))
         self.set_memory_format(torch.channels_last)
+
+    # ----------------------------------------------------------------- building
+    def _cell(self, cell: Cell) -> ResidualCell:
+        return ResidualCell(cell.in_channels, cell.out_channels, cell.cell_type,
+                            self.config.cell_ops(cell.cell_type), self.config.use_se)
+
+    def _encoder_modules(self) -> dict[str, nn.Module]:
+        """The encoder tower's cells and combiners by path, created in tower order."""
+        modules: dict[str, nn.Module] = {}
+        for step in self.plan.encoder:
+            if isinstance(step, Cell):
+                modules[step.name] = self._cell(step)
+            else:
+                group = self.plan.groups[step.group]
+                modules[step.name] = EncoderCombiner(group.encoder_channels, group.decoder_channels)
+        return modules
+
+    def _decoder_modules(self) -> dict[str, nn.Module]:
+        """The decoder tower's cells and combiners and every group's heads and flows, by path.
+
+        The creation order fixes what a seeded initialisation draws; it is group by group, a
+        group's heads and flows before its tower modules."""
+        modules: dict[str, nn.Module] = {}
+        for step in self.plan.decoder:
+            group = self.plan.groups[step.group]
+            if group.posterior_head not in modules:
+                modules.update(self._latent_modules(group))
+            if isinstance(step, Cell):
+                modules[step.name] = self._cell(step)
+            else:
+                modules[step.name] = DecoderCombiner(group.decoder_channels, group.latent_channels)
+        return modules
+
+    @staticmethod
+    def _latent_modules(group: LatentGroupPlan) -> dict[str, nn.Module]:
+        """A group's posterior head, flow stages and prior head (none for group 0)."""
+        c_z = group.latent_channels
+        modules: dict[str, nn.Module] = {
+            group.posterior_head: WeightNormConv2d(group.encoder_channels, 2 * c_z, 3, padding=1)}
+        modules.update((name, FlowPair(c_z)) for name in group.flows)
+        if group.prior_head is not None:
+            modules[group.prior_head] = WeightNormConv2d(group.decoder_channels, 2 * c_z, 1)
+        return modules
+
+    def _add_module_lists(self, modules: dict[str, nn.Module], list_names: tuple[str, ...]) -> None:
+        """Register ``modules`` (paths ``"<list>.<index>"``) as the ModuleLists ``list_names``."""
+        for list_name in list_names:
+            items = {int(path.split(".")[1]): module for path, module in modules.items()
+                     if path.split(".")[0] == list_name}
+            if sorted(items) != list(range(len(items))):
+                raise RuntimeError(f"NVAE plan: {list_name} indices {sorted(items)} are not 0..n-1")
+            self.add_module(list_name, nn.ModuleList(items[i] for i in range(len(items))))
+        placed = sum(len(getattr(self, name)) for name in list_names)
+        if placed != len(modules):
+            raise RuntimeError(f"NVAE plan: modules outside {list_names}: {sorted(modules)}")
 
     def set_memory_format(self, memory_format: torch.memory_format) -> "NVAE":
         """Lay out kernels and activations as ``memory_format``. The default, channels-last,
@@ -194,12 +131,11 @@ class NVAE(nn.Module):
     # ----------------------------------------------------------------- shapes and checks
     @property
     def num_groups(self) -> int:
-        return len(self.decoder_combiners)
+        return len(self.plan.groups)
 
     def latent_shape(self, group: int) -> tuple[int, int, int]:
         """``(C_z, h, w)`` of latent group ``group`` (decoder order)."""
-        size = self.config.image_size // self.config.downsampling * 2 ** self._group_scales[group]
-        return (self.config.num_latent_per_group, size, size)
+        return self.plan.groups[group].latent_shape
 
     def check_images(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(B, C, S, S)`` in [0, 1] for this config."""
@@ -226,50 +162,64 @@ class NVAE(nn.Module):
         return torch.floor(x * 255 / 2 ** (8 - bits)) / (2 ** bits - 1)
 
     # ----------------------------------------------------------------- passes
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Bottom-up pass: the top feature ``(B, C, h0, w0)`` and the encoder features that the
-        combiners of groups 1..G-1 use (decoder order)."""
+    def _bottom_up(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Encoder pass over images ``x`` in [0, 1]: each latent group's feature, ``(B,
+        encoder_channels, size, size)`` of its scale (group 0's is ``encoder_top``'s output)."""
         s = self.stem((2 * x - 1.0).contiguous(memory_format=self.memory_format))
         for cell in self.preprocess:
             s = cell(s)
-        features, cells = [], iter(self.encoder_cells)
-        counts = self.config.groups_per_scale
-        for scale, count in enumerate(counts):
-            for g in range(count):
-                for _ in range(self.config.num_cell_per_cond_enc):
-                    s = next(cells)(s)
-                if not (scale == len(counts) - 1 and g == count - 1):
-                    features.append(s)
-            if scale < len(counts) - 1:
-                s = self.encoder_downsamples[scale](s)
-        features.reverse()
-        return F.elu(self.encoder_top(F.elu(s))), features
+        features = {}
+        for step in self.plan.encoder:
+            if isinstance(step, GroupPoint):
+                features[step.group] = s
+            else:
+                s = self.get_submodule(step.name)(s)
+        features[0] = F.elu(self.encoder_top(F.elu(s)))
+        return features
 
-    def _decode(self, batch_size: int,
-                latent: Callable[[int, torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """Top-down pass; ``latent(g, state)`` returns group g's latent given the decoder state."""
+    def _top_down(self, batch_size: int,
+                  latent: Callable[[LatentGroupPlan, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Decoder pass; ``latent(group, state)`` returns the group's latent ``(B, C_z, h, w)``
+        given the decoder state. Returns the output distribution's parameters."""
         s = self.prior_feature.unsqueeze(0).expand(batch_size, -1, -1, -1)
         s = s.contiguous(memory_format=self.memory_format)
-        cells = iter(self.decoder_cells)
-        for g in range(self.num_groups):
-            if g > 0:
-                for _ in range(self.config.num_cell_per_cond_dec):
-                    s = next(cells)(s)
-            s = self.decoder_combiners[g](s, latent(g, s))
-            scale = self._group_scales[g]
-            if g + 1 < self.num_groups and self._group_scales[g + 1] != scale:
-                s = self.decoder_upsamples[scale](s)
+        for step in self.plan.decoder:
+            if isinstance(step, GroupPoint):
+                s = self.get_submodule(step.name)(s, latent(self.plan.groups[step.group], s))
+            else:
+                s = self.get_submodule(step.name)(s)
         for cell in self.postprocess:
             s = cell(s)
         return self.output_conv(F.elu(s))
 
-    def _prior(self, g: int, state: torch.Tensor, temperature: float = 1.0) -> DiagonalNormal:
-        if g == 0:
-            return DiagonalNormal.standard((state.shape[0], *self.latent_shape(0)),
-                                           dtype=state.dtype, device=state.device,
-                                           temperature=temperature)
-        mu, log_sigma = self.prior_heads[g - 1](F.elu(state)).chunk(2, dim=1)
-        return DiagonalNormal.from_raw(mu, log_sigma, temperature)
+    def _prior_parameters(self, group: LatentGroupPlan,
+                          state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw ``(mu, log_sigma)`` of p(z_g | z_<g), each ``(B, C_z, h, w)``: the prior head of
+        the decoder state; zeros (mu 0, sigma 1.01 after the clamp) for group 0."""
+        if group.prior_head is None:
+            zeros = torch.zeros((state.shape[0], *group.latent_shape), dtype=state.dtype,
+                                device=state.device)
+            return zeros, zeros
+        return self.get_submodule(group.prior_head)(F.elu(state)).chunk(2, dim=1)
+
+    def _posterior(self, group: LatentGroupPlan, features: dict[int, torch.Tensor],
+                   state: torch.Tensor,
+                   prior: tuple[torch.Tensor, torch.Tensor]) -> DiagonalNormal:
+        """q(z_g | x, z_<g) from the group's encoder feature combined with the decoder state
+        (group 0: the top feature alone); with ``res_dist`` its raw parameters are added to the
+        prior's raw ``prior``."""
+        feature = features[group.index]
+        if group.index > 0:
+            feature = self.get_submodule(group.encoder_combiner)(feature, state)
+        mu, log_sigma = self.get_submodule(group.posterior_head)(feature).chunk(2, dim=1)
+        if self.config.res_dist and group.index > 0:
+            mu, log_sigma = prior[0] + mu, prior[1] + log_sigma
+        return DiagonalNormal.from_raw(mu, log_sigma)
+
+    def _apply_flows(self, group: LatentGroupPlan, z: torch.Tensor) -> torch.Tensor:
+        for name in group.flows:
+            z = self.get_submodule(name)(z)
+        return z
 
     def _noise(self, g: int, like: torch.Tensor, noise: Sequence[torch.Tensor] | None,
                generator: torch.Generator | None) -> torch.Tensor:
@@ -286,6 +236,16 @@ class NVAE(nn.Module):
             raise ValueError(f"noise must hold one tensor per latent group ({self.num_groups}), "
                              f"got {len(noise)}")
 
+    def _latent_group(self, posterior: DiagonalNormal, prior: DiagonalNormal,
+                      z_before_flow: torch.Tensor, z: torch.Tensor) -> LatentGroup:
+        """The densities and KL of one group's sample (analytic KL without flows)."""
+        log_q = posterior.log_prob(z_before_flow)
+        log_p = prior.log_prob(z)
+        kl = log_q - log_p if self.config.num_nf > 0 else posterior.kl(prior)
+        return LatentGroup(posterior=posterior, prior=prior, z_before_flow=z_before_flow, z=z,
+                           log_q=log_q.sum(dim=(1, 2, 3)), log_p=log_p.sum(dim=(1, 2, 3)),
+                           kl=kl.sum(dim=(1, 2, 3)), kl_per_channel=kl.sum(dim=(2, 3)).mean(dim=0))
+
     def forward(self, x: torch.Tensor, temperature: float = 1.0,
                 noise: Sequence[torch.Tensor] | None = None,
                 generator: torch.Generator | None = None) -> NVAEOutput:
@@ -301,40 +261,21 @@ class NVAE(nn.Module):
         """
         self.check_images(x)
         self._check_noise(noise)
-        top, features = self.encode(x)
-        with_flows = self.config.num_nf > 0
+        features = self._bottom_up(x)
         groups: list[LatentGroup] = []
 
-        def latent(g: int, state: torch.Tensor) -> torch.Tensor:
-            if g == 0:
-                feature = top
-                mu_q, log_sigma_q = self.posterior_heads[0](top).chunk(2, dim=1)
-            else:
-                mu_p, log_sigma_p = self.prior_heads[g - 1](F.elu(state)).chunk(2, dim=1)
-                feature = self.encoder_combiners[g - 1](features[g - 1], state)
-                mu_q, log_sigma_q = self.posterior_heads[g](feature).chunk(2, dim=1)
-                if self.config.res_dist:
-                    mu_q, log_sigma_q = mu_p + mu_q, log_sigma_p + log_sigma_q
-            posterior = DiagonalNormal.from_raw(mu_q, log_sigma_q)
-            eps = None if temperature == 0 else self._noise(g, posterior.mu, noise, generator)
+        def latent(group: LatentGroupPlan, state: torch.Tensor) -> torch.Tensor:
+            prior = self._prior_parameters(group, state)
+            posterior = self._posterior(group, features, state, prior)
+            eps = None if temperature == 0 else self._noise(group.index, posterior.mu, noise,
+                                                            generator)
             z_before_flow = posterior.sample(eps, temperature)
-            log_q = posterior.log_prob(z_before_flow)
-            z = z_before_flow
-            for flow in self.flows[g * self.config.num_nf:(g + 1) * self.config.num_nf]:
-                z = flow(z)
-            if g == 0:
-                prior = DiagonalNormal.standard(z.shape, dtype=z.dtype, device=z.device)
-            else:
-                prior = DiagonalNormal.from_raw(mu_p, log_sigma_p)
-            log_p = prior.log_prob(z)
-            kl = log_q - log_p if with_flows else posterior.kl(prior)
-            groups.append(LatentGroup(
-                posterior=posterior, prior=prior, z_before_flow=z_before_flow, z=z,
-                log_q=log_q.sum(dim=(1, 2, 3)), log_p=log_p.sum(dim=(1, 2, 3)),
-                kl=kl.sum(dim=(1, 2, 3)), kl_per_channel=kl.sum(dim=(2, 3)).mean(dim=0)))
+            z = self._apply_flows(group, z_before_flow)
+            groups.append(self._latent_group(posterior, DiagonalNormal.from_raw(*prior),
+                                             z_before_flow, z))
             return z
 
-        logits = self._decode(x.shape[0], latent)
+        logits = self._top_down(x.shape[0], latent)
         return NVAEOutput(logits=logits, groups=groups)
 
     def sample_logits(self, num_samples: int, temperature: float = 1.0,
@@ -344,12 +285,13 @@ class NVAE(nn.Module):
         ``(N, C_out, S, S)``. ``temperature`` multiplies every prior sigma (0: prior means)."""
         self._check_noise(noise)
 
-        def latent(g: int, state: torch.Tensor) -> torch.Tensor:
-            prior = self._prior(g, state, temperature)
-            eps = None if temperature == 0 else self._noise(g, prior.mu, noise, generator)
+        def latent(group: LatentGroupPlan, state: torch.Tensor) -> torch.Tensor:
+            prior = DiagonalNormal.from_raw(*self._prior_parameters(group, state), temperature)
+            eps = None if temperature == 0 else self._noise(group.index, prior.mu, noise,
+                                                            generator)
             return prior.sample(eps)
 
-        return self._decode(num_samples, latent)
+        return self._top_down(num_samples, latent)
 
     @torch.no_grad()
     def sample(self, num_samples: int, temperature: float = 1.0,
@@ -362,6 +304,81 @@ class NVAE(nn.Module):
         if self.config.decoder_distribution == "bernoulli":
             return output.mean()
         return output.sample(generator=generator)
+
+    # ----------------------------------------------------------------- latent API
+    def encode(self, x: torch.Tensor, temperature: float = 1.0,
+               generator: torch.Generator | None = None) -> Encoding:
+        """The posterior of every latent group for images ``x (B, C, S, S)`` in [0, 1].
+
+        Group g's posterior is conditioned on the samples of groups < g, drawn at
+        ``temperature`` >= 0 (it scales the reparameterisation noise; 0 gives the means, so
+        ``encode(x, 0).latents`` is the posterior-mean path that :meth:`reconstruct` decodes).
+        """
+        return _encoding(self(x, _checked_temperature(temperature), generator=generator),
+                         temperature)
+
+    def decode(self, latents: Sequence[torch.Tensor]) -> Any:
+        """The output distribution p(x | z) for one latent per group (decoder order, each
+        ``(B, *latent_shape(g))``: ``Encoding.latents``, or ``Encoding.means`` of a model
+        without flows). Its ``mean()`` is ``(B, C, S, S)`` in [0, 1]; ``log_prob(x)`` and
+        ``sample()`` as for :meth:`output_distribution`."""
+        if len(latents) != self.num_groups:
+            raise ValueError(f"latents must hold one tensor per latent group ({self.num_groups}), "
+                             f"got {len(latents)}")
+        batch = latents[0].shape[0] if latents[0].dim() == 4 else -1
+        for g, z in enumerate(latents):
+            shape = self.latent_shape(g)
+            if tuple(z.shape) != (batch, *shape):
+                raise ValueError(f"latents[{g}] must have shape (B, {', '.join(map(str, shape))}) "
+                                 f"with the batch B of latents[0], got {tuple(z.shape)}")
+        logits = self._top_down(batch, lambda group, state: latents[group.index].to(state))
+        return self.output_distribution(logits)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, temperature: float = 0.0,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images ``(B, C, S, S)`` in [0, 1] decoded from the posterior of ``x`` (temperature 0:
+        the posterior-mean path, deterministic), ``decode(encode(x, temperature).latents)
+        .mean()``: the Bernoulli probabilities of binary models, the mixture-weighted component
+        means of the logistic mixture (as the official FID sampler shows images; its training
+        logs draw a sample instead), the clamped mean of a normal decoder."""
+        out = self(x, _checked_temperature(temperature), generator=generator)
+        return self.output_distribution(out.logits).mean()
+
+    @torch.no_grad()
+    def interpolate(self, x1: torch.Tensor, x2: torch.Tensor, steps: int = 8,
+                    groups: Iterable[int] | None = None) -> torch.Tensor:
+        """Images ``(B, steps, C, S, S)`` in [0, 1] along a latent path from ``x1`` to ``x2``
+        (each ``(B, C, S, S)`` in [0, 1]); frame k is at ``t = k / (steps - 1)``.
+
+        Both images are encoded at temperature 0 and described by their prior noise (the
+        independent standard-normal coordinates of the hierarchy, :mod:`models.nvae.latents`).
+        The noise of each group in ``groups`` (decoder order, 0 = coarsest; default all) is
+        interpolated by :func:`~models.nvae.latents.slerp`, the others keep x1's, and each frame
+        is decoded by ancestral sampling, ``z_g = mu_p(z_<g) + sigma_p(z_<g) eps_g``, so every
+        latent stays consistent with its interpolated context. Frame 0 is exactly
+        ``reconstruct(x1)`` and, when every group is interpolated, the last frame exactly
+        ``reconstruct(x2)`` (the path meets them up to rounding). ``steps`` >= 2. Use eval
+        mode: the frames between the ends are decoded as one batch.
+        """
+        if x1.shape != x2.shape:
+            raise ValueError(f"x1 and x2 must have the same shape, got {tuple(x1.shape)} and "
+                             f"{tuple(x2.shape)}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"steps must be an integer >= 2 (endpoints included), got {steps!r}")
+        selected = checked_groups(groups, self.num_groups)
+        start, end = self(x1, 0.0), self(x2, 0.0)
+        ends_at_x2 = len(selected) == self.num_groups
+        times = [k / (steps - 1) for k in range(1, steps - 1 if ends_at_x2 else steps)]
+        frames = [self.output_distribution(start.logits).mean()]
+        if times:
+            noise = noise_path(_encoding(start, 0.0).prior_noise, _encoding(end, 0.0).prior_noise,
+                               times, selected)
+            path = self.sample_logits(len(noise[0]), 1.0, noise)
+            frames.extend(self.output_distribution(path).mean().chunk(len(times)))
+        if ends_at_x2:
+            frames.append(self.output_distribution(end.logits).mean())
+        return torch.stack(frames, dim=1)
 
     # ----------------------------------------------------------------- likelihoods
     def output_distribution(self, logits: torch.Tensor) -> Any:
@@ -418,6 +435,20 @@ class NVAE(nn.Module):
     def batchnorm_loss(self) -> torch.Tensor:
         """Sum over batch norms of the largest absolute scale ``max |gamma|``."""
         return batchnorm_scale_penalty(self._batch_norms)
+
+
+def _encoding(out: NVAEOutput, temperature: float) -> Encoding:
+    """The user-facing view of a posterior pass at ``temperature``."""
+    return Encoding(groups=tuple(
+        PosteriorGroup(mean=g.posterior.mu, scale=g.posterior.sigma, sample=g.z_before_flow,
+                       latent=g.z, prior_mean=g.prior.mu, prior_scale=g.prior.sigma)
+        for g in out.groups), temperature=float(temperature))
+
+
+def _checked_temperature(temperature: float) -> float:
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    return float(temperature)
 
 
 def build_nvae(**config: Any) -> NVAE:

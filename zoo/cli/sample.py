@@ -7,8 +7,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-__all__ = ["add_parser", "run"]
+if TYPE_CHECKING:
+    from models.nvae.network import NVAE
+
+__all__ = ["add_parser", "run", "load_nvae"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,23 +52,31 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--output must name a .png file, got {args.output}")
 
 
+def load_nvae(name: str, weights: str | None, device: str, command: str) -> "NVAE":
+    """The NVAE network ``name`` (``nvae.TAG``, or ``nvae`` with a ``weights`` file) on
+    ``device``, in eval mode; ``ValueError`` naming ``command`` for other architectures."""
+    import zoo
+    from models.nvae.network import NVAE
+    from zoo.registry import split_name
+
+    arch = split_name(name)[0]
+    if arch != "nvae":
+        raise ValueError(f"zoo {command} works with NVAE models; {name!r} is a {arch!r} model")
+    network = zoo.load(name, weights=weights, map_location=device)
+    if not isinstance(network, NVAE):
+        raise ValueError(f"{name}: expected an NVAE network, got {type(network).__name__}")
+    return network
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the model, optionally re-estimate its batch norms, sample and write the grid."""
     import torch
 
-    import zoo
     from datamodules.files.atomic import write_png
     from datamodules.images.grid import image_grid
-    from models.nvae.network import NVAE
-    from zoo.registry import split_name
 
     _check_args(args)
-    arch = split_name(args.name)[0]
-    if arch != "nvae":
-        raise ValueError(f"zoo sample draws from NVAE models; {args.name!r} is a {arch!r} model")
-    network = zoo.load(args.name, weights=args.weights, map_location=args.device)
-    if not isinstance(network, NVAE):
-        raise ValueError(f"{args.name}: expected an NVAE network, got {type(network).__name__}")
+    network = load_nvae(args.name, args.weights, args.device, "sample")
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     if args.readjust_bn:
         network.readjust_bn(args.readjust_batches, args.temperature, generator=generator)
