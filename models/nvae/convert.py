@@ -24,6 +24,7 @@ import torch
 
 from models.nvae.config import NVAEConfig
 from models.nvae.plan import GroupPoint, TowerStep, plan_nvae
+from models.state_dict import check_fits, state_dict_of, strip_prefix
 
 __all__ = ["LAYOUTS", "detect_layout", "convert", "config_from_args", "official_key_map"]
 
@@ -41,21 +42,10 @@ _BINARY_DATASETS = {"mnist", "omniglot"}
 _SIGNATURE_KEYS = ("prior_ftr0", "stem.log_weight_norm", "enc_sampler.0.weight")
 
 
-def _state_dict_of(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
-    inner = checkpoint.get("state_dict")
-    return inner if isinstance(inner, Mapping) else checkpoint
-
-
-def _strip_module_prefix(state: Mapping[str, Any]) -> dict[str, Any]:
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module."):]: v for k, v in state.items()}
-    return dict(state)
-
-
 def detect_layout(checkpoint: Mapping[str, Any]) -> str | None:
     """``"nvae-official"`` when ``checkpoint`` (or its ``state_dict``) has the official
     AutoEncoder's keys, else None."""
-    state = _strip_module_prefix(_state_dict_of(checkpoint))
+    state = strip_prefix(state_dict_of(checkpoint))
     return "nvae-official" if all(k in state for k in _SIGNATURE_KEYS) else None
 
 
@@ -247,7 +237,7 @@ def convert(checkpoint: Mapping[str, Any], layout: str) -> tuple[dict[str, torch
         raise ValueError("official NVAE checkpoint has no 'args' entry: the network's "
                          "hyper-parameters cannot be known")
     cfg = config_from_args(args)
-    state = _strip_module_prefix(_state_dict_of(checkpoint))
+    state = strip_prefix(state_dict_of(checkpoint))
     for key, value in state.items():
         if key.endswith(".weight_normalized"):
             weight = state.get(key[: -len("_normalized")])
@@ -257,18 +247,8 @@ def convert(checkpoint: Mapping[str, Any], layout: str) -> tuple[dict[str, torch
     mapping, unmapped = official_key_map(cfg, list(state))
     expected = _expected_state(cfg)
     converted = {ours: state[official] for official, ours in mapping.items()}
-    unexpected = sorted(unmapped + [o for o, ours in mapping.items() if ours not in expected])
-    missing = sorted(set(expected) - set(converted))
-    wrong_shape = sorted(f"{o} {tuple(state[o].shape)} (expected {tuple(expected[ours])})"
-                         for o, ours in mapping.items()
-                         if ours in expected and state[o].shape != expected[ours])
-    if unexpected or missing or wrong_shape:
-        lines = [f"official NVAE checkpoint does not fit the config its args describe "
-                 f"({sum(cfg.groups_per_scale)} latent groups, arch {cfg.arch_instance}):"]
-        for title, items in (("missing", [_describe_missing(cfg, k) for k in missing[:20]] + missing[20:]),
-                             ("unexpected", unexpected), ("wrong shape", wrong_shape)):
-            if items:
-                more = f", ... ({len(items) - 20} more)" if len(items) > 20 else ""
-                lines.append(f"{title} ({len(items)}): " + ", ".join(items[:20]) + more)
-        raise ValueError("\n".join(lines))
+    check_fits(expected, {**converted, **{official: state[official] for official in unmapped}},
+               what=f"official NVAE checkpoint does not fit the config its args describe "
+                    f"({sum(cfg.groups_per_scale)} latent groups, arch {cfg.arch_instance})",
+               describe=functools.partial(_describe_missing, cfg))
     return {k: converted[k] for k in expected if k in converted}, cfg.to_dict()

@@ -25,8 +25,7 @@ from models.nvae.cells import DecoderCombiner, EncoderCombiner, ResidualCell
 from models.nvae.config import NVAEConfig
 from models.nvae.distributions import DiagonalNormal, output_distribution
 from models.nvae.flows import FlowPair
-from models.nvae.latents import (Encoding, LatentGroup, NVAEOutput, PosteriorGroup,
-                                 checked_groups, noise_path)
+from models.nvae.latents import Encoding, LatentGroup, NVAEOutput, PosteriorGroup, checked_groups, noise_path
 from models.nvae.layers import WeightNormConv2d
 from models.nvae.plan import Cell, GroupPoint, LatentGroupPlan, plan_nvae
 from models.nvae.regularizers import SpectralNormRegularizer, batchnorm_scale_penalty
