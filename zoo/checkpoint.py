@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import pickle
+import re
 import tarfile
 import zipfile
 from pathlib import Path
@@ -119,14 +120,20 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             raise ValueError(f"{path}: not a readable PyTorch weight file ({_first_line(error)})") from None
         raise ValueError(
             f"{path}: refused to load: the file contains objects other than tensors and "
-            f"argparse.Namespace, which could run code when unpickled ({_first_line(error)})"
-        ) from None
+            f"argparse.Namespace{_refused_global(error)}, which could run code when unpickled; "
+            "it is never unpickled further") from None
     except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file
         raise ValueError(f"{path}: not a readable PyTorch weight file, truncated or damaged "
                          f"({type(error).__name__}: {_first_line(error)})") from None
     if not isinstance(obj, Mapping):
         raise ValueError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
     return dict(obj)
+
+
+def _refused_global(error: BaseException) -> str:
+    """`` (it asks for posix.system)`` from torch's refusal, or nothing."""
+    match = re.search(r"GLOBAL ([\w.]+)", str(error))
+    return f" (it asks for {match.group(1)})" if match else ""
 
 
 def _first_line(error: BaseException) -> str:

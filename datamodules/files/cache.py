@@ -50,7 +50,7 @@ class ChecksumError(ValueError):
     """A file's size, SHA-256 or git blob id does not match what was expected."""
 
 
-class ManifestError(RuntimeError):
+class ManifestError(ValueError):
     """The cache's manifest cannot be read; the message names it and says how to recover."""
 
 

@@ -38,9 +38,9 @@ import threading
 import time
 import traceback
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -267,6 +267,22 @@ def registered_weights(**fields: Any) -> Iterator[Any]:
         yield info
     finally:
         registry._WEIGHTS.pop(info.name, None)  # noqa: SLF001 - the registry has no public removal
+
+
+@contextlib.contextmanager
+def changed_weights(name: str, **changes: Any) -> Iterator[Any]:
+    """The registry entry ``name`` with ``changes`` (``dataclasses.replace``) in this process, restored afterwards."""
+    import dataclasses
+
+    from zoo import registry
+
+    registry.list_models()
+    original = registry._WEIGHTS[name]  # noqa: SLF001 - the registry has no public replacement
+    registry._WEIGHTS[name] = dataclasses.replace(original, **changes)  # noqa: SLF001
+    try:
+        yield registry._WEIGHTS[name]  # noqa: SLF001
+    finally:
+        registry._WEIGHTS[name] = original  # noqa: SLF001
 
 
 # ------------------------------------------------------------------------------ hashes

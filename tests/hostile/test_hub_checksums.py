@@ -3,7 +3,7 @@ publishes each file's git blob id (SHA-1 of ``b"blob <size>\\0" + content``). Th
 verify downloads against it instead of trusting them on first use (issue 12, beyond the list).
 
 API assumed: :class:`zoo.WeightsInfo` gets a field ``git_sha1`` (40 hex digits, or None), shown
-by ``zoo info``; a download whose blob id differs raises ``zoo.hub.ChecksumError`` and leaves
+by ``zoo info``; a download whose blob id differs raises ``zoo.cache.ChecksumError`` and leaves
 nothing in the cache; a matching one is verified (no trust-on-first-use warning).
 """
 
@@ -15,10 +15,17 @@ from pathlib import Path
 import pytest
 
 import zoo
-from tests.hostile._support import (SYNTH_WEIGHTS, call_cli, git_blob_sha1, new_files, pwcnet_entry,
-                                    registered_weights, tree)
-from tests.http_server import Route
-from zoo import hub
+from datamodules.files import cache
+from tests.hostile._support import (
+    SYNTH_WEIGHTS,
+    call_cli,
+    git_blob_sha1,
+    new_files,
+    pwcnet_entry,
+    registered_weights,
+    tree,
+)
+from tests.support.http_server import Route
 
 NVLABS_BLOBS = {"pwcnet.things": "da1bf4000b52a24d5919729be2aceb7c55c58f66",  # PyTorch/pwc_net_chairs.pth.tar
                 "pwcnet.sintel": "27da4cc96929c0474f8083364712df3a1c50c52e"}  # PyTorch/pwc_net.pth.tar
@@ -49,7 +56,7 @@ def test_download_that_does_not_match_the_git_blob_id_is_rejected(http_server, z
     file, no part, no manifest record)."""
     entry = _served_entry(http_server, git_blob_sha1(b"the published file"))
     before = tree(zoo_home)
-    with registered_weights(**entry), pytest.raises(hub.ChecksumError):
+    with registered_weights(**entry), pytest.raises(cache.ChecksumError):
         zoo.load(entry["name"])
     assert new_files(zoo_home, before, ignore_locks=True) == []
 

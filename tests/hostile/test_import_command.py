@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile._support import MNIST_CPU_WEIGHTS, SYNTH_WEIGHTS, assert_one_line_error, call_cli, tree
+from tests.hostile._support import (
+    MNIST_CPU_WEIGHTS,
+    SYNTH_WEIGHTS,
+    assert_one_line_error,
+    call_cli,
+    changed_weights,
+    git_blob_sha1,
+    tree,
+)
 
 
 def _assert_refused_and_nothing_cached(zoo_home: Path, name: str, path: Path, *fragments) -> None:
@@ -40,7 +48,7 @@ def test_import_refuses_an_official_checkpoint_of_another_model(shared_dir: Path
     """An official-layout NVAE ``checkpoint.pt`` (the fixture's tiny MNIST model, 0.1 M
     parameters) is not the released model: same layout, but its config and parameter count
     differ from the entry's ``num_params``. The error names the file and the mismatch."""
-    from tests.nvae_recipe import write_official_checkpoint
+    from tests.support.nvae_recipe import write_official_checkpoint
 
     path = write_official_checkpoint(shared_dir / "fixtures" / "nvae" / "tiny-mnist", tmp_path / "checkpoint.pt")
     _assert_refused_and_nothing_cached(zoo_home, name, path, re.compile(r"config|param", re.IGNORECASE))
@@ -49,13 +57,15 @@ def test_import_refuses_an_official_checkpoint_of_another_model(shared_dir: Path
 def test_import_still_accepts_a_file_that_fits_its_entry(pwcnet_fixture_dir: Path, tmp_path: Path,
                                                           zoo_home: Path) -> None:
     """Control: a file in the entry's layout with the entry's config and parameter count (all
-    zeros, NVlabs key names and shapes) is imported and recorded in the manifest."""
+    zeros, NVlabs key names and shapes) is imported and recorded in the manifest. It cannot be
+    the published file, so the entry's git blob id is set to this file's for the test."""
     import torch
 
     keys = json.loads((pwcnet_fixture_dir / "keys-nvlabs.json").read_text())["keys"]
     path = tmp_path / "pwc_net_chairs.pth.tar"
     torch.save({key: torch.zeros(shape) for key, shape in keys}, path)
-    result = call_cli("import", "pwcnet.things", path)
+    with changed_weights("pwcnet.things", git_sha1=git_blob_sha1(path.read_bytes())):
+        result = call_cli("import", "pwcnet.things", path)
     assert result.rc == 0, result.stderr
     cached = Path(result.stdout.strip())
     assert cached.is_file() and cached.read_bytes() == path.read_bytes()

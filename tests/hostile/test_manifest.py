@@ -13,14 +13,14 @@ import os
 import re
 import stat
 import warnings
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from datamodules.files import cache, download
 from tests.hostile._support import assert_one_line_error, pwcnet_entry, run_cli
-from tests.http_server import Route
-from zoo import hub
+from tests.support.http_server import Route
 
 BODY = b"weights " * 4096
 RECOVERY = re.compile(r"delete|remove|restore|rebuild", re.IGNORECASE)
@@ -32,7 +32,7 @@ def _cached_with_tofu_record(http_server, path: str = "/w/weights.bin") -> tuple
     url = http_server.url(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the trust-on-first-use warning
-        return url, hub.download(url)
+        return url, download.download(url)
 
 
 def _tamper(path: Path) -> None:
@@ -60,7 +60,7 @@ def test_damaged_manifest_is_an_error_and_the_tampered_file_is_not_accepted(
     manifest.write_bytes(damaged)
     _tamper(cached)
     with pytest.raises(ValueError) as error:
-        hub.download(url)
+        download.download(url)
     message = str(error.value)
     assert "manifest.json" in message and RECOVERY.search(message), message
     assert manifest.read_bytes() == damaged, "the damaged manifest was reset or rewritten"
@@ -82,8 +82,8 @@ def test_tampered_file_with_an_intact_manifest_is_refused(http_server) -> None:
     """Guard (README: later loads are checked against the recorded hash)."""
     url, cached = _cached_with_tofu_record(http_server)
     _tamper(cached)
-    with pytest.raises(hub.ChecksumError, match="SHA-256 mismatch"):
-        hub.download(url)
+    with pytest.raises(cache.ChecksumError, match="SHA-256 mismatch"):
+        download.download(url)
 
 
 def test_manifest_write_is_fsynced_before_the_rename(http_server, zoo_home: Path, monkeypatch) -> None:

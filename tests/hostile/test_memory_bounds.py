@@ -20,10 +20,25 @@ from pathlib import Path
 import pytest
 
 from datamodules import read_flow
-from tests.hostile._support import (MEMORY_LIMIT_KB, EndlessServer, assert_one_line_error, call_cli, deflate_zeros,
-                                    gzip_of_zeros, new_files, png_chunk, png_header, png_of_zeros, run_cli,
-                                    run_limited, safetensors_variant, torch_zip_bomb, tree, write_frames)
-from zoo import hub
+from datamodules.files import cache, download
+from tests.hostile._support import (
+    MEMORY_LIMIT_KB,
+    EndlessServer,
+    assert_one_line_error,
+    call_cli,
+    deflate_zeros,
+    gzip_of_zeros,
+    new_files,
+    png_chunk,
+    png_header,
+    png_of_zeros,
+    run_cli,
+    run_limited,
+    safetensors_variant,
+    torch_zip_bomb,
+    tree,
+    write_frames,
+)
 
 GIB = 1 << 30
 
@@ -124,7 +139,7 @@ def test_frame_with_an_absurd_header_is_a_one_line_error(tmp_path: Path) -> None
 
 
 def test_download_without_content_length_is_capped_at_the_expected_size(zoo_home: Path) -> None:
-    """A server that streams zeros forever without Content-Length: ``hub.download(url,
+    """A server that streams zeros forever without Content-Length: ``download.download(url,
     size=1 MiB)`` stops once it has more than the expected size (plus the socket buffers the
     kernel fills, under 16 MiB here) with a ChecksumError naming the URL; nothing but lock files
     stays in the cache. Today it reads everything the server sends (capped at 256 MiB by the
@@ -133,8 +148,8 @@ def test_download_without_content_length_is_capped_at_the_expected_size(zoo_home
     with EndlessServer(cap=256 << 20) as server:
         url = server.url("/w/endless.bin")
         before = tree(zoo_home)
-        with pytest.raises(hub.ChecksumError) as error:
-            hub.download(url, "0" * 64, size=expected)
+        with pytest.raises(cache.ChecksumError) as error:
+            download.download(url, "0" * 64, size=expected)
         sent = server.sent
     assert url in str(error.value)
     assert sent <= expected + (16 << 20), f"the client read {sent / (1 << 20):.0f} MiB for a 1 MiB file"

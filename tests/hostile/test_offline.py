@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.hostile._support import assert_one_line_error, call_cli, pwcnet_entry, registered_weights, write_frames
-from tests.http_server import Route
+from tests.support.http_server import Route
 
 UNRESOLVABLE = ("http://nonexistent.invalid/PyTorch/pwc_net_chairs.pth.tar",
                 "http://mirror.nonexistent.invalid/pwc_net_chairs.pth.tar")

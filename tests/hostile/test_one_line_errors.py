@@ -14,9 +14,19 @@ import pytest
 import torch
 
 from datamodules import write_flow
-from tests.hostile._support import (PYTHON, ROOT, SYNTH_WEIGHTS, assert_no_traceback, assert_one_line_error,
-                                    call_cli, cli_env, payload_weights, safetensors_variant, truncated_copy,
-                                    write_frames)
+from tests.hostile._support import (
+    PYTHON,
+    ROOT,
+    SYNTH_WEIGHTS,
+    assert_no_traceback,
+    assert_one_line_error,
+    call_cli,
+    cli_env,
+    payload_weights,
+    safetensors_variant,
+    truncated_copy,
+    write_frames,
+)
 
 
 def _flow_with_weights(tmp_path: Path, weights: str | Path, *extra: str):

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile._support import (SYNTH_WEIGHTS, pwcnet_entry, read_only, run_cli, run_python, sha256_of,
-                                    write_frames)
-from tests.http_server import Route
-from zoo import hub
+from datamodules.files import cache, download
+from tests.hostile._support import SYNTH_WEIGHTS, pwcnet_entry, read_only, run_cli, run_python, sha256_of, write_frames
+from tests.support.http_server import Route
 
 
 @pytest.fixture()
@@ -24,7 +23,7 @@ def cached_url(http_server) -> str:
     """The URL of our synthetic PWC-Net weights, downloaded and verified into ``ZOO_HOME``."""
     http_server.routes["/w/pwc.safetensors"] = Route(SYNTH_WEIGHTS.read_bytes())
     url = http_server.url("/w/pwc.safetensors")
-    hub.download(url, sha256_of(SYNTH_WEIGHTS))
+    download.download(url, sha256_of(SYNTH_WEIGHTS))
     return url
 
 
@@ -58,7 +57,7 @@ def test_zoo_download_of_a_present_file_in_a_read_only_cache(cached_url: str, zo
     with read_only(zoo_home) as wrap:
         result = run_cli("download", entry["name"], weights=[entry], wrap=wrap)
     assert result.rc == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == str(hub.cached_file(cached_url))
+    assert result.stdout.strip() == str(cache.cached_file(cached_url))
 
 
 def test_the_read_only_folder_really_refuses_writes(zoo_home: Path) -> None:

@@ -15,8 +15,8 @@ configs (Lightning then derives them from ``default_root_dir``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import torch

@@ -15,9 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile._support import (SYNTH_WEIGHTS, call_cli, part_files, pwcnet_entry, registered_weights, sha256_of,
-                                    spawn_cli, wait_for)
-from tests.http_server import Route
+from tests.hostile._support import (
+    SYNTH_WEIGHTS,
+    call_cli,
+    part_files,
+    pwcnet_entry,
+    registered_weights,
+    sha256_of,
+    spawn_cli,
+    wait_for,
+)
+from tests.support.http_server import Route
 
 ROUTE = "/w/pwc-partial.safetensors"
 

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import textwrap
 
 __all__ = ["add_parser"]
@@ -20,8 +19,7 @@ def _list(args: argparse.Namespace) -> int:
 
     names = list_models(args.pattern, pretrained=args.pretrained)
     if not names:
-        print(f"no model matches {args.pattern!r}", file=sys.stderr)
-        return 1
+        raise ValueError(f"no model matches {args.pattern!r}; 'zoo list' shows every name")
     print("\n".join(names))
     return 0
 
