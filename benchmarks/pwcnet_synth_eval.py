@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from datamodules.flow_io import read_flow, read_image
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic.layered import SyntheticFlow
 from zoo.loader import load
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

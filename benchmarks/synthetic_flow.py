@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic.layered import SyntheticFlow
 
 SIZE = (384, 448)
 STATS_SIZE = (384, 512)

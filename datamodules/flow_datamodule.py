@@ -45,7 +45,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from datamodules.flow_augment import FlowAugmentation, PhotometricJitter
 from datamodules.flow_datasets import HD1K, KITTI, SOURCES, FlyingChairs, FlyingThings3D, Sintel, prepare_dataset
 from datamodules.resumable_loader import ResumableLoader
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic.layered import SyntheticFlow
 
 __all__ = ["FlowDataModule", "DATASET_NAMES", "DEFAULT_FOLDERS", "parse_composition"]
 

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datamodules.synthetic_flow import SyntheticFlow  # noqa: E402
+from datamodules.flow.synthetic.layered import SyntheticFlow  # noqa: E402
 from models.pwcnet.module import PWCNetModule  # noqa: E402
 
 KEYS = ("image1", "image2", "flow", "valid")

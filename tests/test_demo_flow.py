@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from datamodules.flow_io import read_flow
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic.layered import SyntheticFlow
 from zoo.demo_flow import DEMO_SEED, DEMO_SIZE, flow_demo
 
 

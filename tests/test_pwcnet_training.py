@@ -15,7 +15,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic.layered import SyntheticFlow
 from models.pwcnet.loss import feature_matching_loss, multiscale_loss
 from models.pwcnet.module import SCHEDULES, PWCNetModule, flow_panel
 

@@ -16,7 +16,7 @@ import torch
 from datamodules.atomic_files import write_png
 from datamodules.flow_io import write_flow
 from datamodules.flow_viz import flow_to_color
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic.layered import SyntheticFlow
 from zoo.loader import load
 
 __all__ = ["flow_demo", "DEMO_SIZE", "DEMO_SEED"]
