@@ -22,7 +22,7 @@ _LAZY = {
     "EndPointError": "datamodules.flow_metrics",
     "FlAll": "datamodules.flow_metrics",
     "PixelAccuracy": "datamodules.flow_metrics",
-    "SyntheticFlow": "datamodules.flow.synthetic.layered",
+    "SyntheticFlow": "datamodules.flow.synthetic",
     "FlyingChairs": "datamodules.flow_datasets",
     "FlyingThings3D": "datamodules.flow_datasets",
     "Sintel": "datamodules.flow_datasets",

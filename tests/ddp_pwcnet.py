@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datamodules.flow.synthetic.layered import SyntheticFlow  # noqa: E402
+from datamodules.flow.synthetic import SyntheticFlow  # noqa: E402
 from models.pwcnet.module import PWCNetModule  # noqa: E402
 
 KEYS = ("image1", "image2", "flow", "valid")
@@ -42,7 +42,7 @@ def build_module() -> PWCNetModule:
 
 
 def dataset() -> SyntheticFlow:
-    return SyntheticFlow(size=SIZE, length=LENGTH, seed=DATA_SEED)
+    return SyntheticFlow(size=SIZE, length=LENGTH, seed=DATA_SEED, recipe="v1")
 
 
 #: Parameters whose gradients of the first step are recorded (first, middle and last layers).
