@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .pair import SyntheticPair
-from .textures import smooth_noise
+from .textures import pixel_coordinates, smooth_noise
 
 __all__ = ["degrade_v1", "gaussian_blur", "motion_blur", "camera_effects"]
 
@@ -64,8 +64,7 @@ def motion_blur(image: torch.Tensor, velocity: torch.Tensor, exposure: float) ->
     # max is exact (order-free), so the pass count does not depend on the thread count.
     length = exposure * math.sqrt(float((velocity[0] ** 2 + velocity[1] ** 2).max()))
     passes = min(5, max(1, math.ceil(math.log2(max(length, 1.0)))))
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32, device=image.device),
-                            torch.arange(width, dtype=torch.float32, device=image.device), indexing="ij")
+    ys, xs = pixel_coordinates(height, width, image.device)
     blurred = image
     for k in range(1, passes + 1):
         step = exposure / 2 ** (k + 1)
@@ -85,8 +84,7 @@ def _frame2_velocity(flow: torch.Tensor) -> torch.Tensor:
     """The motion (2, H, W) px of frame-2 pixels, one fixed-point step of ``v(y) = flow(y - v(y))``
     from the forward flow (exact inside rigidly moving regions)."""
     height, width = flow.shape[1:]
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32, device=flow.device),
-                            torch.arange(width, dtype=torch.float32, device=flow.device), indexing="ij")
+    ys, xs = pixel_coordinates(height, width, flow.device)
     return _sample_at(flow, xs - flow[0], ys - flow[1])
 
 
@@ -94,8 +92,7 @@ def _vignetting(rng: np.random.Generator, height: int, width: int, device) -> to
     """Radial fall-off (H, W) in (0, 1]: 1 at a centre near the image's, ``1 - k`` at the farthest corner."""
     strength = rng.uniform(0.05, 0.45)
     cy, cx = (height - 1) * (0.5 + rng.normal(0, 0.05)), (width - 1) * (0.5 + rng.normal(0, 0.05))
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32, device=device),
-                            torch.arange(width, dtype=torch.float32, device=device), indexing="ij")
+    ys, xs = pixel_coordinates(height, width, device)
     corner = max(cy, height - 1 - cy) ** 2 + max(cx, width - 1 - cx) ** 2
     return 1 - strength * ((ys - cy) ** 2 + (xs - cx) ** 2) / corner
 

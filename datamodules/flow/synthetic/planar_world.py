@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .textures import pixel_coordinates
+
 __all__ = ["RigidMotion", "PinholeCamera", "Surface", "mipmap", "render_frame", "scene_flow"]
 
 #: Rays hit nothing nearer than this (m).
@@ -134,8 +136,7 @@ def scene_flow(camera1: PinholeCamera, camera2: PinholeCamera, surfaces: list[Su
     depth and owner (from :func:`render_frame`); float64 inside."""
     height, width = depth1.shape
     device = depth1.device
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64, device=device),
-                            torch.arange(width, dtype=torch.float64, device=device), indexing="ij")
+    ys, xs = pixel_coordinates(height, width, device, torch.float64)
     pixels = torch.stack([xs, ys, torch.ones_like(xs)]).reshape(3, -1)
     rays = torch.from_numpy(camera1.ray_matrix()).to(device)
     hit = depth1.double().reshape(1, -1)

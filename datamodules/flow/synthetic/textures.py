@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["value_noise", "smooth_noise", "fractal_noise", "palette", "palette_texture", "stripes", "natural_texture",
-           "TEXTURE_FAMILIES"]
+           "TEXTURE_FAMILIES", "pixel_coordinates"]
 
 
 def _from_numpy(array: np.ndarray, device: torch.device | str) -> torch.Tensor:
@@ -114,7 +114,7 @@ def stripes(rng: np.random.Generator, height: int, width: int, scale: float, dev
     """Oriented, slightly wavy stripes (height, width) in [0, 1]."""
     angle = rng.uniform(0, math.pi)
     period = max(4.0, scale * math.exp(rng.uniform(math.log(4), math.log(40))))
-    ys, xs = _pixel_coordinates(height, width, device)
+    ys, xs = pixel_coordinates(height, width, device)
     phase = (xs * math.cos(angle) + ys * math.sin(angle)) * (2 * math.pi / period)
     phase = phase + rng.uniform(0, 3) * value_noise(rng, height, width, period * 4, device)
     # Edges of tanh(k sin) are about period / (pi k) px wide; keep them at least ~1 px (no aliasing).
@@ -122,10 +122,10 @@ def stripes(rng: np.random.Generator, height: int, width: int, scale: float, dev
     return 0.5 + 0.5 * torch.tanh(sharpness * torch.sin(phase))
 
 
-def _pixel_coordinates(height: int, width: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row and column coordinates (height, width) float32, px."""
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float32, device=device),
-                            torch.arange(width, dtype=torch.float32, device=device), indexing="ij")
+def pixel_coordinates(height: int, width: int, device="cpu", dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column coordinates (height, width) of every pixel, px."""
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=dtype, device=device),
+                            torch.arange(width, dtype=dtype, device=device), indexing="ij")
     return ys, xs
 
 
@@ -133,7 +133,7 @@ def _rotated_coordinates(rng: np.random.Generator, height: int, width: int, devi
     """Pixel coordinates in a frame rotated by a random angle (mostly near axis-aligned, as in
     man-made scenes) and stretched by ``stretch`` along the first axis: two (height, width) maps."""
     angle = rng.normal(0, 0.1) if rng.random() < 0.6 else rng.uniform(0, math.pi)
-    ys, xs = _pixel_coordinates(height, width, device)
+    ys, xs = pixel_coordinates(height, width, device)
     u = xs * math.cos(angle) + ys * math.sin(angle)
     v = -xs * math.sin(angle) + ys * math.cos(angle)
     return u / stretch, v
