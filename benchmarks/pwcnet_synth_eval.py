@@ -2,12 +2,14 @@
 warping error on a real Sintel pair without ground truth, each beside the same number for zero flow
 (the baseline every number should beat).
 
-    python benchmarks/pwcnet_synth_eval.py WEIGHTS [--pairs 32] [--seed 1] [--size 384 512] [--threads 2]
+    python benchmarks/pwcnet_synth_eval.py WEIGHTS [--pairs 32] [--seed 1] [--size 384 512] [--threads 2] [--recipe v1]
 
 ``WEIGHTS`` is anything ``zoo.load("pwcnet", weights=...)`` reads (a tag, .safetensors, .ckpt).
-The synthetic pairs are SyntheticFlow pairs of ``--seed`` and ``--size`` (pwcnet.synth trains on
-seed 0 and validates on seed 1; seed 2 is held out). Motion scales with the frame size: 384x512
-is the generator's reference, 192x256 (pwcnet.synth's training size) has half the motion. The
+The synthetic pairs are SyntheticFlow pairs of ``--recipe`` (default v1, the generator the published
+numbers were measured on; other recipes add ``_<recipe>`` to the keys), ``--seed`` and ``--size``
+(pwcnet.synth trains on seed 0 and validates on seed 1; seed 2 is held out). Motion scales with
+the frame size: 384x512 is the generator's reference, 192x256 (pwcnet.synth's training size) has
+half the motion. The
 chairs crop is ``../shared/data/flow_samples/chairs_crop`` (50x50, evaluation only). The Sintel pair is ``frame_0010`` / ``frame_0011`` (436x1024) stored in the
 PWC-Net fixture ``../shared/fixtures/pwcnet/fixture_b_full436x1024.npz``; it has no ground truth, so
 the number is the photometric error of frame 2 warped back onto frame 1 by the flow (mean absolute
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 
 from datamodules.flow.formats import read_flow, read_image
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic import SyntheticFlow
 from zoo.loader import load
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -58,16 +60,16 @@ def warping_error(image1: torch.Tensor, image2: torch.Tensor, flow: torch.Tensor
     return 255 * float(error.mean()), 255 * float(zero.mean())
 
 
-def evaluate(weights: str, pairs: int, seed: int, size: tuple[int, int] = (384, 512)) -> dict[str, float]:
+def evaluate(weights: str, pairs: int, seed: int, size: tuple[int, int] = (384, 512), recipe: str = "v1") -> dict[str, float]:
     network = load("pwcnet", weights=weights)
-    data = SyntheticFlow(size=size, length=pairs, seed=seed)
+    data = SyntheticFlow(size=size, length=pairs, seed=seed, recipe=recipe)
     epe, zero = [], []
     with torch.inference_mode():
         for item in data:
             pred = network(item["image1"][None], item["image2"][None])[0]
             epe.append(_epe(pred, item["flow"]))
             zero.append(_epe(torch.zeros_like(item["flow"]), item["flow"]))
-    name = f"synthetic_{size[0]}x{size[1]}_seed{seed}_{pairs}pairs"
+    name = f"synthetic_{size[0]}x{size[1]}_seed{seed}_{pairs}pairs" + ("" if recipe == "v1" else f"_{recipe}")
     result = {f"{name}_epe": float(np.mean(epe)), f"{name}_zero_flow_epe": float(np.mean(zero))}
     if CHAIRS_CROP.is_dir():
         image1, image2 = (torch.from_numpy(read_image(CHAIRS_CROP / f"00001_img{i}.ppm")).permute(2, 0, 1)[None]
@@ -95,9 +97,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("H", "W"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--recipe", default="v1", help="SyntheticFlow recipe of the synthetic pairs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(json.dumps(evaluate(args.weights, args.pairs, args.seed, tuple(args.size)), indent=1, sort_keys=True))
+    print(json.dumps(evaluate(args.weights, args.pairs, args.seed, tuple(args.size), args.recipe), indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ _LAZY = {
     "EndPointError": "datamodules.flow.metrics",
     "FlAll": "datamodules.flow.metrics",
     "PixelAccuracy": "datamodules.flow.metrics",
-    "SyntheticFlow": "datamodules.synthetic_flow",
+    "SyntheticFlow": "datamodules.flow.synthetic",
     "FlyingChairs": "datamodules.flow.datasets",
     "FlyingThings3D": "datamodules.flow.datasets",
     "Sintel": "datamodules.flow.datasets",

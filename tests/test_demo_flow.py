@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image
 
 from datamodules.flow.formats import read_flow
-from datamodules.synthetic_flow import SyntheticFlow
-from zoo.cli.demo_flow import DEMO_SEED, DEMO_SIZE, flow_demo
+from datamodules.flow.synthetic import SyntheticFlow
+from zoo.cli.demo_flow import DEMO_RECIPE, DEMO_SEED, DEMO_SIZE, flow_demo
 
 
 def test_flow_demo_writes_flow_and_figure_and_reports_the_epe(tmp_path: Path, monkeypatch) -> None:
@@ -17,7 +17,7 @@ def test_flow_demo_writes_flow_and_figure_and_reports_the_epe(tmp_path: Path, mo
     result = flow_demo(tmp_path / "demo")
     flow, valid = read_flow(result["flo"])
     assert result["flo"] == tmp_path / "demo" / "flow.flo" and flow.shape == (*DEMO_SIZE, 2) and valid.all()
-    truth = SyntheticFlow(size=DEMO_SIZE, length=1, seed=DEMO_SEED)[0]["flow"].permute(1, 2, 0).double().numpy()
+    truth = SyntheticFlow(size=DEMO_SIZE, length=1, seed=DEMO_SEED, recipe=DEMO_RECIPE)[0]["flow"].permute(1, 2, 0).double().numpy()
     # the figures come from the written flow and an independently rendered ground truth
     assert abs(result["epe"] - np.linalg.norm(flow - truth, axis=-1).mean()) < 1e-4
     assert abs(result["zero_flow_epe"] - np.linalg.norm(truth, axis=-1).mean()) < 1e-4

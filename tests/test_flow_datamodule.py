@@ -50,6 +50,20 @@ def test_synthetic_needs_no_data_and_validates_on_another_seed(monkeypatch):
     assert val_batch["image1"].shape == (1, 3, 80, 112)  # no augmentation, full frames
 
 
+def test_synthetic_options_reach_both_synthetic_sets():
+    module = _synthetic_module(synthetic_options={"recipe": "v1"})
+    module.setup("fit")
+    train_set, (val,) = module.train_dataset.datasets[0], module.val_datasets
+    assert train_set.recipe == val.recipe == "v1" and train_set.scenes == {"layered-v1": 1.0}
+    assert train_set.transform is not None and val.transform is None
+    mixed = _synthetic_module(synthetic_options={"scenes": {"driving": 1, "subpixel": 1}})
+    mixed.setup("fit")
+    assert mixed.val_datasets[0].scenes == mixed.train_dataset.datasets[0].scenes == {"driving": 1.0, "subpixel": 1.0}
+    default = _synthetic_module()
+    default.setup("fit")
+    assert default.train_dataset.datasets[0].recipe == default.val_datasets[0].recipe == "v2"
+
+
 def test_weighted_composition_of_real_layouts(tmp_path):
     roots = {"sintel": str(make_sintel(tmp_path / "sintel")), "kitti-2015": str(make_kitti(tmp_path / "kitti"))}
     module = FlowDataModule(train="sintel-clean+sintel-final+2*kitti-2015", val="sintel-final+kitti-2015", roots=roots,

@@ -15,7 +15,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic import SyntheticFlow
 from models.pwcnet.loss import feature_matching_loss, multiscale_loss
 from models.pwcnet.module import SCHEDULES, PWCNetModule, flow_panel
 
@@ -28,7 +28,7 @@ def collate(items: list[dict]) -> dict[str, torch.Tensor]:
 
 
 def loader(size=(64, 64), length=4, seed=0, batch_size=2) -> DataLoader:
-    return DataLoader(SyntheticFlow(size=size, length=length, seed=seed), batch_size=batch_size, collate_fn=collate)
+    return DataLoader(SyntheticFlow(size=size, length=length, seed=seed, recipe="v1"), batch_size=batch_size, collate_fn=collate)
 
 
 def trainer(tmp_path: Path, **kwargs) -> pl.Trainer:
@@ -89,7 +89,7 @@ def test_optimiser_decays_weights_only_and_halves_the_rate_at_milestones() -> No
 def test_training_step_returns_the_papers_loss() -> None:
     torch.manual_seed(0)
     module = PWCNetModule()
-    batch = collate([SyntheticFlow(size=(64, 128), length=2, seed=3)[i] for i in range(2)])
+    batch = collate([SyntheticFlow(size=(64, 128), length=2, seed=3, recipe="v1")[i] for i in range(2)])
     module.log = lambda *args, **kwargs: None  # not attached to a trainer
     loss = module.training_step(batch, 0)
     flows = module.network.forward_levels(batch["image1"], batch["image2"])
@@ -104,7 +104,7 @@ def test_training_step_returns_the_papers_loss() -> None:
 def test_matching_weight_adds_the_feature_matching_term() -> None:
     torch.manual_seed(0)
     module = PWCNetModule(matching_weight=0.5, matching_temperature=0.1)
-    batch = collate([SyntheticFlow(size=(64, 128), length=2, seed=3)[i] for i in range(2)])
+    batch = collate([SyntheticFlow(size=(64, 128), length=2, seed=3, recipe="v1")[i] for i in range(2)])
     logged = {}
     module.log = lambda name, value, **kwargs: logged.__setitem__(name, value)
     loss = module.training_step(batch, 0)
@@ -121,7 +121,7 @@ def test_matching_weight_adds_the_feature_matching_term() -> None:
 def test_validation_logs_epe_and_fl_all_per_dataset(tmp_path: Path) -> None:
     torch.manual_seed(0)
     module = PWCNetModule(val_names=["synth-a", "synth-b"])
-    sets = [SyntheticFlow(size=(64, 96), length=3, seed=s) for s in (5, 6)]
+    sets = [SyntheticFlow(size=(64, 96), length=3, seed=s, recipe="v1") for s in (5, 6)]
     metrics = trainer(tmp_path).validate(module, [DataLoader(s, batch_size=2, collate_fn=collate) for s in sets],
                                          verbose=False)
     logged = {k: v for d in metrics for k, v in d.items()}

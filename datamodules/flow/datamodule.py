@@ -20,6 +20,9 @@ hd1k           HD1K (1,047, sparse)                            the same
 synthetic      SyntheticFlow, ``seed``                         SyntheticFlow, ``seed + 1``
 ============== =============================================== ==============================
 
+The synthetic sets take ``synthetic_options`` (both of them), e.g. ``{"recipe": "v1"}`` for the
+pairs ``pwcnet.synth`` was trained on, or ``{"scenes": {"driving": 2, "subpixel": 1}}``.
+
 Sintel and KITTI have no official validation split, so their "validation" is their training
 set, as in the PWC-Net and RAFT papers; do not validate on a set you train on.
 
@@ -46,7 +49,7 @@ from datamodules.flow.augment import FlowAugmentation, PhotometricJitter
 from datamodules.flow.datasets import HD1K, KITTI, FlyingChairs, FlyingThings3D, Sintel
 from datamodules.flow.resumable_loader import ResumableLoader
 from datamodules.flow.sources import SOURCES, prepare_dataset
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic import SyntheticFlow
 
 __all__ = ["FlowDataModule", "DATASET_NAMES", "DEFAULT_FOLDERS", "parse_composition"]
 
@@ -135,6 +138,9 @@ class FlowDataModule(pl.LightningDataModule):
             turns colour jitter off.
         synthetic_size, synthetic_length, synthetic_val_length: SyntheticFlow's frame size and
             number of training / validation pairs.
+        synthetic_options: further keyword arguments of both SyntheticFlow sets: ``recipe``
+            (``"v2"`` by default, ``"v1"``: today's pairs), ``scenes`` (kind -> weight),
+            ``photometric``, ``motion``, ``device``.
         seed: the data seed (non-negative): SyntheticFlow's training seed (validation uses ``seed + 1``)
             and the seed of the training order and augmentation.
     """
@@ -162,6 +168,7 @@ class FlowDataModule(pl.LightningDataModule):
         synthetic_size: tuple[int, int] = (384, 512),
         synthetic_length: int = 22232,
         synthetic_val_length: int = 640,
+        synthetic_options: Mapping[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -175,6 +182,7 @@ class FlowDataModule(pl.LightningDataModule):
                 raise ValueError(f"{argument} has unknown dataset families {sorted(unknown_families)}; known: {sorted(DEFAULT_FOLDERS)}")
         self.roots = dict(roots or {})
         self.dataset_options = {family: dict(options) for family, options in (dataset_options or {}).items()}
+        self.synthetic_options = dict(synthetic_options or {})
         self.train_dataset: Dataset | None = None
         self.val_datasets: list[Dataset] = []
         self.test_datasets: list[Dataset] = []
@@ -234,9 +242,11 @@ class FlowDataModule(pl.LightningDataModule):
     def _datasets(self, name: str, training: bool) -> list[Dataset]:
         if name == "synthetic":
             hp = self.hparams
+            options = self.synthetic_options
             if training:
-                return [SyntheticFlow(hp.synthetic_size, hp.synthetic_length, hp.seed, transform=self._augmentation(False))]
-            return [SyntheticFlow(hp.synthetic_size, hp.synthetic_val_length, hp.seed + 1)]
+                augmentation = self._augmentation(False)
+                return [SyntheticFlow(hp.synthetic_size, hp.synthetic_length, hp.seed, transform=augmentation, **options)]
+            return [SyntheticFlow(hp.synthetic_size, hp.synthetic_val_length, hp.seed + 1, **options)]
         family, build = _DATASETS[name]
         datasets = build(self.root(family), training, self.dataset_options.get(family, {}))
         if training:

@@ -20,7 +20,7 @@ import torch
 from pytorch_lightning.strategies import DDPStrategy
 from torch.utils.data import DataLoader
 
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic import SyntheticFlow
 from models.pwcnet.module import PWCNetModule
 
 KEYS = ("image1", "image2", "flow", "valid")
@@ -39,7 +39,7 @@ def build_module() -> PWCNetModule:
 
 
 def dataset() -> SyntheticFlow:
-    return SyntheticFlow(size=SIZE, length=LENGTH, seed=DATA_SEED)
+    return SyntheticFlow(size=SIZE, length=LENGTH, seed=DATA_SEED, recipe="v1")
 
 
 #: Parameters whose gradients of the first step are recorded (first, middle and last layers).

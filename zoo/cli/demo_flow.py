@@ -1,7 +1,7 @@
 """The optical-flow half of ``zoo demo``: PWC-Net (``pwcnet.synth``) on a freshly rendered pair.
 
-Offline and quick on a CPU: one 384x512 pair from :class:`datamodules.SyntheticFlow` (a seed the
-weights were not trained on), one forward pass, a ``.flo`` file, a PNG and the end-point error.
+Offline and quick on a CPU: one 384x512 pair from :class:`datamodules.SyntheticFlow` (recipe v1, a seed
+the weights were not trained on), one forward pass, a ``.flo`` file, a PNG and the end-point error.
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ import torch
 from datamodules.files.atomic import write_png
 from datamodules.flow.formats import write_flow
 from datamodules.flow.visualize import flow_to_color
-from datamodules.synthetic_flow import SyntheticFlow
+from datamodules.flow.synthetic import SyntheticFlow
 from zoo.loader import load
 
-__all__ = ["flow_demo", "DEMO_SIZE", "DEMO_SEED"]
+__all__ = ["flow_demo", "DEMO_SIZE", "DEMO_SEED", "DEMO_RECIPE"]
 
 #: Size (H, W) of the rendered demo pair.
 DEMO_SIZE = (384, 512)
 #: Seed of the demo pair: neither the training (0) nor the validation (1) seed of ``pwcnet.synth``.
 DEMO_SEED = 7
+#: SyntheticFlow recipe of the demo pair: the one ``pwcnet.synth`` was trained on.
+DEMO_RECIPE = "v1"
 
 
 def flow_demo(out_dir: str | os.PathLike, *, weights: str | os.PathLike | None = None,
@@ -42,7 +44,7 @@ def flow_demo(out_dir: str | os.PathLike, *, weights: str | os.PathLike | None =
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    item = SyntheticFlow(size=DEMO_SIZE, length=index + 1, seed=DEMO_SEED)[index]
+    item = SyntheticFlow(size=DEMO_SIZE, length=index + 1, seed=DEMO_SEED, recipe=DEMO_RECIPE)[index]
     network = load("pwcnet.synth") if weights is None else load("pwcnet", weights=weights)
     with torch.inference_mode():
         pred = network(item["image1"][None], item["image2"][None])[0]

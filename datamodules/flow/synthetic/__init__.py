@@ -1,0 +1,14 @@
+"""Procedural optical-flow pairs with exact ground truth (:class:`SyntheticFlow`).
+
+One concept per module: :mod:`.textures` (procedural textures), :mod:`.shapes` (object
+silhouettes), :mod:`.layered` (layered affine scenes, the v1 generator), :mod:`.deformation`
+(non-rigid layers), :mod:`.planar_world` (ray-cast textured quads, exact 3-D flow),
+:mod:`.driving` (KITTI-like driving scenes), :mod:`.degradation` (camera and photometric
+effects), :mod:`.dataset` (the recipes and the torch Dataset).
+"""
+
+from .dataset import RECIPES, SCENE_KINDS, SyntheticFlow
+from .layered import MotionStatistics
+from .pair import SyntheticPair
+
+__all__ = ["SyntheticFlow", "SyntheticPair", "MotionStatistics", "RECIPES", "SCENE_KINDS"]
