@@ -48,3 +48,17 @@ def pwcnet_recipe(pwcnet_fixture_dir: Path) -> dict:
     from tests.support.pwcnet_recipe import recipe_nvlabs
 
     return recipe_nvlabs(pwcnet_fixture_dir)
+
+
+@pytest.fixture()
+def tinynet(monkeypatch):
+    """Registers the ``tinynet`` architecture (tests/support/tinynet.py) for the duration of a test."""
+    from zoo import registry
+
+    registry._load_catalog()
+    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))
+    monkeypatch.setattr(registry, "_WEIGHTS", dict(registry._WEIGHTS))
+    registry.register_architecture(registry.Architecture(
+        name="tinynet", network="tests.support.tinynet:TinyNet", converter="tests.support.tinynet",
+        default_config={"width": 4}, description="a test architecture"))
+    return registry

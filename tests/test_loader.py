@@ -11,71 +11,15 @@ import argparse
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Mapping
 
 import pytest
 import torch
-from torch import nn
 
 import zoo
 from tests.support.http_server import Route
+from tests.support.tinynet import TinyNet, example_input, reference_output, upstream_state
 from zoo import checkpoint, registry
 from zoo.cli import main
-
-LAYOUTS = ("tinynet-upstream",)
-_RENAME = {"conv1.weight": "stem.weight", "conv1.bias": "stem.bias",
-           "conv2.weight": "head.weight", "conv2.bias": "head.bias"}
-
-
-class TinyNet(nn.Module):
-    def __init__(self, width: int = 4) -> None:
-        super().__init__()
-        self.stem = nn.Conv2d(3, width, 3, padding=1)
-        self.head = nn.Conv2d(width, 2, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.relu(self.stem(x)))
-
-
-def detect_layout(ckpt: Mapping[str, Any]) -> str | None:
-    state = ckpt.get("state_dict", ckpt)
-    return "tinynet-upstream" if "conv1.weight" in state else None
-
-
-def convert(ckpt: Mapping[str, Any], layout: str) -> tuple[dict, dict]:
-    state = ckpt.get("state_dict", ckpt)
-    unexpected = sorted(set(state) - set(_RENAME))
-    if unexpected:
-        raise ValueError(f"unexpected keys: {', '.join(unexpected)}")
-    return {_RENAME[k]: v for k, v in state.items()}, {"width": state["conv1.weight"].shape[0]}
-
-
-@pytest.fixture()
-def tinynet(monkeypatch):
-    """Registers ``tinynet`` with two weight sets for the duration of a test."""
-    registry._load_catalog()
-    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))
-    monkeypatch.setattr(registry, "_WEIGHTS", dict(registry._WEIGHTS))
-    registry.register_architecture(registry.Architecture(
-        name="tinynet", network="tests.test_loader:TinyNet", converter="tests.test_loader",
-        default_config={"width": 4}, description="a test architecture"))
-    return registry
-
-
-def _upstream_state(width: int = 4, seed: int = 0) -> dict[str, torch.Tensor]:
-    torch.manual_seed(seed)
-    net = TinyNet(width)
-    return {k: net.state_dict()[v].clone() for k, v in _RENAME.items()}
-
-
-def _x() -> torch.Tensor:
-    return torch.linspace(0, 1, 3 * 8 * 8).reshape(1, 3, 8, 8)
-
-
-def _reference_output(state: Mapping[str, torch.Tensor], width: int = 4) -> torch.Tensor:
-    net = TinyNet(width)
-    net.load_state_dict({v: state[k] for k, v in _RENAME.items()})
-    return net(_x())
 
 
 def test_weights_info_is_immutable_and_validated():
@@ -108,16 +52,16 @@ def test_list_and_lookup(tinynet):
 
 
 def test_load_converts_a_foreign_file(tinynet, tmp_path):
-    state = _upstream_state(width=6)
+    state = upstream_state(width=6)
     path = tmp_path / "upstream.pth"
     torch.save({"state_dict": state, "epoch": 3}, path)
     net = zoo.load("tinynet", weights=path)
     assert not net.training and net.stem.out_channels == 6  # width came from the file
-    torch.testing.assert_close(net(_x()), _reference_output(state, 6), rtol=0, atol=0)
+    torch.testing.assert_close(net(example_input()), reference_output(state, 6), rtol=0, atol=0)
 
 
 def test_load_by_tag_downloads_and_verifies(tinynet, http_server):
-    state = _upstream_state()
+    state = upstream_state()
     buffer = Path(os.environ["ZOO_HOME"]) / "upload.pth"
     torch.save(state, buffer)
     body = buffer.read_bytes()
@@ -126,7 +70,7 @@ def test_load_by_tag_downloads_and_verifies(tinynet, http_server):
         name="tinynet.alpha", layout="tinynet-upstream", urls=(http_server.url("/tiny/alpha.pth"),),
         sha256=hashlib.sha256(body).hexdigest()[:8]))
     net = zoo.load("tinynet.alpha")
-    torch.testing.assert_close(net(_x()), _reference_output(state), rtol=0, atol=0)
+    torch.testing.assert_close(net(example_input()), reference_output(state), rtol=0, atol=0)
     zoo.load("tinynet", weights="alpha")
     assert http_server.hits["/tiny/alpha.pth"] == 1
 
@@ -137,12 +81,12 @@ def test_manual_weights_explain_and_import(tinynet, tmp_path, capsys):
         manual_download="Fetch checkpoint.pt from the authors' drive folder."))
     with pytest.raises(FileNotFoundError, match="drive folder.*zoo import tinynet.manual"):
         zoo.load("tinynet.manual")
-    state = _upstream_state(seed=3)
+    state = upstream_state(seed=3)
     source = tmp_path / "checkpoint.pt"
     torch.save({"state_dict": state, "args": argparse.Namespace(width=4)}, source)
     assert main(["import", "tinynet.manual", str(source)]) == 0
     net = zoo.load("tinynet.manual")
-    torch.testing.assert_close(net(_x()), _reference_output(state), rtol=0, atol=0)
+    torch.testing.assert_close(net(example_input()), reference_output(state), rtol=0, atol=0)
 
 
 def test_zoo_safetensors_round_trip(tinynet, tmp_path):
@@ -150,7 +94,7 @@ def test_zoo_safetensors_round_trip(tinynet, tmp_path):
     path = checkpoint.save_weights(tmp_path / "w.safetensors", net.state_dict(), arch="tinynet",
                                    config={"width": 5}, info={"recipe": "none"})
     loaded = zoo.load("tinynet", weights=path)
-    torch.testing.assert_close(loaded(_x()), net(_x()), rtol=0, atol=0)
+    torch.testing.assert_close(loaded(example_input()), net(example_input()), rtol=0, atol=0)
     assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]  # no temporary left
     half = checkpoint.save_weights(tmp_path / "h.safetensors", net.state_dict(), arch="tinynet",
                                    config={"width": 5}, dtype=torch.float16)
@@ -164,7 +108,7 @@ def test_lightning_checkpoint_of_our_module_loads(tinynet, tmp_path):
     torch.save({"pytorch-lightning_version": "2.6.0", "epoch": 1,
                 "state_dict": {f"network.{k}": v for k, v in net.state_dict().items()},
                 "zoo": {"arch": "tinynet", "config": {"width": 4}}}, path)
-    torch.testing.assert_close(zoo.load("tinynet", weights=path)(_x()), net(_x()))
+    torch.testing.assert_close(zoo.load("tinynet", weights=path)(example_input()), net(example_input()))
 
 
 def test_missing_and_unexpected_keys_are_listed(tinynet, tmp_path):
@@ -205,7 +149,7 @@ class _Exploit:
 def test_code_in_a_pickle_never_runs(tinynet, tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
-    torch.save({"state_dict": _upstream_state(), "payload": _Exploit(marker)}, path)
+    torch.save({"state_dict": upstream_state(), "payload": _Exploit(marker)}, path)
     with pytest.raises(ValueError, match="refused to load"):
         zoo.load("tinynet", weights=path)
     assert not marker.exists()
@@ -244,7 +188,7 @@ def test_cli_list_info_and_errors(tinynet, capsys):
 
 def test_cli_download_then_offline_load(tinynet, http_server, capsys, monkeypatch):
     buffer = Path(os.environ["ZOO_HOME"]) / "upload.pth"
-    torch.save(_upstream_state(), buffer)
+    torch.save(upstream_state(), buffer)
     body = buffer.read_bytes()
     http_server.routes["/tiny/alpha.pth"] = Route(body)
     tinynet.register_weights(registry.WeightsInfo(

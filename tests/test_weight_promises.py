@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import zoo
-from tests.test_loader import TinyNet, _upstream_state, tinynet  # noqa: F401 - the fixture
+from tests.support.tinynet import TinyNet, upstream_state
 from zoo import checkpoint
 from zoo.cli import main
 
@@ -41,7 +41,7 @@ def test_import_refuses_a_file_of_another_layout_and_writes_nothing(tinynet, tmp
 def test_import_refuses_another_config_and_writes_nothing(tinynet, tmp_path, zoo_home, capsys):
     _manual_entry(tinynet)
     wide = tmp_path / "wide.pth"
-    torch.save(_upstream_state(width=8), wide)
+    torch.save(upstream_state(width=8), wide)
     assert main(["import", "tinynet.manual", str(wide)]) == 1
     assert "does not match tinynet.manual's: width: file 8 vs 4" in capsys.readouterr().err
     assert _files(zoo_home) == []
@@ -51,7 +51,7 @@ def test_import_refuses_another_parameter_count(tinynet, tmp_path, zoo_home, cap
     tinynet.register_weights(tinynet.WeightsInfo(
         name="tinynet.manual", layout="tinynet-upstream", num_params=TINY_PARAMS + 1, manual_download="."))
     path = tmp_path / "w.pth"
-    torch.save(_upstream_state(), path)
+    torch.save(upstream_state(), path)
     assert main(["import", "tinynet.manual", str(path)]) == 1
     assert f"has {TINY_PARAMS:,} parameters; tinynet.manual has {TINY_PARAMS + 1:,}" in capsys.readouterr().err
     assert _files(zoo_home) == []
@@ -60,14 +60,14 @@ def test_import_refuses_another_parameter_count(tinynet, tmp_path, zoo_home, cap
 def test_import_of_the_right_file_then_loads_it(tinynet, tmp_path):
     _manual_entry(tinynet)
     path = tmp_path / "w.pth"
-    torch.save(_upstream_state(seed=3), path)
+    torch.save(upstream_state(seed=3), path)
     assert main(["import", "tinynet.manual", str(path)]) == 0
     loaded = zoo.load("tinynet.manual")
-    assert torch.equal(loaded.stem.weight, _upstream_state(seed=3)["conv1.weight"])
+    assert torch.equal(loaded.stem.weight, upstream_state(seed=3)["conv1.weight"])
 
 
 def test_non_finite_weights_are_refused_naming_the_tensor(tinynet, tmp_path):
-    state = _upstream_state()
+    state = upstream_state()
     state["conv2.bias"][0] = float("nan")
     path = tmp_path / "nan.pth"
     torch.save(state, path)

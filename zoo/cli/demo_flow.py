@@ -15,8 +15,8 @@ import torch
 
 from datamodules.files.atomic import write_png
 from datamodules.flow.formats import write_flow
-from datamodules.flow.visualize import flow_to_color
 from datamodules.flow.synthetic import SyntheticFlow
+from datamodules.flow.visualize import flow_to_color
 from zoo.loader import load
 
 __all__ = ["flow_demo", "DEMO_SIZE", "DEMO_SEED", "DEMO_RECIPE"]

@@ -67,7 +67,7 @@ class SyntheticFlow(Dataset):
         photometric: photometric and camera effects (v1: brightness changes, blur and noise;
             v2: :func:`.degradation.camera_effects`); off, frame 2 is exactly frame 1's scene moved.
         motion: the layers' motion statistics of the ``layered-v1`` and ``layered`` kinds.
-        transform: applied to each item dict (e.g. :class:`datamodules.flow_augment.FlowAugmentation`).
+        transform: applied to each item dict (e.g. :class:`datamodules.flow.augment.FlowAugmentation`).
         recipe: ``"v2"`` (default) or ``"v1"`` (today's pairs, bit for bit); see :data:`RECIPES`.
         scenes: scene kind -> weight, replacing the recipe's mix (kinds: :data:`SCENE_KINDS`).
         device: where pixels are rendered (``"cpu"``, ``"cuda"``); items live there.
