@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import gc
 import multiprocessing
 import statistics
@@ -37,8 +38,21 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["Setup", "Task", "PRECISION_ALIASES", "canonical_precision", "build", "count_flops", "latencies",
-           "matmul_gflops", "peak_rss_growth", "peak_cuda_growth", "peak_memory", "benchmark", "machine"]
+__all__ = [
+    "PRECISION_ALIASES",
+    "Setup",
+    "Task",
+    "benchmark",
+    "build",
+    "canonical_precision",
+    "count_flops",
+    "latencies",
+    "machine",
+    "matmul_gflops",
+    "peak_cuda_growth",
+    "peak_memory",
+    "peak_rss_growth",
+]
 
 PRECISION_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
 
@@ -241,10 +255,10 @@ def benchmark(setup: Setup, precisions: Sequence[str], *, repeats: int = 10, war
     params = sum(p.numel() for p in network.parameters())
     rows = []
     for task in tasks:
-        flops = count_flops(lambda: task.run("float32"))
+        flops = count_flops(functools.partial(task.run, "float32"))
         for precision in precisions:
             peak = peak_memory(setup, task, precision) if memory else None
-            latency = statistics.median(latencies(lambda: task.run(precision), repeats, warmup, device))
+            latency = statistics.median(latencies(functools.partial(task.run, precision), repeats, warmup, device))
             rows.append({"task": task.name, "precision": precision, "batch": task.items,
                          "size": f"{task.size[0]}x{task.size[1]}", "params": params, "gflop": flops / 1e9,
                          "latency_ms": latency * 1e3, "throughput": task.items / latency,

@@ -49,20 +49,20 @@ from datamodules.flow.metrics import EndPointError, FlAll
 from zoo.records import resolve_import
 
 __all__ = [
+    "FLOW_PROTOCOLS",
+    "HELD_OUT_SEED",
+    "IMAGE_PROTOCOLS",
     "EvalRow",
     "FlowProtocol",
     "ImageProtocol",
-    "FLOW_PROTOCOLS",
-    "IMAGE_PROTOCOLS",
-    "HELD_OUT_SEED",
-    "flow_protocol",
-    "open_flow_dataset",
     "evaluate_flow",
-    "image_batches",
     "evaluate_nll",
-    "with_published",
+    "flow_protocol",
+    "image_batches",
+    "open_flow_dataset",
     "published_figure",
     "record_measured",
+    "with_published",
 ]
 
 #: SyntheticFlow seed that no zoo weights trained or were selected on.
@@ -332,7 +332,7 @@ def record_measured(name: str, weights_path: str | Path, rows: Iterable[EvalRow]
 
     They go to :mod:`zoo.catalog.measured` (``store``: another file), keyed by the SHA-256 of
     ``weights_path``, with ``command`` and the sample counts as their source; NLL metrics are
-    stored as ``<metric>_k<K>``.
+    stored as ``<metric>_k<K>`` and their standard error as ``<metric>_k<K>_stderr``.
     """
     from zoo.catalog import measured
 
@@ -347,4 +347,4 @@ def record_measured(name: str, weights_path: str | Path, rows: Iterable[EvalRow]
                 figures[row.dataset][f"{metric}_stderr"] = round(row.stderr, 4)
             counts[row.dataset] = f"{command} ({row.count:,} {'images' if row.num_samples else 'pairs'}; " \
                                   f"weights sha256 {sha256[:12]})"
-    return measured.record(name, sha256, figures, counts, **({"path": store} if store else {}))
+    return measured.record(name, sha256, figures, counts, store)

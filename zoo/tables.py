@@ -18,7 +18,7 @@ from typing import Any
 
 from datamodules.files.atomic import write_atomic
 
-__all__ = ["Columns", "present_columns", "format_value", "text_table", "markdown_table", "write_tables"]
+__all__ = ["Columns", "format_value", "markdown_table", "present_columns", "text_table", "write_tables"]
 
 Columns = Sequence[tuple[str, str]]
 

@@ -21,14 +21,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MEASURED_FILE", "read_measured", "measured_fields", "record"]
+__all__ = ["MEASURED_FILE", "measured_fields", "read_measured", "record"]
 
 MEASURED_FILE = Path(__file__).with_name("measured.json")
 
 
-def read_measured(path: str | os.PathLike = MEASURED_FILE) -> dict[str, dict[str, Any]]:
-    """The whole store (empty when the file does not exist)."""
-    path = Path(path)
+def read_measured(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """The whole store, ``path`` or :data:`MEASURED_FILE` (empty when the file does not exist)."""
+    path = Path(path or MEASURED_FILE)
     if not path.exists():
         return {}
     try:
@@ -37,7 +37,7 @@ def read_measured(path: str | os.PathLike = MEASURED_FILE) -> dict[str, dict[str
         raise ValueError(f"{path}: not valid JSON ({error})") from error
 
 
-def measured_fields(name: str, path: str | os.PathLike = MEASURED_FILE) -> dict[str, Any]:
+def measured_fields(name: str, path: str | os.PathLike | None = None) -> dict[str, Any]:
     """``measured`` and ``measured_source`` keyword arguments of :class:`~zoo.records.WeightsInfo`
     for the weights ``name`` (empty figures when nothing was recorded)."""
     entry = read_measured(path).get(name, {})
@@ -47,8 +47,9 @@ def measured_fields(name: str, path: str | os.PathLike = MEASURED_FILE) -> dict[
 
 
 def record(name: str, sha256: str, figures: Mapping[str, Mapping[str, float]], sources: Mapping[str, str],
-           path: str | os.PathLike = MEASURED_FILE) -> Path:
-    """Store ``figures`` (``{dataset: {metric: value}}``) and their ``sources`` for ``name``, atomically.
+           path: str | os.PathLike | None = None) -> Path:
+    """Store ``figures`` (``{dataset: {metric: value}}``) and their ``sources`` for ``name`` in
+    ``path`` (default :data:`MEASURED_FILE`), atomically.
 
     Datasets measured before on the same file (same ``sha256``) are kept; a different hash means
     new weights, and every older figure of ``name`` is dropped.
@@ -62,5 +63,6 @@ def record(name: str, sha256: str, figures: Mapping[str, Mapping[str, float]], s
     entry["figures"].update({dataset: dict(values) for dataset, values in figures.items()})
     entry["sources"].update(sources)
     store[name] = entry
+    path = Path(path or MEASURED_FILE)
     write_atomic(path, (json.dumps(store, indent=1, sort_keys=True) + "\n").encode())
-    return Path(path)
+    return path

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 
-__all__ = ["add_parser", "run", "COLUMNS"]
+__all__ = ["COLUMNS", "add_parser", "run"]
 
 #: (row key, heading) of the table.
 COLUMNS = (("task", "task"), ("precision", "precision"), ("batch", "batch"), ("size", "size"),

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "run", "COLUMNS"]
+__all__ = ["COLUMNS", "add_parser", "run"]
 
 #: (row key, heading) of the table; columns without any value are left out.
 COLUMNS = (("dataset", "dataset"), ("sequence", "sequence"), ("metric", "metric"), ("ours", "ours"),
