@@ -19,6 +19,8 @@ figures from different machines can be compared as fractions of it).
   taken. A fresh process because memory freed by earlier calls stays with the allocator and
   would be reused unseen; None where the mark cannot be reset.
 - Matmul rate: GFLOP/s of a float32 n x n matmul (2 n^3 FLOPs), median of repeats, same device.
+  It normalises, it does not bound: convolutions may beat it (oneDNN's kernels, Winograd), and
+  on some CPUs torch's matmul library does not use the widest vector units.
 """
 
 from __future__ import annotations
@@ -174,10 +176,11 @@ def latencies(fn: Callable[[], Any], repeats: int, warmup: int, device: str | to
     return times
 
 
-def matmul_gflops(device: str | torch.device = "cpu", n: int | None = None, repeats: int = 5) -> float:
-    """GFLOP/s of a float32 ``n x n`` matmul here (n: 1024 on CPU, 4096 on CUDA), median of repeats."""
+def matmul_gflops(device: str | torch.device = "cpu", n: int | None = None, repeats: int = 10) -> float:
+    """GFLOP/s of a float32 ``n x n`` matmul here (n: 2048 on CPU, 8192 on CUDA), median of repeats
+    (the median, as the latencies, so that both see the machine's load alike)."""
     device = torch.device(device)
-    n = n or (4096 if device.type == "cuda" else 1024)
+    n = n or (8192 if device.type == "cuda" else 2048)
     a, b = (torch.randn(n, n, device=device) for _ in range(2))
     return 2 * n ** 3 / statistics.median(latencies(lambda: a @ b, repeats, 1, device)) / 1e9
 
