@@ -44,8 +44,8 @@ class WeightsInfo:
         file_size: size of the published file in bytes, when known.
         metrics: published figures, ``{dataset: {metric: value}}``.
         metrics_source: where those figures come from.
-        measured: figures measured by ``zoo eval`` on this machine's data (bundled weights,
-            :mod:`zoo.catalog.measured`), ``{dataset: {metric: value}}``.
+        measured: figures ``zoo eval --record`` measured for bundled weights
+            (:mod:`zoo.catalog.measured`), ``{dataset: {metric: value}}``.
         measured_source: how each of those was measured (command, samples, weights hash).
         recipe: the training recipe in one line.
         manual_download: instructions shown when the file must be fetched by hand.
