@@ -124,6 +124,24 @@ def test_sintel_training_and_test(tmp_path):
         Sintel(tmp_path / "empty")
 
 
+def test_sintel_invalid_pixels_are_not_valid(tmp_path):
+    """``training/invalid`` maps (non-zero = invalid, stored 0/255 or 0/1) leave ``valid``; a
+    missing map beside others is an incomplete layout."""
+    from PIL import Image
+
+    root = make_sintel(tmp_path / "MPI-Sintel-complete", scenes=("alley_1",))
+    assert Sintel(root)[0]["valid"].all()  # no training/invalid folder: every pixel is valid
+    invalid = np.zeros((8, 12), np.uint8)
+    invalid[2, 3], invalid[5, 7] = 255, 1
+    (root / "training/invalid/alley_1").mkdir(parents=True)
+    Image.fromarray(invalid).save(root / "training/invalid/alley_1/frame_0001.png")
+    item = Sintel(root, pass_="final")[0]
+    np.testing.assert_array_equal(item["valid"].numpy(), invalid == 0)
+    assert not item["flow"][:, 2, 3].any() and item["flow"][:, 0, 0].any()
+    with pytest.raises(DatasetNotFoundError, match="frame_0002.png"):
+        Sintel(root)[1]
+
+
 # --- KITTI and HD1K -----------------------------------------------------------------------------
 
 

@@ -44,6 +44,9 @@ class WeightsInfo:
         file_size: size of the published file in bytes, when known.
         metrics: published figures, ``{dataset: {metric: value}}``.
         metrics_source: where those figures come from.
+        measured: figures ``zoo eval --record`` measured for bundled weights
+            (:mod:`zoo.catalog.measured`), ``{dataset: {metric: value}}``.
+        measured_source: how each of those was measured (command, samples, weights hash).
         recipe: the training recipe in one line.
         manual_download: instructions shown when the file must be fetched by hand.
         bundled: file name inside ``zoo/weights/`` for weights shipped with the package.
@@ -64,6 +67,8 @@ class WeightsInfo:
     file_size: int | None = None
     metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     metrics_source: str = ""
+    measured: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    measured_source: str = ""
     recipe: str = ""
     manual_download: str | None = None
     bundled: str | None = None
@@ -71,7 +76,7 @@ class WeightsInfo:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "urls", tuple(self.urls))
-        for attr in ("config", "input_convention", "metrics"):
+        for attr in ("config", "input_convention", "metrics", "measured"):
             object.__setattr__(self, attr, _frozen(getattr(self, attr)))
         if self.sha256 is not None and not _is_hex(self.sha256):
             raise ValueError(f"{self.name}: sha256 must be hex digits, got {self.sha256!r}")
@@ -88,10 +93,6 @@ class WeightsInfo:
 
     def as_rows(self) -> list[tuple[str, str]]:
         """(field, text) rows for a metadata table, as ``zoo info`` prints it."""
-        metrics = "; ".join(
-            f"{ds}: " + ", ".join(f"{m} {v:g}" for m, v in vals.items())
-            for ds, vals in self.metrics.items()
-        )
         rows = [
             ("name", self.name),
             ("layout", self.layout),
@@ -102,8 +103,10 @@ class WeightsInfo:
             ("parameters", f"{self.num_params:,}" if self.num_params else "-"),
             ("config", ", ".join(f"{k}={v}" for k, v in self.config.items()) or "defaults"),
             ("input", ", ".join(f"{k}: {v}" for k, v in self.input_convention.items()) or "-"),
-            ("metrics", metrics or "-"),
-            ("metrics source", self.metrics_source or "-"),
+            ("published", _figures(self.metrics) or "-"),
+            ("published source", self.metrics_source or "-"),
+            ("measured by zoo eval", _figures(self.measured) or "-"),
+            ("measured source", self.measured_source or "-"),
             ("recipe", self.recipe or "-"),
             ("licence", self.license or "-"),
             ("source", self.source or "-"),
@@ -170,6 +173,11 @@ class Architecture:
         return importlib.import_module(self.converter) if self.converter else None
 
 
+
+
+def _figures(figures: Mapping[str, Mapping[str, float]]) -> str:
+    """``{dataset: {metric: value}}`` as ``dataset: metric value, ...; ...``."""
+    return "; ".join(f"{ds}: " + ", ".join(f"{m} {v:g}" for m, v in vals.items()) for ds, vals in figures.items())
 
 
 def _is_hex(text: str) -> bool:

@@ -85,6 +85,12 @@ class FlowDataset(Dataset):
             valid = np.zeros(image1.shape[:2], bool)
         else:
             flow, valid = read_flow(sample.flow)
+            excluded = self.excluded_pixels(index)
+            if excluded is not None:
+                if excluded.shape != valid.shape:
+                    raise ValueError(f"{self.name} pair {sample.image1.name}: the mask of excluded pixels is "
+                                     f"{excluded.shape}, the flow {valid.shape}")
+                valid = valid & ~excluded
             flow = np.where(valid[..., None], flow, 0).astype(np.float32)
         if not image1.shape == image2.shape == (*flow.shape[:2], 3):
             raise ValueError(
@@ -104,6 +110,11 @@ class FlowDataset(Dataset):
             },
         }
         return self.transform(item) if self.transform is not None else item
+
+    def excluded_pixels(self, index: int) -> np.ndarray | None:
+        """bool (H, W): pixels of pair ``index`` whose ground truth the dataset marks unusable
+        (left out of ``valid``), or None where it marks none."""
+        return None
 
 
 def _chw(array: np.ndarray) -> torch.Tensor:
@@ -307,12 +318,17 @@ def _flow_maxima(paths: Sequence[Path], index_file: _PathLike | None) -> dict[st
 SINTEL_LAYOUT = """\
   training/clean/alley_1/frame_0001.png ...   training/final/...   (test/clean, test/final likewise)
   training/flow/alley_1/frame_0001.flo ...
-  training/occlusions/alley_1/frame_0001.png ..."""
+  training/occlusions/alley_1/frame_0001.png ...
+  training/invalid/alley_1/frame_0001.png ...   (optional)"""
 SINTEL_SOURCE = "http://sintel.is.tue.mpg.de/downloads (MPI-Sintel-complete.zip)"
 
 
 class Sintel(FlowDataset):
     """MPI Sintel (Butler et al. 2012): 1,041 training pairs in 23 scenes and 552 test pairs, 436x1024.
+
+    ``valid`` is every pixel except those of the release's invalid-pixel maps,
+    ``training/invalid/<scene>/frame_NNNN.png`` (binary images, non-zero = invalid pixel, as the
+    dataset's README defines them); without a ``training/invalid`` folder every pixel is valid.
 
     Args:
         root: the unpacked ``MPI-Sintel-complete`` folder (holding ``training`` and ``test``).
@@ -340,6 +356,7 @@ class Sintel(FlowDataset):
         frames_root = _require(root / split / pass_, "MPI Sintel", SINTEL_LAYOUT, SINTEL_SOURCE)
         flow_root = _require(root / split / "flow", "MPI Sintel", SINTEL_LAYOUT, SINTEL_SOURCE) if split == "training" else None
         self.occlusion_root = root / split / "occlusions"
+        self.invalid_root = root / split / "invalid"
         folders = sorted(p for p in frames_root.iterdir() if p.is_dir() and (scenes is None or p.name in scenes))
         if scenes is not None and {p.name for p in folders} != set(scenes):
             raise DatasetNotFoundError(f"MPI Sintel: scenes {sorted(set(scenes) - {p.name for p in folders})} are not in {frames_root}")
@@ -358,6 +375,14 @@ class Sintel(FlowDataset):
         sample = self.samples[index]
         path = self.occlusion_root / sample.sequence / f"frame_{sample.frame:04d}.png"
         return read_image(_require(path, "MPI Sintel", SINTEL_LAYOUT, SINTEL_SOURCE))[..., 0] > 0.5
+
+    def excluded_pixels(self, index: int) -> np.ndarray | None:
+        """bool (H, W): the invalid-pixel map of pair ``index`` (None without ``training/invalid``)."""
+        if not self.invalid_root.is_dir():
+            return None
+        sample = self.samples[index]
+        path = self.invalid_root / sample.sequence / f"frame_{sample.frame:04d}.png"
+        return read_image(_require(path, "MPI Sintel", SINTEL_LAYOUT, SINTEL_SOURCE))[..., 0] > 0
 
 
 # --- KITTI -----------------------------------------------------------------------------------------

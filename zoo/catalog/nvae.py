@@ -9,6 +9,7 @@ from the ``args`` stored inside, the configs here are the README training comman
 from __future__ import annotations
 
 from models.nvae.config import PRESETS, NVAEConfig
+from zoo.catalog.measured import measured_fields
 from zoo.records import Architecture, WeightsInfo
 
 PAPER = ("Arash Vahdat, Jan Kautz. NVAE: A Deep Hierarchical Variational Autoencoder. "
@@ -101,6 +102,7 @@ _MNIST_CPU = WeightsInfo(
                     "dynamic binarisation, eval-mode batch norm; see the file's metadata"),
     recipe=("binarised MNIST (55,000 digits, 5,000 held out), paper objective and optimiser, "
             "batch 32, 4,590 steps (2.7 epochs) in two stages on one CPU thread, 1.3 h"),
+    **measured_fields("nvae.mnist-cpu"),
 )
 
 WEIGHTS = (*_PUBLISHED, _MNIST_CPU)

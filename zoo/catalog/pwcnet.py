@@ -10,6 +10,7 @@ not be checked offline, so their tensors are copied unchanged and fed BGR like t
 
 from __future__ import annotations
 
+from zoo.catalog.measured import measured_fields
 from zoo.records import Architecture, WeightsInfo
 
 PAPER = ("Deqing Sun, Xiaodong Yang, Ming-Yu Liu, Jan Kautz. PWC-Net: CNNs for Optical Flow Using "
@@ -120,6 +121,7 @@ _SYNTH = WeightsInfo(
            "(weight 1); Adam 1e-3 halved at 5.6 k, 7.3 k, 8.3 k; MSRA init; best of validation every 500 steps "
            "(step 9,000). A small CPU model, far from the paper's 1.2 M iterations: continue training with "
            "--model.weights zoo/weights/pwcnet-synth.safetensors",
+    **measured_fields("pwcnet.synth"),
 )
 
 WEIGHTS = (*_PUBLISHED, _SYNTH)

@@ -1,8 +1,9 @@
 """The ``zoo`` command line: one module per command, each with ``add_parser(subparsers)``.
 
 ``zoo list | info | download | import`` (:mod:`.catalog`), ``demo``, ``flow``, ``sample``,
-``reconstruct | interpolate`` (:mod:`.latent`) and ``export`` are plain commands; ``zoo fit | validate | test | predict`` hand the rest of the
-command line to LightningCLI (:mod:`.train`). Errors print one line starting with
+``reconstruct | interpolate`` (:mod:`.latent`), ``export``, ``eval`` and ``benchmark`` are plain commands;
+``zoo fit | validate | test | predict`` hand the rest of the command line to LightningCLI (:mod:`.train`).
+Errors print one line starting with
 ``zoo: error:`` and exit with status 1 (2 for usage errors).
 """
 
@@ -16,8 +17,8 @@ from typing import Sequence
 __all__ = ["main"]
 
 _LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-_COMMAND_MODULES = ("zoo.cli.catalog", "zoo.cli.demo", "zoo.cli.flow", "zoo.cli.sample",
-                    "zoo.cli.latent", "zoo.cli.export")
+_COMMAND_MODULES = ("zoo.cli.catalog", "zoo.cli.demo", "zoo.cli.flow", "zoo.cli.sample", "zoo.cli.latent",
+                    "zoo.cli.export", "zoo.cli.eval", "zoo.cli.benchmark")
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,168 @@
+"""``zoo eval``: a weight set measured with each benchmark's protocol, beside the published figure.
+
+    zoo eval pwcnet.things --data sintel-clean,sintel-final,kitti-2015,chairs --data-dir /data [--out results]
+    zoo eval pwcnet.synth --data synthetic [--record]
+    zoo eval nvae.mnist-cpu --data mnist --data-dir /data/mnist --num-samples 1000 [--limit 1000]
+
+Prints one table (dataset, metric, ours, published, difference) and, with ``--out DIR``, writes it
+as ``eval-<name>.md``, ``.csv`` and ``.json``. The protocols are those of :mod:`zoo.evaluation`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = ["COLUMNS", "add_parser", "run"]
+
+#: (row key, heading) of the table; columns without any value are left out.
+COLUMNS = (("dataset", "dataset"), ("sequence", "sequence"), ("metric", "metric"), ("ours", "ours"),
+           ("stderr", "s.e."), ("num_samples", "K"), ("published", "published"), ("diff", "diff"),
+           ("count", "n"), ("published_as", "published as"))
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``eval`` subcommand."""
+    p = subparsers.add_parser(
+        "eval", help="measure a weight set with the benchmarks' protocols, beside the published figures",
+        description="PWC-Net: EPE (and KITTI Fl-all) with each benchmark's protocol; NVAE: the "
+                    "importance-weighted negative log-likelihood, as the official evaluation.")
+    p.add_argument("name", help="registry name (pwcnet.things, nvae.mnist-cpu) or the architecture with --weights")
+    p.add_argument("--weights", default=None, help="a weight file (official, safetensors or Lightning .ckpt) "
+                   "instead of the registered one; no published figure is shown then")
+    p.add_argument("--data", required=True,
+                   help="comma-separated evaluation sets, e.g. sintel-clean,sintel-final,kitti-2015,chairs or "
+                        "synthetic (PWC-Net), mnist or cifar10 (NVAE); an unknown name lists the known ones")
+    p.add_argument("--data-dir", default=None,
+                   help="PWC-Net: folder holding MPI-Sintel-complete/, KITTI2015/, KITTI2012/, FlyingChairs_release/ "
+                        "(default $ZOO_DATA); NVAE: the dataset's own folder (MNIST: the IDX files)")
+    p.add_argument("--out", default=None, metavar="DIR", help="also write the table as Markdown, CSV and JSON here")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N pairs / images of each set")
+    p.add_argument("--per-sequence", action="store_true", help="PWC-Net: add one row per sequence (scene)")
+    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "float16", "auto"),
+                   help="PWC-Net arithmetic (default float32, as the published evaluations)")
+    p.add_argument("--synthetic-size", type=int, nargs=2, default=(192, 256), metavar=("H", "W"),
+                   help="frame size of --data synthetic (default 192 256, pwcnet.synth's training size)")
+    p.add_argument("--synthetic-pairs", type=int, default=64, help="pairs of --data synthetic (default 64)")
+    p.add_argument("--synthetic-recipe", default="v1", choices=("v1", "v2"),
+                   help="generator recipe of --data synthetic (default v1, the first recorded figures' set)")
+    p.add_argument("-k", "--num-samples", type=int, default=1000,
+                   help="NVAE: importance samples per image (default 1000, as the paper)")
+    p.add_argument("--batch-size", type=int, default=100, help="NVAE: images per batch (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="NVAE: seed of the binarisation and the samples (default 0)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--record", action="store_true",
+                   help="keep the figures as the 'measured by zoo eval' metadata of bundled weights")
+    p.set_defaults(func=run)
+
+
+def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
+    """The dataset names, after checking every argument (before anything is loaded)."""
+    from zoo.evaluation import FLOW_PROTOCOLS, IMAGE_PROTOCOLS
+
+    known = {"pwcnet": FLOW_PROTOCOLS, "nvae": IMAGE_PROTOCOLS}.get(arch)
+    if known is None:
+        raise ValueError(f"zoo eval measures pwcnet and nvae models; {args.name!r} is a {arch!r} model")
+    names = [name.strip() for name in args.data.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if not names or unknown:
+        raise ValueError(f"--data: unknown set(s) {', '.join(unknown) or '(none given)'} for {arch}; "
+                         f"known: {', '.join(known)}")
+    for option, value in (("--limit", args.limit), ("--num-samples", args.num_samples),
+                          ("--batch-size", args.batch_size), ("--synthetic-pairs", args.synthetic_pairs)):
+        if value is not None and value < 1:
+            raise ValueError(f"{option} must be >= 1, got {value}")
+    if arch == "nvae" and not args.data_dir:
+        raise ValueError(f"--data-dir is needed: the folder of the {names[0]} files")
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the weights, evaluate every set, print the table and write / record it as asked."""
+    import zoo
+    from zoo.evaluation import with_published
+    from zoo.registry import split_name, weights_info
+
+    arch, tag = split_name(args.name)
+    names = _check_args(args, arch)
+    info = weights_info(args.name) if tag and args.weights is None else None
+    if args.record and not (info and info.bundled):
+        raise ValueError(f"--record keeps figures of bundled weights only; {args.name} "
+                         f"{'with --weights' if args.weights else 'is not bundled'}")
+    network = zoo.load(args.name, weights=args.weights, map_location=args.device)
+    rows = (_flow_rows if arch == "pwcnet" else _nll_rows)(args, network, names)
+    rows = with_published(rows, info.metrics if info else {})
+    _report(args, info, rows)
+    return 0
+
+
+def _flow_rows(args: argparse.Namespace, network: Any, names: list[str]) -> list:
+    from models.pwcnet.inference import estimate_flow
+    from zoo.evaluation import evaluate_flow, flow_protocol, open_flow_dataset
+
+    predict = functools.partial(estimate_flow, network, precision=args.precision)
+    size = tuple(args.synthetic_size)
+    rows = []
+    for name in names:
+        with open_flow_dataset(name, args.data_dir, synthetic_size=size, synthetic_pairs=args.synthetic_pairs,
+                               synthetic_recipe=args.synthetic_recipe) as dataset:
+            rows += evaluate_flow(predict, dataset, flow_protocol(name, size, args.synthetic_recipe), limit=args.limit,
+                                  per_sequence=args.per_sequence, progress=True)
+    return rows
+
+
+def _nll_rows(args: argparse.Namespace, network: Any, names: list[str]) -> list:
+    import torch
+
+    from zoo.evaluation import evaluate_nll, image_batches
+
+    torch.manual_seed(args.seed)  # the dynamic binarisation of MNIST draws from the global generator
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    rows = []
+    for name in names:
+        protocol, batches, count, full = image_batches(name, args.data_dir, batch_size=args.batch_size,
+                                                       limit=args.limit)
+        rows += evaluate_nll(network, batches, protocol, num_samples=args.num_samples, count=count,
+                             full_count=full, generator=generator, progress=True)
+    return rows
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces the figures (machine-specific paths left out)."""
+    parts = ["zoo eval", args.name, "--data", args.data]
+    if args.data_dir:
+        parts.append("--data-dir DIR")
+    if args.name.startswith("nvae"):
+        parts += ["--num-samples", str(args.num_samples), "--seed", str(args.seed)]
+    else:
+        parts += ["--precision", args.precision]
+        if "synthetic" in args.data:
+            parts += ["--synthetic-size", *map(str, args.synthetic_size), "--synthetic-pairs", str(args.synthetic_pairs),
+                      "--synthetic-recipe", args.synthetic_recipe]
+    if args.limit:
+        parts += ["--limit", str(args.limit)]
+    return " ".join(parts)
+
+
+def _report(args: argparse.Namespace, info: Any, rows: list) -> None:
+    from zoo.evaluation import record_measured
+    from zoo.tables import present_columns, text_table, write_tables
+
+    table = [row.as_dict() for row in rows]
+    columns = present_columns(COLUMNS, table)
+    meta = {"weights": args.name + (f" ({args.weights})" if args.weights else ""), "command": _command(args),
+            "published source": (info.metrics_source if info else "") or "-"}
+    print(f"zoo eval {meta['weights']}")
+    print(text_table(columns, table))
+    print(f"published: {meta['published source']}")
+    if args.out:
+        stem = "eval-" + re.sub(r"[^A-Za-z0-9._-]", "_", args.name + (f"-{Path(args.weights).stem}" if args.weights else ""))
+        paths = write_tables(args.out, stem, f"zoo eval {meta['weights']}", columns, table, meta)
+        print("wrote " + ", ".join(map(str, paths)))
+    if args.record:
+        from zoo.hub import weights_file
+
+        print(f"recorded in {record_measured(info.name, weights_file(info), rows, meta['command'])}")

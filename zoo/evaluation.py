@@ -1,0 +1,352 @@
+"""The zoo's weights measured with each benchmark's published protocol, beside the published figure.
+
+Optical flow (:func:`evaluate_flow`, protocols in :data:`FLOW_PROTOCOLS`): every pair of the set at
+full resolution (PWC-Net resizes to multiples of 64 inside and back, as the official script),
+compared with the ground truth over the pixels ``valid`` marks, with the metrics of
+:mod:`datamodules.flow.metrics`:
+
+- ``sintel-clean``, ``sintel-final``: MPI-Sintel training, EPE over every pixel of every frame
+  (one pooled mean) except the pixels of the release's invalid-pixel maps
+  (``training/invalid``, which :class:`~datamodules.flow.datasets.Sintel` leaves out of ``valid``);
+- ``kitti-2015``, ``kitti-2012``: training, ``flow_occ`` (every pixel with ground truth). EPE over
+  each image's valid pixels, averaged over the images (how the PWC-Net paper and most others give
+  KITTI train EPE); for 2015 also Fl-all, the percentage of valid pixels whose EPE exceeds both
+  3 px and 5 % of the true flow's length, pooled over the set as the KITTI devkit does;
+- ``chairs``: FlyingChairs' official validation split (640 pairs), EPE over all pixels;
+- ``synthetic``: :class:`~datamodules.flow.synthetic.SyntheticFlow` pairs of the held-out seed 2
+  (pwcnet.synth trained on seed 0 and selected on seed 1), written as an MPI-Sintel tree
+  (8-bit PNG frames, ``.flo`` flow) in a temporary folder and read back by the Sintel reader, so
+  they take exactly the path of the real datasets.
+
+NVAE (:func:`evaluate_nll`, datasets in :data:`IMAGE_PROTOCOLS`), as NVlabs/NVAE's
+``evaluate.py --eval_mode=evaluate``: batch norm in eval mode (running statistics, no
+readjustment), the images quantised as the training pipeline, the importance-weighted bound on
+``-log p(x)`` with K samples (:meth:`models.nvae.network.NVAE.log_likelihood`) for every image of
+the evaluation split, averaged over images (the official ``AvgrageMeter`` weighs each batch by its
+size). Splits as the official loaders: MNIST (dynamically binarised, 32x32) and CIFAR-10 test;
+CelebA 64 the validation partition; CelebA-HQ 256 and FFHQ 256 the held-out split. Units: nats per
+image for MNIST, bits per dimension otherwise. The official script prints only the mean; we add
+its standard error over images (sample standard deviation / sqrt(N)), which covers the spread of
+the images, of the binarisation and of the K-sample estimate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
+
+from datamodules.flow.metrics import EndPointError, FlAll
+from zoo.records import resolve_import
+
+__all__ = [
+    "FLOW_PROTOCOLS",
+    "HELD_OUT_SEED",
+    "IMAGE_PROTOCOLS",
+    "EvalRow",
+    "FlowProtocol",
+    "ImageProtocol",
+    "evaluate_flow",
+    "evaluate_nll",
+    "flow_protocol",
+    "image_batches",
+    "open_flow_dataset",
+    "published_figure",
+    "record_measured",
+    "with_published",
+]
+
+#: SyntheticFlow seed that no zoo weights trained or were selected on.
+HELD_OUT_SEED = 2
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One measured figure.
+
+    Attributes:
+        dataset: what was evaluated, e.g. ``sintel-clean-train`` (``-first-N`` when ``--limit``
+            cut the set short).
+        metric: ``epe`` (px), ``fl-all`` (%), ``nll_nats`` (nats per image) or ``bpd`` (bits/dim).
+        value: our figure.
+        count: frame pairs or images evaluated.
+        reference: the record key of the published figure for the whole set (``sintel-clean-train``).
+        sequence: the scene of a per-sequence row (None: the whole set).
+        stderr: standard error of ``value`` (NLL only).
+        num_samples: importance samples K (NLL only).
+        published: the weight record's figure, and ``published_as`` its record key and metric.
+    """
+
+    dataset: str
+    metric: str
+    value: float
+    count: int
+    reference: str
+    sequence: str | None = None
+    stderr: float | None = None
+    num_samples: int | None = None
+    published: float | None = None
+    published_as: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The table row: every field and ``diff`` = ours - published (None without a published figure)."""
+        diff = None if self.published is None else self.value - self.published
+        return {"dataset": self.dataset, "sequence": self.sequence, "metric": self.metric, "ours": self.value,
+                "stderr": self.stderr, "num_samples": self.num_samples, "published": self.published,
+                "diff": diff, "published_as": self.published_as, "count": self.count}
+
+
+# --- optical flow -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlowProtocol:
+    """A flow benchmark's evaluation: the record key and ``(metric, average)`` pairs, with
+    ``average`` as :mod:`datamodules.flow.metrics` defines it (``"pixel"`` or ``"image"``)."""
+
+    key: str
+    metrics: tuple[tuple[str, str], ...]
+
+
+_EPE_POOLED = (("epe", "pixel"),)
+FLOW_PROTOCOLS: dict[str, FlowProtocol] = {
+    "sintel-clean": FlowProtocol("sintel-clean-train", _EPE_POOLED),
+    "sintel-final": FlowProtocol("sintel-final-train", _EPE_POOLED),
+    "kitti-2015": FlowProtocol("kitti-2015-train", (("epe", "image"), ("fl-all", "pixel"))),
+    "kitti-2012": FlowProtocol("kitti-2012-train", (("epe", "image"),)),
+    "chairs": FlowProtocol("chairs-val", _EPE_POOLED),
+    "synthetic": FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", _EPE_POOLED),
+}
+_FLOW_METRICS = {"epe": EndPointError, "fl-all": FlAll}
+
+
+def flow_protocol(name: str, synthetic_size: tuple[int, int] = (192, 256), synthetic_recipe: str = "v1") -> FlowProtocol:
+    """The protocol of dataset ``name`` (a key of :data:`FLOW_PROTOCOLS`); the synthetic set's key
+    names its size and, for recipes other than v1 (the one the first figures were measured on), the recipe."""
+    if name not in FLOW_PROTOCOLS:
+        raise ValueError(f"no flow evaluation protocol for {name!r}; known: {', '.join(FLOW_PROTOCOLS)}")
+    protocol = FLOW_PROTOCOLS[name]
+    height, width = synthetic_size
+    recipe = "" if synthetic_recipe == "v1" else f"-{synthetic_recipe}"
+    return replace(protocol, key=protocol.key.format(seed=HELD_OUT_SEED, height=height, width=width, recipe=recipe))
+
+
+@contextlib.contextmanager
+def open_flow_dataset(name: str, data_dir: str | None, *, synthetic_size: tuple[int, int] = (192, 256),
+                      synthetic_pairs: int = 64, synthetic_recipe: str = "v1") -> Iterator[Dataset]:
+    """The evaluation set of flow dataset ``name`` (see the module docstring), open while in the block.
+
+    Real sets are read from their published layouts under ``data_dir`` by
+    :class:`~datamodules.flow.datamodule.FlowDataModule` (its folder names and ``ZOO_DATA_*``
+    variables); ``synthetic`` renders ``synthetic_pairs`` pairs of ``synthetic_size`` (H, W) of the
+    generator's ``synthetic_recipe`` into a temporary MPI-Sintel tree that is removed afterwards.
+    """
+    from datamodules.flow.datamodule import FlowDataModule
+    from datamodules.flow.datasets import Sintel
+    from datamodules.flow.layouts import write_sintel
+    from datamodules.flow.synthetic import SyntheticFlow
+
+    flow_protocol(name)
+    if name != "synthetic":
+        datamodule = FlowDataModule(val=name, data_dir=data_dir, num_workers=0)
+        datamodule.setup("validate")
+        yield datamodule.val_datasets[0]
+        return
+    with tempfile.TemporaryDirectory(prefix="zoo-eval-synthetic-") as root:
+        write_sintel(SyntheticFlow(synthetic_size, synthetic_pairs, seed=HELD_OUT_SEED, recipe=synthetic_recipe), root)
+        yield Sintel(root, "training", "clean")
+
+
+def evaluate_flow(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], dataset: Dataset,
+                  protocol: FlowProtocol, *, limit: int | None = None, per_sequence: bool = False,
+                  progress: bool = False) -> list[EvalRow]:
+    """The protocol's metrics of ``predict`` over the first ``limit`` pairs of ``dataset`` (all: None).
+
+    Args:
+        predict: ``(image1, image2)`` (1, 3, H, W) RGB in [0, 1] -> (1, 2, H, W) flow in pixels,
+            e.g. ``functools.partial(models.pwcnet.inference.estimate_flow, network)``.
+        dataset: items with ``image1``, ``image2``, ``flow``, ``valid`` and ``meta["sequence"]``,
+            as the flow datasets give them.
+        protocol: the metrics and record key (:func:`flow_protocol`).
+        per_sequence: also one row per metric and sequence (scene), after the whole-set rows.
+        progress: a progress bar on stderr when it is a terminal.
+
+    Returns:
+        Rows for the whole set (``sequence`` None), then per sequence in order of appearance.
+    """
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    if count < 1:
+        raise ValueError(f"{protocol.key}: nothing to evaluate (limit {limit}, {len(dataset)} pairs)")
+    groups: dict[str | None, dict[str, Any]] = {}
+    for index in tqdm(range(count), desc=protocol.key, unit="pair", disable=None if progress else True):
+        item = dataset[index]
+        pred = predict(item["image1"][None], item["image2"][None]).float().cpu()
+        target, valid = item["flow"][None], item["valid"][None]
+        for group in (None, item["meta"]["sequence"]) if per_sequence else (None,):
+            metrics = groups.setdefault(group, {"count": 0, "metrics": _flow_metrics(protocol)})
+            metrics["count"] += 1
+            for metric in metrics["metrics"].values():
+                metric.update(pred, target, valid)
+    dataset_name = protocol.key if count == len(dataset) else f"{protocol.key}-first-{count}"
+    return [EvalRow(dataset_name, name, float(metric.compute()), group["count"], protocol.key, sequence=sequence)
+            for sequence, group in groups.items() for name, metric in group["metrics"].items()]
+
+
+def _flow_metrics(protocol: FlowProtocol) -> dict[str, Any]:
+    return {name: _FLOW_METRICS[name](average=average) for name, average in protocol.metrics}
+
+
+# --- NVAE negative log-likelihood -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageProtocol:
+    """An NVAE evaluation set: the datamodule (import string), its split, the row's dataset name,
+    the record key of the published figure and the unit (``"nats"`` or ``"bpd"``)."""
+
+    datamodule: str
+    split: str
+    key: str
+    reference: str
+    unit: str
+
+
+IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
+    "mnist": ImageProtocol("datamodules.images.mnist:MNISTDataModule", "test", "mnist-test", "mnist-test", "nats"),
+    "cifar10": ImageProtocol("datamodules.images.cifar10:CIFAR10DataModule", "test", "cifar10-test", "cifar10-test",
+                             "bpd"),
+    "celeba64": ImageProtocol("datamodules.images.celeba:CelebA64DataModule", "val", "celeba64-val", "celeba64-test",
+                              "bpd"),
+    "celebahq256": ImageProtocol("datamodules.images.folders:CelebAHQ256DataModule", "test", "celebahq256-val",
+                                 "celebahq256-test", "bpd"),
+    "ffhq256": ImageProtocol("datamodules.images.folders:FFHQ256DataModule", "test", "ffhq256-val", "ffhq256-test",
+                             "bpd"),
+}
+
+
+def image_batches(name: str, data_dir: str, *, batch_size: int = 100, limit: int | None = None,
+                  cache_dir: str | None = None) -> tuple[ImageProtocol, DataLoader, int, int]:
+    """The evaluation split of image set ``name`` as batches (B, C, H, W) float in [0, 1].
+
+    The datamodule decodes the set once into its uint8 cache (``cache_dir``, default the zoo
+    cache); random transforms (MNIST's dynamic binarisation) draw from torch's global generator.
+
+    Returns:
+        ``(protocol, loader, images in the loader, images in the split)``; the loader yields
+        ``(images, labels)``.
+    """
+    if name not in IMAGE_PROTOCOLS:
+        raise ValueError(f"no NLL evaluation protocol for {name!r}; known: {', '.join(IMAGE_PROTOCOLS)}")
+    protocol = IMAGE_PROTOCOLS[name]
+    datamodule = resolve_import(protocol.datamodule)(data_dir, batch_size=batch_size, num_workers=0,
+                                                     cache_dir=cache_dir)
+    datamodule.prepare_data()
+    datamodule.setup("test")
+    split = datamodule.datasets[protocol.split]
+    count = len(split) if limit is None else min(limit, len(split))
+    subset = split if count == len(split) else Subset(split, range(count))
+    return protocol, DataLoader(subset, batch_size=batch_size, shuffle=False), count, len(split)
+
+
+def evaluate_nll(network: Any, batches: Iterable[Any], protocol: ImageProtocol, *, num_samples: int, count: int,
+                 full_count: int | None = None, generator: torch.Generator | None = None,
+                 progress: bool = False) -> list[EvalRow]:
+    """Importance-weighted NLL of ``network`` (an NVAE) over ``batches``, one row.
+
+    Args:
+        network: has ``quantize``, ``log_likelihood(x, num_samples, generator=)`` (``(B,)`` nats)
+            and ``bits_per_dim``; put in eval mode here.
+        batches: ``images`` (B, C, S, S) in [0, 1] or ``(images, labels)`` pairs, ``count`` images in all.
+        protocol: the set's names and unit (:data:`IMAGE_PROTOCOLS`).
+        num_samples: importance samples K per image.
+        full_count: images in the whole split (the row is named ``-first-N`` when ``count`` is less).
+        generator: draws the posterior samples.
+
+    Returns:
+        ``[EvalRow]``: ``nll_nats`` (nats per image) or ``bpd``, mean over images with its standard error.
+    """
+    network.eval()
+    device = next(network.parameters()).device
+    values = []
+    for batch in tqdm(batches, desc=protocol.key, unit="batch", disable=None if progress else True):
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        x = network.quantize(images.to(device))
+        values.append(-network.log_likelihood(x, num_samples, generator=generator).double().cpu())
+    nll = torch.cat(values)
+    if len(nll) != count:
+        raise ValueError(f"{protocol.key}: expected {count} images, the batches held {len(nll)}")
+    metric = "nll_nats" if protocol.unit == "nats" else "bpd"
+    if metric == "bpd":
+        nll = network.bits_per_dim(nll)
+    stderr = float(nll.std(unbiased=True)) / math.sqrt(count) if count > 1 else None
+    name = protocol.key if full_count in (None, count) else f"{protocol.key}-first-{count}"
+    return [EvalRow(name, metric, float(nll.mean()), count, protocol.reference, stderr=stderr,
+                    num_samples=num_samples)]
+
+
+# --- published and recorded figures -----------------------------------------------------------
+
+
+def published_figure(metrics: Mapping[str, Mapping[str, float]], row: EvalRow) -> tuple[float, str] | None:
+    """The record's figure comparable with ``row``, and ``"<record key>: <metric>"``; None if none.
+
+    Record keys are tried in this order: the row's dataset (``mnist-test-first-1000`` where the
+    record has a figure for that subset), then its reference (the whole set); a key may carry a
+    parenthesised note (``"synthetic-seed2-192x256 (64 pairs, ...)"``). Metric names: with K
+    importance samples ``<metric>_k<K>`` first, then ``<metric>``, then ``<metric>_k*`` of any K.
+    """
+    if row.sequence is not None:
+        return None
+    for dataset in dict.fromkeys((row.dataset, row.reference)):
+        for record_key, values in metrics.items():
+            if record_key != dataset and not record_key.startswith(dataset + " ("):
+                continue
+            names = [f"{row.metric}_k{row.num_samples}"] if row.num_samples else []
+            names += [row.metric] + sorted(n for n in values if n.startswith(f"{row.metric}_k")
+                                           and n[len(row.metric) + 2:].isdigit())
+            for name in names:
+                if name in values:
+                    return float(values[name]), f"{record_key}: {name}"
+    return None
+
+
+def with_published(rows: Iterable[EvalRow], metrics: Mapping[str, Mapping[str, float]]) -> list[EvalRow]:
+    """``rows`` with ``published`` / ``published_as`` filled from a weight record's ``metrics``."""
+    out = []
+    for row in rows:
+        found = published_figure(metrics, row)
+        out.append(row if found is None else replace(row, published=found[0], published_as=found[1]))
+    return out
+
+
+def record_measured(name: str, weights_path: str | Path, rows: Iterable[EvalRow], command: str,
+                    store: str | Path | None = None) -> Path:
+    """Keep the whole-set figures of ``rows`` as the measured figures of bundled weights ``name``.
+
+    They go to :mod:`zoo.catalog.measured` (``store``: another file), keyed by the SHA-256 of
+    ``weights_path``, with ``command`` and the sample counts as their source; NLL metrics are
+    stored as ``<metric>_k<K>`` and their standard error as ``<metric>_k<K>_stderr``.
+    """
+    from zoo.catalog import measured
+
+    sha256 = hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()
+    figures: dict[str, dict[str, float]] = {}
+    counts: dict[str, str] = {}
+    for row in rows:
+        if row.sequence is None:
+            metric = f"{row.metric}_k{row.num_samples}" if row.num_samples else row.metric
+            figures.setdefault(row.dataset, {})[metric] = round(row.value, 4)
+            if row.stderr is not None:
+                figures[row.dataset][f"{metric}_stderr"] = round(row.stderr, 4)
+            counts[row.dataset] = f"{command} ({row.count:,} {'images' if row.num_samples else 'pairs'}; " \
+                                  f"weights sha256 {sha256[:12]})"
+    return measured.record(name, sha256, figures, counts, store)
