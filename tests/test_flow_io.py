@@ -83,6 +83,25 @@ def test_real_flying_chairs_sample(shared_dir, tmp_path):
         np.testing.assert_array_equal(read_image(folder / "00001_img2.ppm") * 255, np.asarray(reference, np.float32))
 
 
+@pytest.mark.parametrize("suffix", [".flo", ".png", ".pfm"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, ">f4", np.int16])
+def test_every_format_writes_views_and_other_dtypes_exactly(tmp_path, suffix, dtype):
+    # values on KITTI's 1/64 px grid (whole pixels for int16), which every dtype here holds exactly
+    rng = np.random.default_rng(7)
+    values = rng.integers(-200, 200, (2, 5, 7)) / (1 if dtype == np.int16 else 64)
+    view = values.astype(dtype).transpose(1, 2, 0)  # (5, 7, 2), not C-contiguous: what a permuted tensor gives
+    mask = np.ones((5, 7), bool)
+    mask[1, 2] = mask[4, 0] = False
+    valid = mask.T.copy().T  # a transposed view as well
+    assert not view.flags.c_contiguous and not valid.flags.c_contiguous
+    path = tmp_path / f"view{suffix}"
+    write_flow(path, view, valid)
+    flow, back_valid = read_flow(path)
+    assert flow.dtype == np.float32 and flow.shape == (5, 7, 2)
+    np.testing.assert_array_equal(back_valid, mask)
+    np.testing.assert_array_equal(flow[mask], values.transpose(1, 2, 0).astype(np.float32)[mask])
+
+
 # --- KITTI 16-bit PNG --------------------------------------------------------------------------
 
 

@@ -72,6 +72,19 @@ def test_two_images_write_flow_and_colour_image(tmp_path, weights, network):
     np.testing.assert_array_equal(np.asarray(Image.open(color)), flow_to_color(expected))
 
 
+@pytest.mark.parametrize("suffix", [".png", ".pfm"])
+def test_two_images_write_kitti_png_and_pfm_flow(tmp_path, weights, network, suffix):
+    first, second = _frames(tmp_path / "in", 2)
+    out = tmp_path / f"flow{suffix}"
+    assert _run(str(first), str(second), "-o", str(out), "--weights", str(weights), "--precision", "float32") == 0
+    flow, valid = read_flow(out)
+    expected = _expected(network, first, second)
+    assert flow.shape == (70, 100, 2) and valid.all() and np.abs(expected).max() < 512
+    # KITTI PNGs store 1/64 px steps; PFM stores float32 as is
+    np.testing.assert_array_equal(flow, np.rint(expected * 64) / 64 if suffix == ".png" else expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in", out.name])  # no temporary file left
+
+
 def test_frames_folder_is_processed_in_batches_in_natural_order(tmp_path, weights, network):
     paths = _frames(tmp_path / "frames", 11, size=(40, 64))
     out = tmp_path / "flows"

@@ -179,11 +179,14 @@ def _write_pfm_flow(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None 
 
 
 def _check_flow(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """``flow`` as float32 (H, W, 2) and ``valid`` as bool (H, W) (all True when None)."""
-    flow = np.asarray(flow, np.float32)
+    """``flow`` as C-contiguous float32 (H, W, 2) and ``valid`` as bool (H, W) (all True when None).
+
+    Any real dtype and memory layout is accepted (a permuted tensor's ``.numpy()`` is a strided view).
+    """
+    flow = np.ascontiguousarray(flow, np.float32)
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise FlowFormatError(f"{path}: flow must have shape (H, W, 2), got {flow.shape}")
-    valid = np.ones(flow.shape[:2], bool) if valid is None else np.asarray(valid, bool)
+    valid = np.ones(flow.shape[:2], bool) if valid is None else np.ascontiguousarray(valid, bool)
     if valid.shape != flow.shape[:2]:
         raise FlowFormatError(f"{path}: valid mask shape {valid.shape} does not match flow {flow.shape[:2]}")
     return flow, valid & np.isfinite(flow).all(axis=2)
