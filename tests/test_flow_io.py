@@ -10,8 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datamodules.flow.formats import FlowFormatError, read_flow, read_image, read_pfm, write_flow, write_pfm
-from datamodules.flow.png16 import PNGError, decode_png, encode_png
+from datamodules.flow.formats import (
+    MAX_PIXELS,
+    FlowFormatError,
+    read_flow,
+    read_image,
+    read_pfm,
+    write_flow,
+    write_pfm,
+)
+from datamodules.flow.png_io import PNGError, encode_png, png_header, read_png
 
 
 def _random_flow(shape=(5, 7), scale=40.0, seed=0):
@@ -105,15 +113,20 @@ def test_every_format_writes_views_and_other_dtypes_exactly(tmp_path, suffix, dt
 # --- KITTI 16-bit PNG --------------------------------------------------------------------------
 
 
-def _hand_built_png_rgb16(rows: np.ndarray) -> bytes:
-    """A 16-bit RGB PNG written independently of our encoder (filter 0 on every row)."""
-    height, width, _ = rows.shape
+def _hand_built_png(rows: np.ndarray, colour_type: int = 2, claimed_size: tuple[int, int] | None = None) -> bytes:
+    """A PNG written independently of any codec (struct and zlib, filter 0 on every row).
+
+    ``rows`` is (H, W, C) uint8 or uint16; ``claimed_size`` (width, height) puts another size in
+    the IHDR than the data has (a hostile header).
+    """
+    height, width = rows.shape[:2]
+    depth = 16 if rows.dtype == np.uint16 else 8
 
     def chunk(kind, payload):
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
-    raw = b"".join(b"\x00" + rows[r].astype(">u2").tobytes() for r in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    raw = b"".join(b"\x00" + rows[r].astype(f">u{depth // 8}").tobytes() for r in range(height))
+    header = struct.pack(">IIBBBBB", *(claimed_size or (width, height)), depth, colour_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
@@ -121,7 +134,7 @@ def test_kitti_png_hand_built_file_needs_all_16_bits(tmp_path):
     # 300.015625 px = 32768 + 19201 and -0.984375 px = 32768 - 63: both bytes of each sample matter.
     samples = np.array([[[51969, 32705, 1], [32768, 32768, 0]], [[65535, 0, 1], [32769, 32767, 1]]], np.uint16)
     path = tmp_path / "000000_10.png"
-    path.write_bytes(_hand_built_png_rgb16(samples))
+    path.write_bytes(_hand_built_png(samples))
     flow, valid = read_flow(path)
     expected = (samples[..., :2].astype(np.float64) - 32768) / 64
     np.testing.assert_array_equal(flow, expected.astype(np.float32))
@@ -137,8 +150,8 @@ def test_kitti_png_round_trip_at_1_64_px(tmp_path):
     back, back_valid = read_flow(tmp_path / "f.png")
     np.testing.assert_array_equal(back_valid, valid)
     np.testing.assert_array_equal(back[valid], flow[valid])
-    # Pillow sees a 16-bit RGB file (and would truncate it): the bytes are what KITTI's devkit expects.
-    assert decode_png((tmp_path / "f.png").read_bytes()).dtype == np.uint16
+    # the IHDR says 9x6, 16 bits, colour type 2 (RGB): the layout KITTI's devkit reads
+    assert (tmp_path / "f.png").read_bytes()[16:26] == struct.pack(">IIBB", 9, 6, 16, 2)
 
 
 def test_kitti_png_rejects_flow_it_cannot_represent(tmp_path):
@@ -146,46 +159,81 @@ def test_kitti_png_rejects_flow_it_cannot_represent(tmp_path):
         write_flow(tmp_path / "big.png", np.full((2, 2, 2), 600.0, np.float32))
 
 
-def test_kitti_png_rejects_8_bit_files(tmp_path):
+def test_kitti_png_rejects_8_bit_and_gray_files(tmp_path):
     Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(tmp_path / "eight.png")
-    with pytest.raises(FlowFormatError, match="16-bit RGB"):
+    with pytest.raises(FlowFormatError, match="eight.png: KITTI flow PNGs are 16-bit RGB, this one is 8-bit RGB$"):
         read_flow(tmp_path / "eight.png")
+    Image.fromarray(np.zeros((3, 3), np.uint16)).save(tmp_path / "gray.png")
+    with pytest.raises(FlowFormatError, match="gray.png: .* this one is 16-bit gray$"):
+        read_flow(tmp_path / "gray.png")
 
 
-# --- the PNG codec itself ----------------------------------------------------------------------
+# --- 16-bit PNG through libpng -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("filter_type", [None, 0, 1, 2, 3, 4])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-@pytest.mark.parametrize("shape", [(6, 11), (6, 11, 3)])
-def test_png_codec_round_trip_every_filter(filter_type, dtype, shape):
-    rng = np.random.default_rng(2)
-    image = rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
-    back = decode_png(encode_png(image, filter_type))
-    assert back.dtype == dtype
-    np.testing.assert_array_equal(back, image)
-
-
-def test_png_codec_agrees_with_pillow_where_pillow_is_exact():
+def test_png_decoder_agrees_with_pillow_where_pillow_is_exact(tmp_path):
     rng = np.random.default_rng(3)
     smooth = np.cumsum(rng.integers(0, 8, (33, 47, 3)), axis=1).astype(np.uint8)  # makes Pillow pick varied filters
-    buffer = io.BytesIO()
-    Image.fromarray(smooth).save(buffer, format="PNG")
-    np.testing.assert_array_equal(decode_png(buffer.getvalue()), smooth)
-    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(smooth)))), smooth)
+    Image.fromarray(smooth).save(tmp_path / "rgb8.png")
+    np.testing.assert_array_equal(read_png(tmp_path / "rgb8.png", MAX_PIXELS), smooth)
     gray16 = rng.integers(0, 65536, (21, 13)).astype(np.uint16)
-    buffer = io.BytesIO()
-    Image.fromarray(gray16).save(buffer, format="PNG")
-    np.testing.assert_array_equal(decode_png(buffer.getvalue()), gray16)
+    Image.fromarray(gray16).save(tmp_path / "gray16.png")
+    back = read_png(tmp_path / "gray16.png", MAX_PIXELS)
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, gray16)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(smooth)))), smooth)
 
 
-def test_png_codec_reports_corruption():
-    data = bytearray(encode_png(np.zeros((4, 4), np.uint8)))
-    data[40] ^= 0xFF
-    with pytest.raises(PNGError, match="CRC|corrupt"):
-        decode_png(bytes(data), "bad.png")
-    with pytest.raises(PNGError, match="signature"):
-        decode_png(b"GIF89a", "bad.png")
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("shape", [(6, 11), (6, 11, 3), (6, 11, 4)])
+def test_png_encoder_round_trip_keeps_every_bit_and_the_channel_order(tmp_path, dtype, shape):
+    image = np.random.default_rng(2).integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    (tmp_path / "x.png").write_bytes(encode_png(image))
+    back = read_png(tmp_path / "x.png", MAX_PIXELS)
+    assert back.dtype == dtype
+    np.testing.assert_array_equal(back, image)
+    kind = {1: 0, 3: 2, 4: 6}[(*shape, 1)[2]]  # gray, RGB, RGBA
+    assert png_header(tmp_path / "x.png") == (11, 6, 8 * np.dtype(dtype).itemsize, kind)
+
+
+def test_png_hostile_header_is_refused_before_decoding(tmp_path, monkeypatch):
+    import cv2
+
+    path = tmp_path / "claims_100000x100000.png"
+    path.write_bytes(_hand_built_png(np.zeros((1, 4, 3), np.uint16), claimed_size=(100000, 100000)))
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: pytest.fail("decoded a refused file"))
+    with pytest.raises(PNGError, match=r"claims_100000x100000.png: the PNG header claims 100000x100000 = "
+                                       r"10,000,000,000 px, over the limit of 134,217,728 px; refused before decoding"):
+        read_flow(path)
+
+
+def test_png_pixel_limit_is_inclusive(tmp_path):
+    path = tmp_path / "four.png"
+    path.write_bytes(_hand_built_png(np.full((2, 2, 3), 7, np.uint16)))
+    np.testing.assert_array_equal(read_png(path, max_pixels=4), np.full((2, 2, 3), 7, np.uint16))
+    with pytest.raises(PNGError, match="2x2 = 4 px, over the limit of 3 px"):
+        read_png(path, max_pixels=3)
+
+
+def test_png_corruption_is_reported_naming_the_file_and_libpng_reason(tmp_path, capfd):
+    data = _hand_built_png(np.arange(2 * 5 * 3, dtype=np.uint16).reshape(2, 5, 3))
+    idat, iend = data.index(b"IDAT"), data.index(b"IEND")
+
+    def flipped(position):
+        return data[:position] + bytes([data[position] ^ 0xFF]) + data[position + 1:]
+
+    cases = {
+        "crc.png": (flipped(iend - 5), r"\(libpng error: IDAT: CRC error\)"),  # the IDAT chunk's stored CRC
+        "data.png": (flipped(idat + 6), r"\(libpng error: IDAT: "),  # inside the deflate stream
+        "cut.png": (data[:idat + 10], r"corrupt or truncated PNG \(\w.+\)$"),  # with the decoder's reason
+        "header.png": (data[:20], "truncated or corrupt PNG"),
+        "text.png": (b"not an image", "not a PNG file"),
+    }
+    for name, (content, reason) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(PNGError, match=f"{name}: .*{reason}"):
+            read_flow(tmp_path / name)
+    assert capfd.readouterr().err == ""  # libpng's messages are in the errors, not on the terminal
 
 
 # --- PFM -----------------------------------------------------------------------------------------

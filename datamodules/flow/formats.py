@@ -10,13 +10,16 @@ Formats (dispatched on the file extension by :func:`read_flow` and :func:`write_
   then float32 u, v interleaved row by row, little-endian. Components whose magnitude exceeds 1e9
   mean "unknown"; such pixels are invalid (and are written as 1e10).
 - ``.png`` (KITTI, HD1K): 16-bit RGB, ``u = (R - 2**15) / 64``, ``v = (G - 2**15) / 64``,
-  ``valid = B > 0``. Read and written by :mod:`datamodules.flow.png16` because Pillow truncates
-  16-bit RGB to 8 bits. Representable flow lies in [-512, 512) px at 1/64 px steps.
+  ``valid = B > 0``. Read and written by libpng (:mod:`datamodules.flow.png_io`) because Pillow
+  truncates 16-bit RGB to 8 bits. Representable flow lies in [-512, 512) px at 1/64 px steps.
 - ``.pfm`` (FlyingThings3D flow and disparity): a ``PF`` (3 channels) or ``Pf`` (1 channel)
   header line, ``width height``, a scale whose sign gives the byte order (negative: little
   endian), then float32 rows from the bottom of the image up. Flow files carry a third channel
   of zeros, dropped on reading. Non-finite values are invalid (and invalid pixels are written as
   NaN).
+
+Readers refuse a PNG whose header claims more than :data:`MAX_PIXELS` pixels (2**27 =
+134,217,728, e.g. 16384 x 8192: 1.5 GiB as float32 RGB) before decoding it.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import numpy as np
 from PIL import Image
 
 from datamodules.files.atomic import write_atomic
-from datamodules.flow.png16 import decode_png, encode_png
+from datamodules.flow.png_io import encode_png, png_header, read_png
 
 __all__ = [
     "FLO_TAG",
+    "MAX_PIXELS",
     "UNKNOWN_FLOW_THRESHOLD",
     "FlowFormatError",
     "read_flow",
@@ -50,6 +54,8 @@ FLO_TAG = 202021.25
 UNKNOWN_FLOW_THRESHOLD = 1e9
 _FLO_UNKNOWN = 1e10
 _MAX_SIDE = 1 << 16
+#: The most pixels a reader decodes; larger headers are refused before decoding.
+MAX_PIXELS = 1 << 27
 _KITTI_OFFSET = 2**15
 _KITTI_SCALE = 64.0
 _PathLike = str | os.PathLike
@@ -103,12 +109,10 @@ def write_flo(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None = None
 
 def read_kitti_flow(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a KITTI 16-bit flow PNG: ``u, v = (R, G - 2**15) / 64``, valid where ``B > 0``."""
-    image = decode_png(Path(path).read_bytes(), path)
-    if image.ndim != 3 or image.dtype != np.uint16:
-        raise FlowFormatError(
-            f"{path}: KITTI flow PNGs are 16-bit RGB, this one is {image.dtype.itemsize * 8}-bit "
-            f"with {1 if image.ndim == 2 else image.shape[2]} channel(s)"
-        )
+    header = png_header(path)
+    if (header.bit_depth, header.colour_type) != (16, 2):
+        raise FlowFormatError(f"{path}: KITTI flow PNGs are 16-bit RGB, this one is {header.kind}")
+    image = read_png(path, MAX_PIXELS)
     flow = (image[..., :2].astype(np.float32) - _KITTI_OFFSET) / _KITTI_SCALE
     valid = image[..., 2] > 0
     return flow, valid
