@@ -296,3 +296,87 @@ def test_read_image_gray_becomes_rgb_and_errors_name_the_file(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(OSError, match="junk.png"):
         read_image(tmp_path / "junk.png")
+
+
+def _pillow_file(tmp_path, mode: str, pixels, suffix: str, **save) -> "Path":
+    """One row of ``pixels`` (values of ``mode``) saved by Pillow; returns the path."""
+    image = Image.new(mode, (len(pixels), 1))
+    image.putdata(pixels)
+    for key, value in save.pop("info", {}).items():
+        image.info[key] = value
+    path = tmp_path / f"{mode.replace(';', '_')}{suffix}"
+    image.save(path, **save)
+    return path
+
+
+def _rgb(*pixels) -> np.ndarray:
+    """Expected (1, N, 3) float32 from (r, g, b) tuples of exact fractions."""
+    return np.array([pixels], np.float64).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode, pixels, suffix, expected", [
+    ("1", [0, 1, 0], ".png", _rgb((0, 0, 0), (1, 1, 1), (0, 0, 0))),
+    ("L", [0, 128, 255], ".png", _rgb((0, 0, 0), (128 / 255,) * 3, (1, 1, 1))),
+    ("I;16", [0, 32768, 65535], ".png", _rgb((0, 0, 0), (32768 / 65535,) * 3, (1, 1, 1))),
+    ("I;16B", [0, 32768, 65535], ".tif", _rgb((0, 0, 0), (32768 / 65535,) * 3, (1, 1, 1))),
+    ("I", [0, 1000, 65535], ".tif", _rgb((0, 0, 0), (1000 / 65535,) * 3, (1, 1, 1))),
+    ("F", [0.0, 0.25, 1.0], ".tif", _rgb((0, 0, 0), (0.25,) * 3, (1, 1, 1))),
+    ("RGB", [(255, 0, 0), (0, 128, 255)], ".png", _rgb((1, 0, 0), (0, 128 / 255, 1))),
+    # alpha is dropped: the stored colour comes back whatever the opacity, not composited
+    ("RGBA", [(200, 100, 50, 0), (10, 20, 30, 255)], ".png", _rgb((200 / 255, 100 / 255, 50 / 255),
+                                                                   (10 / 255, 20 / 255, 30 / 255))),
+    ("LA", [(100, 0), (200, 128)], ".png", _rgb((100 / 255,) * 3, (200 / 255,) * 3)),
+    ("CMYK", [(0, 0, 0, 0), (255, 0, 0, 0), (0, 0, 0, 255)], ".tif", _rgb((1, 1, 1), (0, 1, 1), (0, 0, 0))),
+    ("YCbCr", [(255, 128, 128), (0, 128, 128)], ".tif", _rgb((1, 1, 1), (0, 0, 0))),
+])
+def test_read_image_every_mode_by_hand(tmp_path, mode, pixels, suffix, expected):
+    path = _pillow_file(tmp_path, mode, pixels, suffix)
+    with Image.open(path) as image:
+        assert image.mode == mode  # the file really is in that mode
+    image = read_image(path)
+    assert image.dtype == np.float32 and image.shape == expected.shape
+    np.testing.assert_array_equal(image, expected)
+
+
+def test_read_image_palette_with_and_without_transparency(tmp_path):
+    palette = [10, 20, 30, 40, 50, 60] + [0] * 762
+    for transparency in (None, 0):
+        image = Image.new("P", (3, 1))
+        image.putpalette(palette)
+        image.putdata([0, 1, 0])
+        path = tmp_path / f"p{transparency}.png"
+        image.save(path, **({} if transparency is None else {"transparency": transparency}))
+        expected = _rgb((10 / 255, 20 / 255, 30 / 255), (40 / 255, 50 / 255, 60 / 255), (10 / 255, 20 / 255, 30 / 255))
+        np.testing.assert_array_equal(read_image(path), expected)  # the transparent index keeps its colour
+
+
+def test_read_image_16_and_8_bit_versions_of_one_picture_agree(tmp_path):
+    picture = np.linspace(0, 255, 64).round().astype(np.uint8).reshape(8, 8)
+    Image.fromarray(picture).save(tmp_path / "eight.png")
+    Image.fromarray(picture.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")  # 257 * 255 = 65535
+    eight, sixteen = read_image(tmp_path / "eight.png"), read_image(tmp_path / "sixteen.png")
+    assert eight.mean() == pytest.approx(picture.mean() / 255, rel=1e-6)
+    np.testing.assert_array_equal(sixteen, eight)
+
+
+@pytest.mark.parametrize("colour_type, samples, expected", [
+    (2, [[32768, 0, 65535], [1, 2, 3]], [(32768 / 65535, 0, 1), (1 / 65535, 2 / 65535, 3 / 65535)]),
+    (6, [[32768, 0, 65535, 0], [1, 2, 3, 65535]], [(32768 / 65535, 0, 1), (1 / 65535, 2 / 65535, 3 / 65535)]),
+    (4, [[32768, 0], [65535, 65535]], [(32768 / 65535,) * 3, (1, 1, 1)]),
+])
+def test_read_image_16_bit_colour_png_keeps_all_bits_in_rgb_order(tmp_path, colour_type, samples, expected):
+    path = tmp_path / f"type{colour_type}.png"
+    path.write_bytes(_hand_built_png(np.array([samples], np.uint16), colour_type=colour_type))
+    np.testing.assert_array_equal(read_image(path), _rgb(*expected))
+
+
+@pytest.mark.parametrize("mode, pixels, found", [("I", [0, 70000], r"\[0, 70000\]"),
+                                                 ("I", [-5, 10], r"\[-5, 10\]"),
+                                                 ("F", [0.5, 1.5], r"\[0.5, 1.5\]"),
+                                                 ("F", [0.5, float("nan")], r"\[nan, nan\]")])
+def test_read_image_refuses_32_bit_values_outside_their_range(tmp_path, mode, pixels, found):
+    path = _pillow_file(tmp_path, mode, pixels, ".tif")
+    full_scale = {"I": "65535", "F": "1"}[mode]
+    with pytest.raises(ValueError, match=rf"{mode}.tif: a mode {mode} image must hold values in "
+                                         rf"\[0, {full_scale}\], found the range {found}$"):
+        read_image(path)

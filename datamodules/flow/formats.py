@@ -159,13 +159,46 @@ def write_pfm(path: _PathLike, image: np.ndarray) -> None:
 
 
 def read_image(path: _PathLike) -> np.ndarray:
-    """Read a PNG, JPEG or PPM image as float32 (H, W, 3) RGB in [0, 1] (gray is replicated)."""
+    """Read an image file as float32 (H, W, 3) RGB in [0, 1], keeping every bit of its samples.
+
+    Samples are divided by their full scale: 255 at 8 bits (1-bit files read 0 or 1), 65535 at
+    16 bits (gray ``I;16*`` through Pillow; 16-bit colour PNGs, which Pillow cuts to 8 bits,
+    through libpng). Pillow's 32-bit integer mode ``I`` is taken as 16-bit and 32-bit float ``F``
+    as it is; both are refused with the range found when it lies outside [0, 65535] or [0, 1].
+    Gray is repeated to RGB; palette, CMYK and YCbCr images are converted to RGB by Pillow.
+    Alpha and palette transparency are dropped: the colour stored is the colour read, not
+    composited on any background (as ``cv2.imread`` and the flow datasets' readers do). 16-bit
+    colour TIFFs are read by Pillow at 8-bit precision.
+
+    Raises:
+        OSError: naming the file, for a file Pillow cannot open or decode.
+        ValueError: naming the file, for sample values outside their mode's range.
+    """
     try:
         with Image.open(path) as image:
-            rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    except OSError as error:
+            samples, full_scale = _samples(path, image)
+    except (OSError, SyntaxError) as error:  # Pillow's decoders raise both for broken files
         raise OSError(f"{path}: cannot read image ({error})") from error
-    return rgb / 255.0
+    rgb = samples[..., :3] if samples.ndim == 3 else np.repeat(samples[..., None], 3, axis=2)
+    rgb = rgb.astype(np.float32)
+    rgb /= np.float32(full_scale)
+    return rgb
+
+
+def _samples(path: _PathLike, image: Image.Image) -> tuple[np.ndarray, float]:
+    """The decoded samples of the opened ``image``, (H, W) or (H, W, C), and their full-scale value."""
+    if image.mode.startswith("I;16"):
+        return np.asarray(image), 65535.0
+    if image.mode in ("I", "F"):
+        values, full_scale = np.asarray(image), 65535.0 if image.mode == "I" else 1.0
+        low, high = (values.min(), values.max()) if values.size else (0, 0)
+        if not (0 <= low and high <= full_scale):
+            raise ValueError(f"{path}: a mode {image.mode} image must hold values in [0, {full_scale:g}], "
+                             f"found the range [{low:g}, {high:g}]")
+        return values, full_scale
+    if image.format == "PNG" and png_header(path).bit_depth == 16:  # colour: Pillow would keep 8 bits
+        return read_png(path, MAX_PIXELS), 65535.0
+    return np.asarray(image.convert("RGB")), 255.0
 
 
 def _read_pfm_flow(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:
