@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from datamodules.flow.formats import (
     write_pfm,
 )
 from datamodules.flow.png_io import PNGError, encode_png, png_header, read_png
+from tests.support.flow_fixtures import hand_built_png
 
 
 def _random_flow(shape=(5, 7), scale=40.0, seed=0):
@@ -113,28 +113,11 @@ def test_every_format_writes_views_and_other_dtypes_exactly(tmp_path, suffix, dt
 # --- KITTI 16-bit PNG --------------------------------------------------------------------------
 
 
-def _hand_built_png(rows: np.ndarray, colour_type: int = 2, claimed_size: tuple[int, int] | None = None) -> bytes:
-    """A PNG written independently of any codec (struct and zlib, filter 0 on every row).
-
-    ``rows`` is (H, W, C) uint8 or uint16; ``claimed_size`` (width, height) puts another size in
-    the IHDR than the data has (a hostile header).
-    """
-    height, width = rows.shape[:2]
-    depth = 16 if rows.dtype == np.uint16 else 8
-
-    def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    raw = b"".join(b"\x00" + rows[r].astype(f">u{depth // 8}").tobytes() for r in range(height))
-    header = struct.pack(">IIBBBBB", *(claimed_size or (width, height)), depth, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
-
-
 def test_kitti_png_hand_built_file_needs_all_16_bits(tmp_path):
     # 300.015625 px = 32768 + 19201 and -0.984375 px = 32768 - 63: both bytes of each sample matter.
     samples = np.array([[[51969, 32705, 1], [32768, 32768, 0]], [[65535, 0, 1], [32769, 32767, 1]]], np.uint16)
     path = tmp_path / "000000_10.png"
-    path.write_bytes(_hand_built_png(samples))
+    path.write_bytes(hand_built_png(samples))
     flow, valid = read_flow(path)
     expected = (samples[..., :2].astype(np.float64) - 32768) / 64
     np.testing.assert_array_equal(flow, expected.astype(np.float32))
@@ -200,7 +183,7 @@ def test_png_hostile_header_is_refused_before_decoding(tmp_path, monkeypatch):
     import cv2
 
     path = tmp_path / "claims_100000x100000.png"
-    path.write_bytes(_hand_built_png(np.zeros((1, 4, 3), np.uint16), claimed_size=(100000, 100000)))
+    path.write_bytes(hand_built_png(np.zeros((1, 4, 3), np.uint16), claimed_size=(100000, 100000)))
     monkeypatch.setattr(cv2, "imdecode", lambda *args: pytest.fail("decoded a refused file"))
     with pytest.raises(PNGError, match=r"claims_100000x100000.png: the PNG header claims 100000x100000 = "
                                        r"10,000,000,000 px, over the limit of 134,217,728 px; refused before decoding"):
@@ -209,14 +192,14 @@ def test_png_hostile_header_is_refused_before_decoding(tmp_path, monkeypatch):
 
 def test_png_pixel_limit_is_inclusive(tmp_path):
     path = tmp_path / "four.png"
-    path.write_bytes(_hand_built_png(np.full((2, 2, 3), 7, np.uint16)))
+    path.write_bytes(hand_built_png(np.full((2, 2, 3), 7, np.uint16)))
     np.testing.assert_array_equal(read_png(path, max_pixels=4), np.full((2, 2, 3), 7, np.uint16))
     with pytest.raises(PNGError, match="2x2 = 4 px, over the limit of 3 px"):
         read_png(path, max_pixels=3)
 
 
 def test_png_corruption_is_reported_naming_the_file_and_libpng_reason(tmp_path, capfd):
-    data = _hand_built_png(np.arange(2 * 5 * 3, dtype=np.uint16).reshape(2, 5, 3))
+    data = hand_built_png(np.arange(2 * 5 * 3, dtype=np.uint16).reshape(2, 5, 3))
     idat, iend = data.index(b"IDAT"), data.index(b"IEND")
 
     def flipped(position):
@@ -366,7 +349,7 @@ def test_read_image_16_and_8_bit_versions_of_one_picture_agree(tmp_path):
 ])
 def test_read_image_16_bit_colour_png_keeps_all_bits_in_rgb_order(tmp_path, colour_type, samples, expected):
     path = tmp_path / f"type{colour_type}.png"
-    path.write_bytes(_hand_built_png(np.array([samples], np.uint16), colour_type=colour_type))
+    path.write_bytes(hand_built_png(np.array([samples], np.uint16), colour_type=colour_type))
     np.testing.assert_array_equal(read_image(path), _rgb(*expected))
 
 
@@ -380,3 +363,34 @@ def test_read_image_refuses_32_bit_values_outside_their_range(tmp_path, mode, pi
     with pytest.raises(ValueError, match=rf"{mode}.tif: a mode {mode} image must hold values in "
                                          rf"\[0, {full_scale}\], found the range {found}$"):
         read_image(path)
+
+
+@pytest.mark.parametrize("width, height, message", [
+    # over MAX_PIXELS but under Pillow's own limit (which would only warn): our refusal
+    (12000, 12000, r"the image header claims 12000x12000 = 144,000,000 px, over the limit of 134,217,728 px; "
+                   r"refused before decoding$"),
+    # over 2 x Image.MAX_IMAGE_PIXELS: Pillow's DecompressionBombError, reported on one line
+    (20000, 20000, r"refused before decoding \(Image size \(400000000 pixels\) exceeds limit"),
+])
+def test_image_bombs_are_refused_before_decoding_naming_the_file(tmp_path, width, height, message):
+    import warnings
+
+    from datamodules.flow.formats import image_size
+
+    path = tmp_path / "bomb.jpg.png"
+    path.write_bytes(hand_built_png(np.zeros((1, 4, 3), np.uint8), claimed_size=(width, height)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        for reader in (read_image, image_size):
+            with pytest.raises(ValueError, match=rf"bomb.jpg.png: {message}"):
+                reader(path)
+
+
+def test_image_size_reads_the_header_only(tmp_path):
+    from datamodules.flow.formats import image_size
+
+    path = tmp_path / "claims.png"
+    path.write_bytes(hand_built_png(np.zeros((1, 4, 3), np.uint8), claimed_size=(3000, 2000)))
+    assert image_size(path) == (3000, 2000)
+    with pytest.raises(OSError, match="claims.png: cannot read image"):
+        read_image(path)  # the data holds one row of 4 pixels

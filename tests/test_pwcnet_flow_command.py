@@ -15,6 +15,7 @@ from datamodules.flow.visualize import flow_to_color
 from models.pwcnet.inference import estimate_flow
 from models.pwcnet.network import PWCNet
 from zoo.checkpoint import save_weights
+from tests.support.flow_fixtures import hand_built_png
 from zoo.cli import flow as flow_command
 
 
@@ -150,3 +151,61 @@ def test_frames_folder_errors(tmp_path):
     _frames(tmp_path / "two", 2)
     with pytest.raises(ValueError, match="must differ"):
         _run("--frames", str(tmp_path / "two"), "-o", str(tmp_path / "two"), "--png")
+
+
+def _claims(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims ``width`` x ``height`` but that holds one row of 4 pixels:
+    decoding it would fail, so an error about its size proves it was never decoded."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(hand_built_png(np.zeros((1, 4, 3), np.uint8), claimed_size=(width, height)))
+    return path
+
+
+def test_frames_over_the_pixel_budget_are_refused_from_the_header(tmp_path, monkeypatch):
+    first, second = (_claims(tmp_path / f"{n}.png", 10000, 10000) for n in ("a", "b"))
+    monkeypatch.setattr(flow_command, "_load_network", lambda args: pytest.fail("loaded the network"))
+    with pytest.raises(ValueError) as info:
+        _run(str(first), str(second), "-o", str(tmp_path / "out.flo"))
+    assert str(info.value) == (
+        f"{first} is 10000x10000: 100.0 MP for the network, over --max-pixels 8,388,608 (about 46.5 GB on CPU); "
+        "pass --max-size 2896 to estimate on downscaled frames and scale the flow back, or raise --max-pixels")
+    with pytest.raises(ValueError, match=r"is 10000x10000: 8.4 MP for the network at --max-size 2897, .* "
+                                         r"pass --max-size 2896 "):
+        _run(str(first), str(second), "-o", str(tmp_path / "out.flo"), "--max-size", "2897")
+    wide = _claims(tmp_path / "wide.png", 16000, 2000)
+    with pytest.raises(ValueError, match="pass --max-size 8192 "):  # 8192 x 1024 = 2**23 px exactly
+        _run(str(wide), str(wide), "-o", str(tmp_path / "out.flo"))
+    with pytest.raises(ValueError, match="over --max-pixels 1,000"):
+        _run("--frames", str(tmp_path), "-o", str(tmp_path / "flows"), "--max-pixels", "1000")
+    assert not (tmp_path / "out.flo").exists() and not (tmp_path / "flows").exists()
+
+
+def test_max_size_estimates_downscaled_and_writes_full_resolution_flow(tmp_path, weights, network):
+    first, second = _frames(tmp_path / "in", 2, size=(70, 100))
+    out = tmp_path / "flow.flo"
+    assert _run(str(first), str(second), "-o", str(out), "--max-size", "64", "--weights", str(weights),
+                "--precision", "float32") == 0
+    flow, valid = read_flow(out)
+    image1, image2 = (torch.from_numpy(read_image(p)).permute(2, 0, 1)[None] for p in (first, second))
+    expected = estimate_flow(network, image1, image2, precision="float32", max_size=64)[0].permute(1, 2, 0).numpy()
+    assert flow.shape == (70, 100, 2) and valid.all()
+    np.testing.assert_array_equal(flow, expected)
+    assert not np.array_equal(flow, _expected(network, first, second))  # not the full-resolution flow
+    with pytest.raises(ValueError, match="--max-size must be at least 64 px .*, got 32"):
+        _run(str(first), str(second), "-o", str(out), "--max-size", "32")
+
+
+def test_batches_shrink_to_fit_the_pixel_budget(tmp_path, weights, network, monkeypatch):
+    from models.pwcnet import inference
+
+    paths = _frames(tmp_path / "frames", 6, size=(40, 64))
+    batches = []
+    original = inference.estimate_flow
+    monkeypatch.setattr(inference, "estimate_flow",
+                        lambda net, a, b, **kw: batches.append(len(a)) or original(net, a, b, **kw))
+    assert _run("--frames", str(tmp_path / "frames"), "-o", str(tmp_path / "flows"), "--batch-size", "4",
+                "--max-pixels", str(2 * 40 * 64 + 1), "--weights", str(weights), "--precision", "float32") == 0
+    assert batches == [2, 2, 1]
+    for index in (0, 4):
+        flow, _ = read_flow(tmp_path / "flows" / f"{paths[index].stem}.flo")
+        np.testing.assert_allclose(flow, _expected(network, paths[index], paths[index + 1]), atol=1e-4)

@@ -176,10 +176,16 @@ def test_forward_refuses_values_outside_0_1_naming_the_range(scale, offset, foun
         PWCNet().eval()(torch.rand(1, 3, 64, 64), image)
 
 
-def test_forward_accepts_the_ends_of_the_range():
+def test_forward_accepts_the_range_and_the_rounding_of_resized_frames():
     image = torch.zeros(1, 3, 64, 64)
     image[..., 0, 0] = 1.0
     assert PWCNet().eval()(image, image).shape == (1, 2, 64, 64)
+    resized = torch.nn.functional.interpolate(torch.ones(1, 3, 100, 150), size=(64, 64), mode="bilinear",
+                                              antialias=True)
+    assert resized.max() > 1  # by a few float32 ulps
+    assert PWCNet().eval()(resized, resized).shape == (1, 2, 64, 64)
+    with pytest.raises(ValueError, match=r"found the range \[0, 1.002\]"):
+        PWCNet().eval()(image, image * 1.002)
 
 
 def test_forward_levels_requires_multiples_of_64():

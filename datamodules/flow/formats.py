@@ -24,9 +24,12 @@ Readers refuse a PNG whose header claims more than :data:`MAX_PIXELS` pixels (2*
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -48,6 +51,7 @@ __all__ = [
     "read_pfm",
     "write_pfm",
     "read_image",
+    "image_size",
 ]
 
 FLO_TAG = 202021.25
@@ -172,17 +176,46 @@ def read_image(path: _PathLike) -> np.ndarray:
 
     Raises:
         OSError: naming the file, for a file Pillow cannot open or decode.
-        ValueError: naming the file, for sample values outside their mode's range.
+        ValueError: naming the file, for sample values outside their mode's range, or a header
+            that claims more than :data:`MAX_PIXELS` (refused before decoding).
     """
-    try:
-        with Image.open(path) as image:
+    with _opened_image(path) as image:
+        try:
             samples, full_scale = _samples(path, image)
-    except (OSError, SyntaxError) as error:  # Pillow's decoders raise both for broken files
-        raise OSError(f"{path}: cannot read image ({error})") from error
+        except (OSError, SyntaxError) as error:  # Pillow's decoders raise both for broken files
+            raise OSError(f"{path}: cannot read image ({error})") from error
     rgb = samples[..., :3] if samples.ndim == 3 else np.repeat(samples[..., None], 3, axis=2)
     rgb = rgb.astype(np.float32)
     rgb /= np.float32(full_scale)
     return rgb
+
+
+def image_size(path: _PathLike) -> tuple[int, int]:
+    """(width, height) of an image file, from its header: the pixels are not decoded.
+
+    Raises as :func:`read_image` does for files it cannot open or that exceed :data:`MAX_PIXELS`.
+    """
+    with _opened_image(path) as image:
+        return image.size
+
+
+@contextlib.contextmanager
+def _opened_image(path: _PathLike) -> Iterator[Image.Image]:
+    """The file opened by Pillow, which reads only its header, once its size is within :data:`MAX_PIXELS`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS is the limit here
+            image = Image.open(path)
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path}: refused before decoding ({error})") from None
+    except OSError as error:
+        raise OSError(f"{path}: cannot read image ({error})") from error
+    with image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise ValueError(f"{path}: the image header claims {width}x{height} = {width * height:,} px, over the "
+                             f"limit of {MAX_PIXELS:,} px; refused before decoding")
+        yield image
 
 
 def _samples(path: _PathLike, image: Image.Image) -> tuple[np.ndarray, float]:

@@ -25,7 +25,7 @@ from torch import nn
 from models.pwcnet.cost_volume import cost_volume, num_displacements
 from models.pwcnet.warp import warp
 
-__all__ = ["PWCNet", "FLOW_SCALE", "STRIDE", "LEVELS", "PYRAMID_CHANNELS", "ESTIMATOR_WIDTHS", "CONTEXT_DILATIONS"]
+__all__ = ["PWCNet", "FLOW_SCALE", "STRIDE", "RANGE_MARGIN", "LEVELS", "PYRAMID_CHANNELS", "ESTIMATOR_WIDTHS", "CONTEXT_DILATIONS"]
 
 #: The network predicts flow divided by this factor ("div_flow" of the official code).
 FLOW_SCALE = 20.0
@@ -39,6 +39,8 @@ CONTEXT_DILATIONS = ((128, 1), (128, 2), (128, 4), (96, 8), (64, 16), (32, 1))
 LEVELS = (6, 5, 4, 3, 2)
 #: Image sides must be multiples of this for :meth:`PWCNet.forward_levels` (the pyramid's stride).
 STRIDE = 64
+#: :meth:`PWCNet.forward` accepts values this far outside [0, 1] (float rounding of resized frames).
+RANGE_MARGIN = 1e-3
 NEGATIVE_SLOPE = 0.1
 
 
@@ -244,7 +246,8 @@ class PWCNet(nn.Module):
 
         Raises:
             ValueError: for shapes that differ or are not (B, 1|3, H, W), non-finite values, or
-                values outside [0, 1] (the message gives the range found: [0, 255] is 8-bit input).
+                values outside [0, 1] by more than :data:`RANGE_MARGIN` (the message gives the
+                range found: [0, 255] is 8-bit input).
         """
         image1, image2 = (self._check_image(name, image) for name, image in (("image1", image1), ("image2", image2)))
         if image1.shape != image2.shape:
@@ -281,7 +284,7 @@ class PWCNet(nn.Module):
         low, high = (float(value) for value in torch.aminmax(image))
         if not (math.isfinite(low) and math.isfinite(high)):
             raise ValueError(f"{name} contains NaN or infinite values")
-        if low < 0 or high > 1:
+        if low < -RANGE_MARGIN or high > 1 + RANGE_MARGIN:
             hint = " (8-bit values? divide by 255)" if high > 1 else ""
             raise ValueError(f"{name} must hold RGB values in [0, 1], found the range [{low:g}, {high:g}]{hint}")
         return image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image
