@@ -273,7 +273,7 @@ def test_shipped_configs_parse(name: str, capsys: pytest.CaptureFixture) -> None
     assert (args["schedule"], args["robust"], list(data["crop_size"]), data["batch_size"]) == expected
 
 
-def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path: Path) -> None:
+def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path: Path, monkeypatch) -> None:
     from tests.support.pwcnet_training_support import Killed
     from zoo.cli import main
 
@@ -290,8 +290,10 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
                         name="run-killed.yaml")
     resumed = cli_config(tmp_path / "killed", data, max_steps=6, deterministic=True)
     assert main(["fit", "--config", str(whole)]) == 0
+    monkeypatch.setenv("ZOO_DEBUG", "1")  # the kill itself, not zoo's one-line report of it
     with pytest.raises(Killed):
         main(["fit", "--config", str(killed)])
+    monkeypatch.delenv("ZOO_DEBUG")
     interrupted = torch.load(tmp_path / "killed" / "ckpt" / "last.ckpt", weights_only=True)
     assert interrupted["global_step"] == 4
     # the training loader's place in the epoch travels in the checkpoint

@@ -2,19 +2,30 @@
 
 ``zoo list | info | download | import`` (:mod:`.catalog`), ``demo``, ``flow``, ``sample`` and
 ``export`` are plain commands; ``zoo fit | validate | test | predict`` hand the rest of the
-command line to LightningCLI (:mod:`.train`). Errors print one line starting with
-``zoo: error:`` and exit with status 1 (2 for usage errors).
+command line to LightningCLI (:mod:`.train`).
+
+Errors print one line on stderr, ``zoo: error: MESSAGE`` for the errors a command expects (bad
+input: ``KeyError``, ``ValueError``, ``OSError``, ``NotImplementedError``) and ``zoo: error:
+TYPE: MESSAGE`` for any other exception, and exit with status 1 (2 for usage errors);
+``ZOO_DEBUG=1`` lets the exception through with its traceback instead. ``KeyboardInterrupt`` is
+never caught. When the reader of the output goes away (``zoo info NAME | head -1``), the
+command stops quietly with status 141 = 128 + SIGPIPE, what the shell reports for ``cat``,
+``grep`` or ``git`` in the same place: ``set -o pipefail`` scripts see zoo like any other tool,
+and the status says that not all of the output was read (0 would claim it was).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Sequence
 
 __all__ = ["main"]
 
+_EXPECTED_ERRORS = (KeyError, ValueError, OSError, NotImplementedError)
+_STATUS_SIGPIPE = 128 + 13  # the status of a process that SIGPIPE (13) ended
 _LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 _COMMAND_MODULES = ("zoo.cli.catalog", "zoo.cli.demo", "zoo.cli.flow", "zoo.cli.sample", "zoo.cli.export")
 
@@ -31,20 +42,39 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the ``zoo`` command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    try:
+        status = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # Python's documented recipe (signal module, "Note on SIGPIPE"): point stdout at devnull so
+        # that the flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _STATUS_SIGPIPE
+    except Exception as error:  # noqa: BLE001 - every error of a command ends as one line
+        if os.environ.get("ZOO_DEBUG") == "1":
+            raise
+        print(f"zoo: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in _LIGHTNING_COMMANDS:
         from zoo.cli.train import run_lightning_cli
 
         run_lightning_cli(argv)
         return 0
     args = _build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (KeyError, ValueError, OSError, NotImplementedError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"zoo: error: {message}", file=sys.stderr)
-        return 1
+    return args.func(args)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _one_line(error: Exception) -> str:
+    """The error's message on one line (a KeyError's message unquoted), prefixed by its type
+    unless it is one of the errors commands expect."""
+    message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    text = ""
+    for line in filter(None, (line.strip() for line in message.splitlines())):
+        text += ("" if not text else " " if text.endswith(":") else "; ") + line
+    text = text or "(no message)"
+    return text if isinstance(error, _EXPECTED_ERRORS) else f"{type(error).__name__}: {text}"

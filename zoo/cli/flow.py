@@ -96,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
+    from zoo.cli.device import torch_device
+
     if args.frames and args.images:
         raise ValueError("give either two images or --frames DIR, not both")
     if not args.frames and len(args.images) != 2:
@@ -106,6 +108,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-size must be at least 64 px (PWC-Net's coarsest level is 1/64), got {args.max_size}")
     if args.max_pixels < 1:
         raise ValueError(f"--max-pixels must be at least 1, got {args.max_pixels}")
+    torch_device(args.device)
 
 
 def _frame_size(path: Path) -> tuple[int, int]:

@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    from zoo.cli.device import torch_device
+
     if args.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
     if not 0.0 <= args.temperature <= 1.0:
@@ -46,6 +48,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError("--batch-size and --readjust-batches must be >= 1")
     if not str(args.output).lower().endswith(".png"):
         raise ValueError(f"--output must name a .png file, got {args.output}")
+    torch_device(args.device)
 
 
 def run(args: argparse.Namespace) -> int:
