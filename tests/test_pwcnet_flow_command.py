@@ -209,3 +209,42 @@ def test_batches_shrink_to_fit_the_pixel_budget(tmp_path, weights, network, monk
     for index in (0, 4):
         flow, _ = read_flow(tmp_path / "flows" / f"{paths[index].stem}.flo")
         np.testing.assert_allclose(flow, _expected(network, paths[index], paths[index + 1]), atol=1e-4)
+
+
+def _weights_file(path: Path, edit) -> Path:
+    torch.manual_seed(0)
+    state = PWCNet().state_dict()
+    edit(state)
+    return save_weights(path, state, arch="pwcnet", config={"context": True, "channel_order": "BGR",
+                                                              "max_displacement": 4})
+
+
+def test_non_finite_weights_are_refused_at_load_naming_the_file_and_key(tmp_path):
+    import zoo
+
+    def poison(state):
+        state["decoders.4.convs.0.weight"][0, 0, 0, 0] = float("nan")
+
+    path = _weights_file(tmp_path / "nan.safetensors", poison)
+    with pytest.raises(ValueError) as info:
+        zoo.load("pwcnet", weights=path)
+    assert str(info.value) == (f"{path}: tensor 'decoders.4.convs.0.weight' holds NaN or infinite values "
+                               "(a corrupt file or a diverged run)")
+
+
+def test_non_finite_flow_is_refused_naming_the_weights(tmp_path, capsys):
+    from zoo.cli import main
+
+    def overflow(state):  # finite weights whose flow overflows float32
+        state["decoders.6.predict_flow.weight"].fill_(3e38)
+
+    path = _weights_file(tmp_path / "huge.safetensors", overflow)
+    first, second = _frames(tmp_path / "in", 2)
+    out = tmp_path / "flow.flo"
+    assert main(["flow", str(first), str(second), "-o", str(out), "--weights", str(path),
+                 "--precision", "float32"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"zoo: error: --weights {path}: the network's flow holds ") and err.count("\n") == 1
+    assert err.endswith(" NaN or infinite values of 14,000 (broken weights, or an overflow at --precision float32: "
+                        "try float32); nothing written\n")
+    assert not out.exists()

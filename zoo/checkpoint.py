@@ -183,7 +183,11 @@ def _state_keys(checkpoint: Mapping[str, Any]) -> list[str]:
 def load_state_dict_strict(network: torch.nn.Module, state: Mapping[str, torch.Tensor], *,
                            source: str, strict: bool = True) -> None:
     """``network.load_state_dict`` with an error that lists every missing, unexpected or
-    mis-shaped key (the tensors are cast to each parameter's dtype)."""
+    mis-shaped key (the tensors are cast to each parameter's dtype); a tensor holding NaN or
+    infinity is refused, naming the first such key."""
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise ValueError(f"{source}: tensor {bad!r} holds NaN or infinite values (a corrupt file or a diverged run)")
     own = network.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

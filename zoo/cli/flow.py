@@ -166,10 +166,17 @@ def _read_image(path: Path) -> torch.Tensor:
 
 def _estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tensor,
               args: argparse.Namespace) -> np.ndarray:
-    """(B, H, W, 2) float32 flow in pixels."""
+    """(B, H, W, 2) float32 flow in pixels; ValueError, naming the weights, if any of it is not finite."""
+    import torch
+
     from models.pwcnet.inference import estimate_flow
 
     flow = estimate_flow(network, image1, image2, precision=args.precision, max_size=args.max_size)
+    bad = int((~torch.isfinite(flow)).sum())
+    if bad:
+        raise ValueError(f"--weights {args.weights}: the network's flow holds {bad:,} NaN or infinite values of "
+                         f"{flow.numel():,} (broken weights, or an overflow at --precision {args.precision}: "
+                         "try float32); nothing written")
     return flow.permute(0, 2, 3, 1).cpu().numpy()
 
 
