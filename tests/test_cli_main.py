@@ -91,3 +91,22 @@ def test_device_errors(monkeypatch):
     assert torch_device("cuda:1") == torch.device("cuda:1")
     with pytest.raises(ValueError, match=r"^--device cuda:2: there are 2 CUDA device\(s\), numbered from 0$"):
         torch_device("cuda:2")
+
+
+def test_version_comes_from_the_installed_metadata_else_the_package(monkeypatch, capsys):
+    from importlib import metadata
+
+    import zoo
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out == f"zoo {metadata.version('zoo')}\n"
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    monkeypatch.setattr(zoo, "__version__", "9.8.7")
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out == "zoo 9.8.7\n"

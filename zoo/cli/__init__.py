@@ -35,10 +35,24 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="zoo", description="PWC-Net and NVAE: pretrained weights, inference and training.",
         epilog="Training: zoo fit|validate|test|predict --config CONFIG.yaml (LightningCLI; "
                "see 'zoo fit --help').")
+    parser.add_argument("--version", action="version", version=f"zoo {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in _COMMAND_MODULES:
         importlib.import_module(module_name).add_parser(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (``importlib.metadata``), else ``zoo.__version__``
+    (a source tree on ``sys.path`` that was never installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("zoo")
+    except metadata.PackageNotFoundError:
+        import zoo
+
+        return zoo.__version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
