@@ -423,6 +423,19 @@ def test_bundled_mnist_cpu_model_prefers_digits_to_noise(tmp_path):
     assert result["mean_digit_nll_nats"] < 200
 
 
+def test_readme_names_log_likelihood_for_what_it_returns():
+    import zoo
+
+    vae = zoo.load("nvae.mnist-cpu")
+    digits = vae.quantize(vae.sample(3, temperature=0.6, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        log_px = vae.log_likelihood(digits, num_samples=2, generator=torch.Generator().manual_seed(1))
+    assert log_px.shape == (3,) and (log_px < 0).all()  # log p(x) of binary images: negative nats
+    readme = (ROOT / "README.md").read_text()
+    assert "log_px = vae.log_likelihood(" in readme and "nll = -log_px" in readme
+    assert "nll = vae.log_likelihood(" not in readme
+
+
 def test_fine_tune_from_an_official_checkpoint_pt(shared_dir, tmp_path):
     import zoo
     from models.nvae.module import NVAEModule
