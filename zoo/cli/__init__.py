@@ -58,7 +58,7 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``zoo`` command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     try:
-        status = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        status = _dispatch(None if argv is None else list(argv))
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return status
     except BrokenPipeError:
@@ -73,13 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _dispatch(argv: list[str]) -> int:
-    if argv and argv[0] in _LIGHTNING_COMMANDS:
+def _dispatch(argv: list[str] | None) -> int:
+    """Run one command; ``argv`` None is the process's own command line (``sys.argv[1:]``)."""
+    words = sys.argv[1:] if argv is None else argv
+    if words and words[0] in _LIGHTNING_COMMANDS:
         from zoo.cli.train import run_lightning_cli
 
-        run_lightning_cli(argv)
+        run_lightning_cli(argv)  # None: LightningCLI reads sys.argv itself, without its warning
         return 0
-    args = _build_parser().parse_args(argv)
+    args = _build_parser().parse_args(words)
     return args.func(args)
 
 
