@@ -117,7 +117,7 @@ def test_missing_unreadable_and_mismatched_images(tmp_path, weights):
         _run(str(first), str(tmp_path / "nope.png"), *common)
     with pytest.raises(OSError, match="broken.png"):
         _run(str(broken), str(second), *common)
-    with pytest.raises(ValueError, match=r"frame_1.png is 100x70 but .*frame_1.png is 64x64"):
+    with pytest.raises(ValueError, match=r"b/frame_1.png is 64x64 but .*a/frame_1.png is 100x70; all frames must"):
         _run(str(first), str(small), *common)
     assert not (tmp_path / "x.flo").exists()
 
@@ -162,7 +162,7 @@ def _claims(path: Path, width: int, height: int) -> Path:
 
 
 def test_frames_over_the_pixel_budget_are_refused_from_the_header(tmp_path, monkeypatch):
-    first, second = (_claims(tmp_path / f"{n}.png", 10000, 10000) for n in ("a", "b"))
+    first, second = (_claims(tmp_path / "big" / f"{n}.png", 10000, 10000) for n in ("a", "b"))
     monkeypatch.setattr(flow_command, "_load_network", lambda args: pytest.fail("loaded the network"))
     with pytest.raises(ValueError) as info:
         _run(str(first), str(second), "-o", str(tmp_path / "out.flo"))
@@ -176,7 +176,7 @@ def test_frames_over_the_pixel_budget_are_refused_from_the_header(tmp_path, monk
     with pytest.raises(ValueError, match="pass --max-size 8192 "):  # 8192 x 1024 = 2**23 px exactly
         _run(str(wide), str(wide), "-o", str(tmp_path / "out.flo"))
     with pytest.raises(ValueError, match="over --max-pixels 1,000"):
-        _run("--frames", str(tmp_path), "-o", str(tmp_path / "flows"), "--max-pixels", "1000")
+        _run("--frames", str(tmp_path / "big"), "-o", str(tmp_path / "flows"), "--max-pixels", "1000")
     assert not (tmp_path / "out.flo").exists() and not (tmp_path / "flows").exists()
 
 
@@ -248,3 +248,63 @@ def test_non_finite_flow_is_refused_naming_the_weights(tmp_path, capsys):
     assert err.endswith(" NaN or infinite values of 14,000 (broken weights, or an overflow at --precision float32: "
                         "try float32); nothing written\n")
     assert not out.exists()
+
+
+def _one_line_error(capsys, *argv: str) -> str:
+    """Run ``zoo flow ARGV`` through the ``zoo`` entry point: status 1 and one line on stderr."""
+    from zoo.cli import main
+
+    assert main(["flow", *argv]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("zoo: error: ")
+    return captured.err[len("zoo: error: "):-1]
+
+
+def test_careless_paths_are_one_line_errors_naming_the_path_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(flow_command, "_load_network", lambda args: pytest.fail("loaded the network"))
+    image = _frames(tmp_path / "in", 1)[0]
+    folder = tmp_path / "a folder.png"
+    folder.mkdir()
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    (tmp_path / "empty").mkdir()
+    _frames(tmp_path / "one", 1)
+    out = str(tmp_path / "out.flo")
+    assert _one_line_error(capsys, str(image), str(tmp_path / "nope.png"), "-o", out) == \
+        f"{tmp_path / 'nope.png'}: no such image file"
+    assert _one_line_error(capsys, str(folder), str(image), "-o", out) == f"{folder}: is a folder, not an image file"
+    assert _one_line_error(capsys, str(image), str(text), "-o", out) == \
+        f"{text}: not an image file (no image format that Pillow reads matches its content)"
+    assert _one_line_error(capsys, "--frames", str(tmp_path / "empty"), "-o", str(tmp_path / "flows")) == \
+        f"{tmp_path / 'empty'}: needs at least two frames (.png, .jpg, .jpeg, .ppm, .bmp, .tif, .tiff), found 0"
+    assert _one_line_error(capsys, "--frames", str(tmp_path / "one"), "-o", str(tmp_path / "flows")).endswith(
+        "needs at least two frames (.png, .jpg, .jpeg, .ppm, .bmp, .tif, .tiff), found 1")
+    under_a_file = tmp_path / "notes.png" / "sub" / "out.flo"
+    assert _one_line_error(capsys, str(image), str(image), "-o", str(under_a_file)) == \
+        f"-o {under_a_file}: cannot create the folder {under_a_file.parent}: {text} is a file"
+    assert _one_line_error(capsys, str(image), str(image), "-o", str(folder)) == \
+        f"-o {folder}: is a folder; give a flow file name (.flo, .png or .pfm)"
+    assert _one_line_error(capsys, str(image), str(image), "-o", str(tmp_path / "out.txt")) == \
+        f"-o {tmp_path / 'out.txt'}: unknown flow file extension '.txt' (expected .flo, .png or .pfm)"
+    assert _one_line_error(capsys, str(image), str(image), "-o", out, "--png", str(under_a_file.with_suffix(".png"))) \
+        == f"--png {under_a_file.with_suffix('.png')}: cannot create the folder {under_a_file.parent}: {text} is a file"
+    _frames(tmp_path / "two", 2)
+    assert _one_line_error(capsys, "--frames", str(tmp_path / "two"), "-o", str(text)) == \
+        f"-o {text}: is a file; --frames writes flow files into a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a folder.png", "empty", "in", "notes.png", "one", "two"]
+
+
+def test_every_frame_is_checked_before_the_first_flow_and_a_failure_midway_leaves_only_whole_files(
+        tmp_path, capsys, weights):
+    paths = _frames(tmp_path / "frames", 4, size=(40, 64))
+    paths[2].write_text("not an image")
+    out = tmp_path / "flows"
+    assert _one_line_error(capsys, "--frames", str(tmp_path / "frames"), "-o", str(out), "--weights", str(weights)) == \
+        f"{paths[2]}: not an image file (no image format that Pillow reads matches its content)"
+    assert not out.exists()  # refused before any flow
+    data = paths[0].read_bytes()
+    paths[2].write_bytes(data[:len(data) // 2])  # a valid header, then the data stops
+    assert _one_line_error(capsys, "--frames", str(tmp_path / "frames"), "-o", str(out), "--weights", str(weights),
+                           "--batch-size", "1", "--precision", "float32").startswith(f"{paths[2]}: cannot read image (")
+    assert sorted(p.name for p in out.iterdir()) == ["frame_1.flo"]  # the pair before it, whole; no .tmp file
+    assert read_flow(out / "frame_1.flo")[0].shape == (40, 64, 2)

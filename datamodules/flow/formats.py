@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from datamodules.files.atomic import write_atomic
 from datamodules.flow.png_io import encode_png, png_header, read_png
@@ -208,8 +208,10 @@ def _opened_image(path: _PathLike) -> Iterator[Image.Image]:
             image = Image.open(path)
     except Image.DecompressionBombError as error:
         raise ValueError(f"{path}: refused before decoding ({error})") from None
+    except UnidentifiedImageError:
+        raise OSError(f"{path}: not an image file (no image format that Pillow reads matches its content)") from None
     except OSError as error:
-        raise OSError(f"{path}: cannot read image ({error})") from error
+        raise OSError(f"{path}: cannot read image ({error.strerror or error})") from error
     with image:
         width, height = image.size
         if width * height > MAX_PIXELS:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["add_parser", "run", "FRAME_SUFFIXES", "DEFAULT_MAX_PIXELS", "MEGABYTES_PER_MEGAPIXEL"]
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
+FLOW_SUFFIXES = (".flo", ".png", ".pfm")
 #: Peak memory of one PWC-Net forward per megapixel of input on CPU, float32 (benchmarks/pwcnet_memory.py).
 MEGABYTES_PER_MEGAPIXEL = 465
 #: Network pixels per forward (pairs x height x width) above which ``zoo flow`` refuses: 2**23, 4096 x 2048
@@ -76,16 +78,17 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.output).resolve() == Path(args.frames).resolve():
             raise ValueError(f"-o {args.output}: the output folder must differ from the frames folder")
         _check_png_flag(args.png, frames_mode=True)
-        size = _frame_size(frames[0])
+        _check_writable("-o", Path(args.output), suffixes=None)
+        size = _common_size(frames)
         pairs_per_forward = _pairs_per_forward(frames[0], size, args)
         network = _load_network(args)
-        return _flow_of_frames(network, frames, Path(args.output), bool(args.png), size, pairs_per_forward, args)
+        return _flow_of_frames(network, frames, Path(args.output), bool(args.png), pairs_per_forward, args)
     _check_png_flag(args.png, frames_mode=False)
+    _check_writable("-o", Path(args.output), suffixes=FLOW_SUFFIXES)
+    if args.png:
+        _check_writable("--png", Path(args.png), suffixes=(".png",))
     first, second = (Path(p) for p in args.images)
-    size = _frame_size(first)
-    if _frame_size(second) != size:
-        raise ValueError(f"{first} is {size[0]}x{size[1]} but {second} is {'x'.join(map(str, _frame_size(second)))}; "
-                         "both frames must have the same size")
+    size = _common_size([first, second])
     _pairs_per_forward(first, size, args)
     image1, image2 = _read_image(first), _read_image(second)
     network = _load_network(args)
@@ -111,13 +114,47 @@ def _check_arguments(args: argparse.Namespace) -> None:
     torch_device(args.device)
 
 
+def _check_writable(option: str, path: Path, suffixes: tuple[str, ...] | None) -> None:
+    """Refuse now, before any work, an output that cannot be written: a file name (``suffixes``:
+    the extensions allowed) or, with ``suffixes=None``, a folder; missing folders must be creatable."""
+    if suffixes is None:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"{option} {path}: is a file; --frames writes flow files into a folder")
+        folder = path
+    else:
+        expected = f"{', '.join(suffixes[:-1])} or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
+        if path.is_dir():
+            raise IsADirectoryError(f"{option} {path}: is a folder; give a flow file name ({expected})")
+        if path.suffix.lower() not in suffixes:
+            raise ValueError(f"{option} {path}: unknown flow file extension {path.suffix!r} (expected {expected})")
+        folder = path.parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{option} {path}: cannot create the folder {folder}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {path}: no permission to write in {existing}")
+
+
 def _frame_size(path: Path) -> tuple[int, int]:
     """(width, height) of a frame from its header (nothing is decoded)."""
     from datamodules.flow.formats import image_size
 
-    if not path.is_file():
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an image file")
+    if not path.exists():
         raise FileNotFoundError(f"{path}: no such image file")
     return image_size(path)
+
+
+def _common_size(frames: list[Path]) -> tuple[int, int]:
+    """The (width, height) all ``frames`` share, from their headers; ValueError naming the first that differs."""
+    size = _frame_size(frames[0])
+    for path in frames[1:]:
+        other = _frame_size(path)
+        if other != size:
+            raise ValueError(f"{path} is {other[0]}x{other[1]} but {frames[0]} is {size[0]}x{size[1]}; "
+                             "all frames must have the same size")
+    return size
 
 
 def _pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespace) -> int:
@@ -159,8 +196,6 @@ def _read_image(path: Path) -> torch.Tensor:
 
     from datamodules.flow.formats import read_image
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
     return torch.from_numpy(np.ascontiguousarray(read_image(path))).permute(2, 0, 1)
 
 
@@ -209,20 +244,15 @@ def _list_frames(folder: Path) -> list[Path]:
 
 
 def _flow_of_frames(network: torch.nn.Module, frames: list[Path], out_dir: Path, color: bool,
-                    size: tuple[int, int], pairs_per_forward: int, args: argparse.Namespace) -> int:
-    """Flow of frame i to frame i+1, written as ``OUTDIR/<frame i stem>.flo`` (and ``.png`` colour);
-    every frame must have ``size`` (width, height), checked from its header before it is decoded."""
+                    pairs_per_forward: int, args: argparse.Namespace) -> int:
+    """Flow of frame i to frame i+1, written as ``OUTDIR/<frame i stem>.flo`` (and ``.png`` colour)."""
     import torch
     from tqdm import tqdm
 
     pairs = len(frames) - 1
-    with tqdm(total=pairs, unit="pair", desc="zoo flow") as progress:
+    with tqdm(total=pairs, unit="pair", desc="zoo flow", disable=None) as progress:  # None: only on a terminal
         for start in range(0, pairs, pairs_per_forward):
             paths = frames[start:start + pairs_per_forward + 1]
-            for path in paths:
-                if _frame_size(path) != size:
-                    raise ValueError(f"{path} is {'x'.join(map(str, _frame_size(path)))} but {frames[0]} is "
-                                     f"{size[0]}x{size[1]}; all frames must have the same size")
             images = [_read_image(path) for path in paths]
             flows = _estimate(network, torch.stack(images[:-1]), torch.stack(images[1:]), args)
             for path, flow in zip(paths, flows):
