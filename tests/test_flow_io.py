@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from datamodules.flow.formats import (
-    MAX_PIXELS,
-    FlowFormatError,
-    read_flow,
-    read_image,
-    read_pfm,
-    write_flow,
-    write_pfm,
-)
+from datamodules.flow.formats import MAX_PIXELS, FlowFormatError, read_flow, read_image, read_pfm, write_flow, write_pfm
 from datamodules.flow.png_io import PNGError, encode_png, png_header, read_png
 from tests.support.flow_fixtures import hand_built_png
 
@@ -281,7 +274,7 @@ def test_read_image_gray_becomes_rgb_and_errors_name_the_file(tmp_path):
         read_image(tmp_path / "junk.png")
 
 
-def _pillow_file(tmp_path, mode: str, pixels, suffix: str, **save) -> "Path":
+def _pillow_file(tmp_path: Path, mode: str, pixels, suffix: str, **save) -> Path:
     """One row of ``pixels`` (values of ``mode``) saved by Pillow; returns the path."""
     image = Image.new(mode, (len(pixels), 1))
     image.putdata(pixels)
@@ -367,8 +360,8 @@ def test_read_image_refuses_32_bit_values_outside_their_range(tmp_path, mode, pi
 
 @pytest.mark.parametrize("width, height, message", [
     # over MAX_PIXELS but under Pillow's own limit (which would only warn): our refusal
-    (12000, 12000, r"the image header claims 12000x12000 = 144,000,000 px, over the limit of 134,217,728 px; "
-                   r"refused before decoding$"),
+    (12000, 12000, (r"the image header claims 12000x12000 = 144,000,000 px, over the limit of 134,217,728 px; "
+                    r"refused before decoding$")),
     # over 2 x Image.MAX_IMAGE_PIXELS: Pillow's DecompressionBombError, reported on one line
     (20000, 20000, r"refused before decoding \(Image size \(400000000 pixels\) exceeds limit"),
 ])

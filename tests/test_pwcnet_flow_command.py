@@ -14,8 +14,8 @@ from datamodules.flow.formats import read_flow, read_image
 from datamodules.flow.visualize import flow_to_color
 from models.pwcnet.inference import estimate_flow
 from models.pwcnet.network import PWCNet
-from zoo.checkpoint import save_weights
 from tests.support.flow_fixtures import hand_built_png
+from zoo.checkpoint import save_weights
 from zoo.cli import flow as flow_command
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch.nn.functional as F
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models.pwcnet.convert import convert
 from models.pwcnet.inference import PRECISIONS, bf16_supported, downscaled_size, estimate_flow, resolve_precision

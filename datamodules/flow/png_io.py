@@ -21,7 +21,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-__all__ = ["PNGError", "PNGHeader", "png_header", "read_png", "encode_png"]
+__all__ = ["PNGError", "PNGHeader", "encode_png", "png_header", "read_png"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _HEAD_BYTES = len(_SIGNATURE) + 8 + 13 + 4  # signature, IHDR length and type, IHDR data, CRC

@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # that the flush at exit does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return _STATUS_SIGPIPE
-    except Exception as error:  # noqa: BLE001 - every error of a command ends as one line
+    except Exception as error:  # every error of a command ends as one line
         if os.environ.get("ZOO_DEBUG") == "1":
             raise
         print(f"zoo: error: {_one_line(error)}", file=sys.stderr)

@@ -26,7 +26,7 @@ from pytorch_lightning.cli import LightningCLI
 
 from zoo.loader import load_weights_into
 
-__all__ = ["ZooCLI", "run_lightning_cli", "root_checkpoints"]
+__all__ = ["ZooCLI", "root_checkpoints", "run_lightning_cli"]
 
 
 class ZooCLI(LightningCLI):
