@@ -124,9 +124,9 @@ def _check_writable(option: str, path: Path, suffixes: tuple[str, ...] | None) -
     else:
         expected = f"{', '.join(suffixes[:-1])} or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
         if path.is_dir():
-            raise IsADirectoryError(f"{option} {path}: is a folder; give a flow file name ({expected})")
+            raise IsADirectoryError(f"{option} {path}: is a folder; give a file name ending in {expected}")
         if path.suffix.lower() not in suffixes:
-            raise ValueError(f"{option} {path}: unknown flow file extension {path.suffix!r} (expected {expected})")
+            raise ValueError(f"{option} {path}: unknown file extension {path.suffix!r} (expected {expected})")
         folder = path.parent
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     if not existing.is_dir():
@@ -168,13 +168,14 @@ def _pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespa
     if pixels <= args.max_pixels:
         return min(args.batch_size, args.max_pixels // pixels)
     fitting = math.isqrt(args.max_pixels * max(size) // min(size))
-    while math.prod(downscaled_size(height, width, fitting)) > args.max_pixels:
+    while fitting >= 64 and math.prod(downscaled_size(height, width, fitting)) > args.max_pixels:
         fitting -= 1
     at = "" if args.max_size is None else f" at --max-size {args.max_size}"
+    remedy = (f"pass --max-size {fitting} to estimate on downscaled frames and scale the flow back, or raise "
+              "--max-pixels" if fitting >= 64 else "raise --max-pixels")
     raise ValueError(
         f"{path} is {width}x{height}: {pixels / 1e6:.1f} MP for the network{at}, over --max-pixels "
-        f"{args.max_pixels:,} (about {pixels * MEGABYTES_PER_MEGAPIXEL / 1e9:.1f} GB on CPU); pass --max-size "
-        f"{fitting} to estimate on downscaled frames and scale the flow back, or raise --max-pixels")
+        f"{args.max_pixels:,} (about {pixels * MEGABYTES_PER_MEGAPIXEL / 1e9:.1f} GB on CPU); {remedy}")
 
 
 def _check_png_flag(png: Any, frames_mode: bool) -> None:
