@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import io
 import struct
-import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from datamodules.flow.formats import FlowFormatError, read_flow, read_image, read_pfm, write_flow, write_pfm
-from datamodules.flow.png16 import PNGError, decode_png, encode_png
+from datamodules.flow.formats import MAX_PIXELS, FlowFormatError, read_flow, read_image, read_pfm, write_flow, write_pfm
+from datamodules.flow.png_io import PNGError, encode_png, png_header, read_png
+from tests.support.flow_fixtures import hand_built_png
 
 
 def _random_flow(shape=(5, 7), scale=40.0, seed=0):
@@ -83,26 +84,33 @@ def test_real_flying_chairs_sample(shared_dir, tmp_path):
         np.testing.assert_array_equal(read_image(folder / "00001_img2.ppm") * 255, np.asarray(reference, np.float32))
 
 
+@pytest.mark.parametrize("suffix", [".flo", ".png", ".pfm"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, ">f4", np.int16])
+def test_every_format_writes_views_and_other_dtypes_exactly(tmp_path, suffix, dtype):
+    # values on KITTI's 1/64 px grid (whole pixels for int16), which every dtype here holds exactly
+    rng = np.random.default_rng(7)
+    values = rng.integers(-200, 200, (2, 5, 7)) / (1 if dtype == np.int16 else 64)
+    view = values.astype(dtype).transpose(1, 2, 0)  # (5, 7, 2), not C-contiguous: what a permuted tensor gives
+    mask = np.ones((5, 7), bool)
+    mask[1, 2] = mask[4, 0] = False
+    valid = mask.T.copy().T  # a transposed view as well
+    assert not view.flags.c_contiguous and not valid.flags.c_contiguous
+    path = tmp_path / f"view{suffix}"
+    write_flow(path, view, valid)
+    flow, back_valid = read_flow(path)
+    assert flow.dtype == np.float32 and flow.shape == (5, 7, 2)
+    np.testing.assert_array_equal(back_valid, mask)
+    np.testing.assert_array_equal(flow[mask], values.transpose(1, 2, 0).astype(np.float32)[mask])
+
+
 # --- KITTI 16-bit PNG --------------------------------------------------------------------------
-
-
-def _hand_built_png_rgb16(rows: np.ndarray) -> bytes:
-    """A 16-bit RGB PNG written independently of our encoder (filter 0 on every row)."""
-    height, width, _ = rows.shape
-
-    def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    raw = b"".join(b"\x00" + rows[r].astype(">u2").tobytes() for r in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def test_kitti_png_hand_built_file_needs_all_16_bits(tmp_path):
     # 300.015625 px = 32768 + 19201 and -0.984375 px = 32768 - 63: both bytes of each sample matter.
     samples = np.array([[[51969, 32705, 1], [32768, 32768, 0]], [[65535, 0, 1], [32769, 32767, 1]]], np.uint16)
     path = tmp_path / "000000_10.png"
-    path.write_bytes(_hand_built_png_rgb16(samples))
+    path.write_bytes(hand_built_png(samples))
     flow, valid = read_flow(path)
     expected = (samples[..., :2].astype(np.float64) - 32768) / 64
     np.testing.assert_array_equal(flow, expected.astype(np.float32))
@@ -118,8 +126,8 @@ def test_kitti_png_round_trip_at_1_64_px(tmp_path):
     back, back_valid = read_flow(tmp_path / "f.png")
     np.testing.assert_array_equal(back_valid, valid)
     np.testing.assert_array_equal(back[valid], flow[valid])
-    # Pillow sees a 16-bit RGB file (and would truncate it): the bytes are what KITTI's devkit expects.
-    assert decode_png((tmp_path / "f.png").read_bytes()).dtype == np.uint16
+    # the IHDR says 9x6, 16 bits, colour type 2 (RGB): the layout KITTI's devkit reads
+    assert (tmp_path / "f.png").read_bytes()[16:26] == struct.pack(">IIBB", 9, 6, 16, 2)
 
 
 def test_kitti_png_rejects_flow_it_cannot_represent(tmp_path):
@@ -127,46 +135,81 @@ def test_kitti_png_rejects_flow_it_cannot_represent(tmp_path):
         write_flow(tmp_path / "big.png", np.full((2, 2, 2), 600.0, np.float32))
 
 
-def test_kitti_png_rejects_8_bit_files(tmp_path):
+def test_kitti_png_rejects_8_bit_and_gray_files(tmp_path):
     Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(tmp_path / "eight.png")
-    with pytest.raises(FlowFormatError, match="16-bit RGB"):
+    with pytest.raises(FlowFormatError, match="eight.png: KITTI flow PNGs are 16-bit RGB, this one is 8-bit RGB$"):
         read_flow(tmp_path / "eight.png")
+    Image.fromarray(np.zeros((3, 3), np.uint16)).save(tmp_path / "gray.png")
+    with pytest.raises(FlowFormatError, match="gray.png: .* this one is 16-bit gray$"):
+        read_flow(tmp_path / "gray.png")
 
 
-# --- the PNG codec itself ----------------------------------------------------------------------
+# --- 16-bit PNG through libpng -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("filter_type", [None, 0, 1, 2, 3, 4])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-@pytest.mark.parametrize("shape", [(6, 11), (6, 11, 3)])
-def test_png_codec_round_trip_every_filter(filter_type, dtype, shape):
-    rng = np.random.default_rng(2)
-    image = rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
-    back = decode_png(encode_png(image, filter_type))
-    assert back.dtype == dtype
-    np.testing.assert_array_equal(back, image)
-
-
-def test_png_codec_agrees_with_pillow_where_pillow_is_exact():
+def test_png_decoder_agrees_with_pillow_where_pillow_is_exact(tmp_path):
     rng = np.random.default_rng(3)
     smooth = np.cumsum(rng.integers(0, 8, (33, 47, 3)), axis=1).astype(np.uint8)  # makes Pillow pick varied filters
-    buffer = io.BytesIO()
-    Image.fromarray(smooth).save(buffer, format="PNG")
-    np.testing.assert_array_equal(decode_png(buffer.getvalue()), smooth)
-    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(smooth)))), smooth)
+    Image.fromarray(smooth).save(tmp_path / "rgb8.png")
+    np.testing.assert_array_equal(read_png(tmp_path / "rgb8.png", MAX_PIXELS), smooth)
     gray16 = rng.integers(0, 65536, (21, 13)).astype(np.uint16)
-    buffer = io.BytesIO()
-    Image.fromarray(gray16).save(buffer, format="PNG")
-    np.testing.assert_array_equal(decode_png(buffer.getvalue()), gray16)
+    Image.fromarray(gray16).save(tmp_path / "gray16.png")
+    back = read_png(tmp_path / "gray16.png", MAX_PIXELS)
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, gray16)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(encode_png(smooth)))), smooth)
 
 
-def test_png_codec_reports_corruption():
-    data = bytearray(encode_png(np.zeros((4, 4), np.uint8)))
-    data[40] ^= 0xFF
-    with pytest.raises(PNGError, match="CRC|corrupt"):
-        decode_png(bytes(data), "bad.png")
-    with pytest.raises(PNGError, match="signature"):
-        decode_png(b"GIF89a", "bad.png")
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("shape", [(6, 11), (6, 11, 3), (6, 11, 4)])
+def test_png_encoder_round_trip_keeps_every_bit_and_the_channel_order(tmp_path, dtype, shape):
+    image = np.random.default_rng(2).integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    (tmp_path / "x.png").write_bytes(encode_png(image))
+    back = read_png(tmp_path / "x.png", MAX_PIXELS)
+    assert back.dtype == dtype
+    np.testing.assert_array_equal(back, image)
+    kind = {1: 0, 3: 2, 4: 6}[(*shape, 1)[2]]  # gray, RGB, RGBA
+    assert png_header(tmp_path / "x.png") == (11, 6, 8 * np.dtype(dtype).itemsize, kind)
+
+
+def test_png_hostile_header_is_refused_before_decoding(tmp_path, monkeypatch):
+    import cv2
+
+    path = tmp_path / "claims_100000x100000.png"
+    path.write_bytes(hand_built_png(np.zeros((1, 4, 3), np.uint16), claimed_size=(100000, 100000)))
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: pytest.fail("decoded a refused file"))
+    with pytest.raises(PNGError, match=r"claims_100000x100000.png: the PNG header claims 100000x100000 = "
+                                       r"10,000,000,000 px, over the limit of 134,217,728 px; refused before decoding"):
+        read_flow(path)
+
+
+def test_png_pixel_limit_is_inclusive(tmp_path):
+    path = tmp_path / "four.png"
+    path.write_bytes(hand_built_png(np.full((2, 2, 3), 7, np.uint16)))
+    np.testing.assert_array_equal(read_png(path, max_pixels=4), np.full((2, 2, 3), 7, np.uint16))
+    with pytest.raises(PNGError, match="2x2 = 4 px, over the limit of 3 px"):
+        read_png(path, max_pixels=3)
+
+
+def test_png_corruption_is_reported_naming_the_file_and_libpng_reason(tmp_path, capfd):
+    data = hand_built_png(np.arange(2 * 5 * 3, dtype=np.uint16).reshape(2, 5, 3))
+    idat, iend = data.index(b"IDAT"), data.index(b"IEND")
+
+    def flipped(position):
+        return data[:position] + bytes([data[position] ^ 0xFF]) + data[position + 1:]
+
+    cases = {
+        "crc.png": (flipped(iend - 5), r"\(libpng error: IDAT: CRC error\)"),  # the IDAT chunk's stored CRC
+        "data.png": (flipped(idat + 6), r"\(libpng error: IDAT: "),  # inside the deflate stream
+        "cut.png": (data[:idat + 10], r"corrupt or truncated PNG \(\w.+\)$"),  # with the decoder's reason
+        "header.png": (data[:20], "truncated or corrupt PNG"),
+        "text.png": (b"not an image", "not a PNG file"),
+    }
+    for name, (content, reason) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(PNGError, match=f"{name}: .*{reason}"):
+            read_flow(tmp_path / name)
+    assert capfd.readouterr().err == ""  # libpng's messages are in the errors, not on the terminal
 
 
 # --- PFM -----------------------------------------------------------------------------------------
@@ -229,3 +272,118 @@ def test_read_image_gray_becomes_rgb_and_errors_name_the_file(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(OSError, match="junk.png"):
         read_image(tmp_path / "junk.png")
+
+
+def _pillow_file(tmp_path: Path, mode: str, pixels, suffix: str, **save) -> Path:
+    """One row of ``pixels`` (values of ``mode``) saved by Pillow; returns the path."""
+    image = Image.new(mode, (len(pixels), 1))
+    image.putdata(pixels)
+    for key, value in save.pop("info", {}).items():
+        image.info[key] = value
+    path = tmp_path / f"{mode.replace(';', '_')}{suffix}"
+    image.save(path, **save)
+    return path
+
+
+def _rgb(*pixels) -> np.ndarray:
+    """Expected (1, N, 3) float32 from (r, g, b) tuples of exact fractions."""
+    return np.array([pixels], np.float64).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode, pixels, suffix, expected", [
+    ("1", [0, 1, 0], ".png", _rgb((0, 0, 0), (1, 1, 1), (0, 0, 0))),
+    ("L", [0, 128, 255], ".png", _rgb((0, 0, 0), (128 / 255,) * 3, (1, 1, 1))),
+    ("I;16", [0, 32768, 65535], ".png", _rgb((0, 0, 0), (32768 / 65535,) * 3, (1, 1, 1))),
+    ("I;16B", [0, 32768, 65535], ".tif", _rgb((0, 0, 0), (32768 / 65535,) * 3, (1, 1, 1))),
+    ("I", [0, 1000, 65535], ".tif", _rgb((0, 0, 0), (1000 / 65535,) * 3, (1, 1, 1))),
+    ("F", [0.0, 0.25, 1.0], ".tif", _rgb((0, 0, 0), (0.25,) * 3, (1, 1, 1))),
+    ("RGB", [(255, 0, 0), (0, 128, 255)], ".png", _rgb((1, 0, 0), (0, 128 / 255, 1))),
+    # alpha is dropped: the stored colour comes back whatever the opacity, not composited
+    ("RGBA", [(200, 100, 50, 0), (10, 20, 30, 255)], ".png", _rgb((200 / 255, 100 / 255, 50 / 255),
+                                                                   (10 / 255, 20 / 255, 30 / 255))),
+    ("LA", [(100, 0), (200, 128)], ".png", _rgb((100 / 255,) * 3, (200 / 255,) * 3)),
+    ("CMYK", [(0, 0, 0, 0), (255, 0, 0, 0), (0, 0, 0, 255)], ".tif", _rgb((1, 1, 1), (0, 1, 1), (0, 0, 0))),
+    ("YCbCr", [(255, 128, 128), (0, 128, 128)], ".tif", _rgb((1, 1, 1), (0, 0, 0))),
+])
+def test_read_image_every_mode_by_hand(tmp_path, mode, pixels, suffix, expected):
+    path = _pillow_file(tmp_path, mode, pixels, suffix)
+    with Image.open(path) as image:
+        assert image.mode == mode  # the file really is in that mode
+    image = read_image(path)
+    assert image.dtype == np.float32 and image.shape == expected.shape
+    np.testing.assert_array_equal(image, expected)
+
+
+def test_read_image_palette_with_and_without_transparency(tmp_path):
+    palette = [10, 20, 30, 40, 50, 60] + [0] * 762
+    for transparency in (None, 0):
+        image = Image.new("P", (3, 1))
+        image.putpalette(palette)
+        image.putdata([0, 1, 0])
+        path = tmp_path / f"p{transparency}.png"
+        image.save(path, **({} if transparency is None else {"transparency": transparency}))
+        expected = _rgb((10 / 255, 20 / 255, 30 / 255), (40 / 255, 50 / 255, 60 / 255), (10 / 255, 20 / 255, 30 / 255))
+        np.testing.assert_array_equal(read_image(path), expected)  # the transparent index keeps its colour
+
+
+def test_read_image_16_and_8_bit_versions_of_one_picture_agree(tmp_path):
+    picture = np.linspace(0, 255, 64).round().astype(np.uint8).reshape(8, 8)
+    Image.fromarray(picture).save(tmp_path / "eight.png")
+    Image.fromarray(picture.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")  # 257 * 255 = 65535
+    eight, sixteen = read_image(tmp_path / "eight.png"), read_image(tmp_path / "sixteen.png")
+    assert eight.mean() == pytest.approx(picture.mean() / 255, rel=1e-6)
+    np.testing.assert_array_equal(sixteen, eight)
+
+
+@pytest.mark.parametrize("colour_type, samples, expected", [
+    (2, [[32768, 0, 65535], [1, 2, 3]], [(32768 / 65535, 0, 1), (1 / 65535, 2 / 65535, 3 / 65535)]),
+    (6, [[32768, 0, 65535, 0], [1, 2, 3, 65535]], [(32768 / 65535, 0, 1), (1 / 65535, 2 / 65535, 3 / 65535)]),
+    (4, [[32768, 0], [65535, 65535]], [(32768 / 65535,) * 3, (1, 1, 1)]),
+])
+def test_read_image_16_bit_colour_png_keeps_all_bits_in_rgb_order(tmp_path, colour_type, samples, expected):
+    path = tmp_path / f"type{colour_type}.png"
+    path.write_bytes(hand_built_png(np.array([samples], np.uint16), colour_type=colour_type))
+    np.testing.assert_array_equal(read_image(path), _rgb(*expected))
+
+
+@pytest.mark.parametrize("mode, pixels, found", [("I", [0, 70000], r"\[0, 70000\]"),
+                                                 ("I", [-5, 10], r"\[-5, 10\]"),
+                                                 ("F", [0.5, 1.5], r"\[0.5, 1.5\]"),
+                                                 ("F", [0.5, float("nan")], r"\[nan, nan\]")])
+def test_read_image_refuses_32_bit_values_outside_their_range(tmp_path, mode, pixels, found):
+    path = _pillow_file(tmp_path, mode, pixels, ".tif")
+    full_scale = {"I": "65535", "F": "1"}[mode]
+    with pytest.raises(ValueError, match=rf"{mode}.tif: a mode {mode} image must hold values in "
+                                         rf"\[0, {full_scale}\], found the range {found}$"):
+        read_image(path)
+
+
+@pytest.mark.parametrize("width, height, message", [
+    # over MAX_PIXELS but under Pillow's own limit (which would only warn): our refusal
+    (12000, 12000, (r"the image header claims 12000x12000 = 144,000,000 px, over the limit of 134,217,728 px; "
+                    r"refused before decoding$")),
+    # over 2 x Image.MAX_IMAGE_PIXELS: Pillow's DecompressionBombError, reported on one line
+    (20000, 20000, r"refused before decoding \(Image size \(400000000 pixels\) exceeds limit"),
+])
+def test_image_bombs_are_refused_before_decoding_naming_the_file(tmp_path, width, height, message):
+    import warnings
+
+    from datamodules.flow.formats import image_size
+
+    path = tmp_path / "bomb.jpg.png"
+    path.write_bytes(hand_built_png(np.zeros((1, 4, 3), np.uint8), claimed_size=(width, height)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning either
+        for reader in (read_image, image_size):
+            with pytest.raises(ValueError, match=rf"bomb.jpg.png: {message}"):
+                reader(path)
+
+
+def test_image_size_reads_the_header_only(tmp_path):
+    from datamodules.flow.formats import image_size
+
+    path = tmp_path / "claims.png"
+    path.write_bytes(hand_built_png(np.zeros((1, 4, 3), np.uint8), claimed_size=(3000, 2000)))
+    assert image_size(path) == (3000, 2000)
+    with pytest.raises(OSError, match="claims.png: cannot read image"):
+        read_image(path)  # the data holds one row of 4 pixels

@@ -30,7 +30,7 @@ def checkpoint(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def test_grid_of_temperature_zero_samples(checkpoint: Path, tmp_path: Path) -> None:
     out = tmp_path / "grid" / "samples.png"
     args = _parse(["nvae", "--weights", str(checkpoint), "-n", "5", "-t", "0", "--columns", "3",
-                   "-o", str(out), "--batch-size", "2"])
+                   "-o", str(out), "--batch-size", "2", "--no-readjust-bn"])
     assert args.func(args) == 0
     grid = np.asarray(Image.open(out))
     assert grid.shape == (2 * 34 + 2, 3 * 34 + 2)          # 2 rows x 3 columns of 32 px + 2 px
@@ -52,6 +52,18 @@ def test_readjust_bn_path_runs_and_writes(checkpoint: Path, tmp_path: Path) -> N
     assert args.func(args) == 0
     grid = np.asarray(Image.open(out))
     assert grid.shape == (2 * 34 + 2, 2 * 34 + 2) and grid.max() > 0
+
+
+def test_batch_norms_are_readjusted_unless_asked_not_to(checkpoint: Path, tmp_path: Path, monkeypatch) -> None:
+    from models.nvae.network import NVAE
+
+    calls = []
+    monkeypatch.setattr(NVAE, "readjust_bn", lambda self, batches, temperature, generator: calls.append(
+        (batches, temperature, torch.is_grad_enabled())))
+    for extra in ([], ["--readjust-batches", "7", "-t", "0.6"], ["--no-readjust-bn"]):
+        args = _parse(["nvae", "--weights", str(checkpoint), "-n", "2", "-o", str(tmp_path / "s.png"), *extra])
+        assert args.func(args) == 0
+    assert calls == [(500, 0.7, False), (7, 0.6, False)]  # the default, then the options; none with --no-
 
 
 @pytest.mark.parametrize("argv, message", [

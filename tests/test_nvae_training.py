@@ -349,6 +349,44 @@ def test_zoo_fit_fine_tune_and_resume_on_real_mnist(shared_dir, tmp_path):
     assert math.isfinite(float(cli.trainer.callback_metrics["test/nll"]))
 
 
+def _resumable_config(tmp_path: Path, mnist_dir: Path, name: str, kill_at: int | None = None) -> Path:
+    """configs/nvae/mnist-cpu.yaml as shipped (its two ModelCheckpoints, no dirpath) shrunk to the
+    tiny network and 3 steps per epoch, 2 epochs, run in ``tmp_path/run``; ``kill_at`` adds a
+    callback that crashes the run after that step, before any checkpoint of it."""
+    cfg = yaml.safe_load((CONFIGS / "mnist-cpu.yaml").read_text())
+    cfg["trainer"].update(max_epochs=2, limit_train_batches=3, limit_val_batches=2, log_every_n_steps=1,
+                          default_root_dir=str(tmp_path / "run"), deterministic=True)
+    if kill_at is not None:
+        cfg["trainer"]["callbacks"].append({"class_path": "tests.support.pwcnet_training_support.KillAtStep",
+                                            "init_args": {"step": kill_at}})
+    cfg["model"]["init_args"].update(config=TINY, sample_every_n_steps=0)
+    cfg["data"]["init_args"].update(data_dir=str(mnist_dir), cache_dir=str(tmp_path / "cache"), batch_size=4)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_mnist_cpu_config_run_killed_resumes_with_ckpt_path_last(shared_dir, tmp_path, capsys, caplog):
+    from zoo.cli import main
+
+    mnist = shared_dir / "data" / "mnist"
+    if not (mnist / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST is not in {mnist}")
+    killed = _resumable_config(tmp_path, mnist, "killed.yaml", kill_at=5)
+    resumed = _resumable_config(tmp_path, mnist, "run.yaml")
+    assert main(["fit", "--config", str(killed)]) == 1  # killed in epoch 2, after epoch 1's last.ckpt
+    assert capsys.readouterr().err.endswith("zoo: error: Killed: killed at step 5\n")
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"  # <default_root_dir>/checkpoints, no version_N
+    assert torch.load(last, weights_only=False)["global_step"] == 3
+    caplog.set_level("INFO")
+    assert main(["fit", "--config", str(resumed), "--ckpt_path", "last"]) == 0
+    assert f"Restoring states from the checkpoint path at {last}" in caplog.text
+    state = torch.load(last, weights_only=False)
+    assert (state["global_step"], state["epoch"]) == (6, 1)  # epoch 2 run again from step 3
+    assert sorted(p.name for p in last.parent.iterdir()) == ["best-epoch=01-step=000006.ckpt", "last.ckpt"]
+
+
 # ------------------------------------------------------------------------ the bundled model and demo
 
 BUNDLED = ROOT / "zoo" / "weights" / "nvae-mnist-cpu.safetensors"
@@ -421,6 +459,19 @@ def test_bundled_mnist_cpu_model_prefers_digits_to_noise(tmp_path):
     digits = [v for k, v in result["nll_nats"].items() if k != "noise"]
     assert max(digits) < result["nll_nats"]["noise"]
     assert result["mean_digit_nll_nats"] < 200
+
+
+def test_readme_names_log_likelihood_for_what_it_returns():
+    import zoo
+
+    vae = zoo.load("nvae.mnist-cpu")
+    digits = vae.quantize(vae.sample(3, temperature=0.6, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        log_px = vae.log_likelihood(digits, num_samples=2, generator=torch.Generator().manual_seed(1))
+    assert log_px.shape == (3,) and (log_px < 0).all()  # log p(x) of binary images: negative nats
+    readme = (ROOT / "README.md").read_text()
+    assert "log_px = vae.log_likelihood(" in readme and "nll = -log_px" in readme
+    assert "nll = vae.log_likelihood(" not in readme
 
 
 def test_fine_tune_from_an_official_checkpoint_pt(shared_dir, tmp_path):

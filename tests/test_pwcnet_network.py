@@ -167,6 +167,27 @@ def test_forward_rejects_bad_input(image1, image2, message):
         PWCNet().eval()(image1, image2)
 
 
+@pytest.mark.parametrize("scale, offset, found", [(255.0, 0.0, "[0, 255]"), (2.0, -1.0, "[-1, 1]"),
+                                                   (1.0, 0.5, "[0.5, 1.5]")])
+def test_forward_refuses_values_outside_0_1_naming_the_range(scale, offset, found):
+    image = torch.linspace(0, 1, 3 * 64 * 64).reshape(1, 3, 64, 64) * scale + offset
+    message = rf"image2 must hold RGB values in \[0, 1\], found the range \{found[:-1]}\]"
+    with pytest.raises(ValueError, match=message):
+        PWCNet().eval()(torch.rand(1, 3, 64, 64), image)
+
+
+def test_forward_accepts_the_range_and_the_rounding_of_resized_frames():
+    image = torch.zeros(1, 3, 64, 64)
+    image[..., 0, 0] = 1.0
+    assert PWCNet().eval()(image, image).shape == (1, 2, 64, 64)
+    resized = torch.nn.functional.interpolate(torch.ones(1, 3, 100, 150), size=(64, 64), mode="bilinear",
+                                              antialias=True)
+    assert resized.max() > 1  # by a few float32 ulps
+    assert PWCNet().eval()(resized, resized).shape == (1, 2, 64, 64)
+    with pytest.raises(ValueError, match=r"found the range \[0, 1.002\]"):
+        PWCNet().eval()(image, image * 1.002)
+
+
 def test_forward_levels_requires_multiples_of_64():
     with pytest.raises(ValueError, match="multiples of 64"):
         PWCNet().forward_levels(torch.rand(1, 3, 64, 100), torch.rand(1, 3, 64, 100))

@@ -201,7 +201,7 @@ def test_bf16_mixed_trains_on_cpu(tmp_path: Path) -> None:
 
 def cli_config(tmp_path: Path, data: dict, *, max_steps: int, callbacks: list | None = None,
                deterministic: bool = False, name: str = "run.yaml") -> Path:
-    """A tiny LightningCLI config: PWCNetModule on CPU, checkpoints in ``tmp_path/ckpt``.
+    """A tiny LightningCLI config: PWCNetModule on CPU, checkpoints (no dirpath) in ``tmp_path/checkpoints``.
 
     (LightningCLI saves the config it ran as ``tmp_path/config.yaml``; ours is named ``name``.)"""
     config = {
@@ -212,8 +212,8 @@ def cli_config(tmp_path: Path, data: dict, *, max_steps: int, callbacks: list | 
             "limit_val_batches": 1, "val_check_interval": 1000, "check_val_every_n_epoch": None,
             "deterministic": deterministic, "default_root_dir": str(tmp_path),
             "callbacks": [{"class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
-                           "init_args": {"dirpath": str(tmp_path / "ckpt"), "save_last": True,
-                                         "every_n_train_steps": 2, "save_top_k": -1}}] + (callbacks or []),
+                           "init_args": {"save_last": True, "every_n_train_steps": 2,
+                                         "save_top_k": -1}}] + (callbacks or []),
         },
         "model": {"class_path": "models.pwcnet.module.PWCNetModule",
                   "init_args": {"lr": 1e-4, "log_images_every_n_steps": 0}},
@@ -239,7 +239,7 @@ def test_zoo_fit_on_synthetic_data_then_fine_tune_from_the_exported_file(tmp_pat
 
     config = cli_config(tmp_path / "run", SYNTHETIC_DATA, max_steps=2)
     assert main(["fit", "--config", str(config)]) == 0
-    last = tmp_path / "run" / "ckpt" / "last.ckpt"
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     raw = torch.load(last, map_location="cpu", weights_only=True)
     assert raw["global_step"] == 2 and raw["zoo"]["arch"] == "pwcnet"
     trained = {k[len("network."):]: v for k, v in raw["state_dict"].items()}
@@ -273,7 +273,9 @@ def test_shipped_configs_parse(name: str, capsys: pytest.CaptureFixture) -> None
     assert (args["schedule"], args["robust"], list(data["crop_size"]), data["batch_size"]) == expected
 
 
-def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("resume_from", ["last", "path"])
+def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path: Path, monkeypatch,
+                                                                       resume_from: str) -> None:
     from tests.support.pwcnet_training_support import Killed
     from zoo.cli import main
 
@@ -290,19 +292,22 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
                         name="run-killed.yaml")
     resumed = cli_config(tmp_path / "killed", data, max_steps=6, deterministic=True)
     assert main(["fit", "--config", str(whole)]) == 0
+    monkeypatch.setenv("ZOO_DEBUG", "1")  # the kill itself, not zoo's one-line report of it
     with pytest.raises(Killed):
         main(["fit", "--config", str(killed)])
-    interrupted = torch.load(tmp_path / "killed" / "ckpt" / "last.ckpt", weights_only=True)
+    monkeypatch.delenv("ZOO_DEBUG")
+    interrupted = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=True)
     assert interrupted["global_step"] == 4
     # the training loader's place in the epoch travels in the checkpoint
     assert interrupted["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "batches_drawn": 1}]
-    # `--ckpt_path last` finds the same file; the explicit path also makes LightningCLI re-read the
-    # module's hyper-parameters from the checkpoint, which needs the class path saved there.
+    # `--ckpt_path last` on the same command line finds that file in <default_root_dir>/checkpoints;
+    # the explicit path also makes LightningCLI re-read the module's hyper-parameters from the
+    # checkpoint, which needs the class path saved there.
     assert interrupted["hyper_parameters"]["_class_path"] == "models.pwcnet.module.PWCNetModule"
-    last = tmp_path / "killed" / "ckpt" / "last.ckpt"
-    assert main(["fit", "--config", str(resumed), "--ckpt_path", str(last)]) == 0
-    a = torch.load(tmp_path / "whole" / "ckpt" / "last.ckpt", weights_only=True)
-    b = torch.load(tmp_path / "killed" / "ckpt" / "last.ckpt", weights_only=True)
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    assert main(["fit", "--config", str(resumed), "--ckpt_path", "last" if resume_from == "last" else str(last)]) == 0
+    a = torch.load(tmp_path / "whole" / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=True)
     assert a["global_step"] == b["global_step"] == 6
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for key, value in a["state_dict"].items():

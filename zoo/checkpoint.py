@@ -267,6 +267,6 @@ def load_state_dict_strict(network: torch.nn.Module, state: Mapping[str, torch.T
                strict=strict)
     for key, value in state.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values")
+            raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values (a corrupt file or a diverged run)")
     cast = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
     network.load_state_dict(cast, strict=strict)

@@ -10,29 +10,36 @@ Formats (dispatched on the file extension by :func:`read_flow` and :func:`write_
   then float32 u, v interleaved row by row, little-endian. Components whose magnitude exceeds 1e9
   mean "unknown"; such pixels are invalid (and are written as 1e10).
 - ``.png`` (KITTI, HD1K): 16-bit RGB, ``u = (R - 2**15) / 64``, ``v = (G - 2**15) / 64``,
-  ``valid = B > 0``. Read and written by :mod:`datamodules.flow.png16` because Pillow truncates
-  16-bit RGB to 8 bits. Representable flow lies in [-512, 512) px at 1/64 px steps.
+  ``valid = B > 0``. Read and written by libpng (:mod:`datamodules.flow.png_io`) because Pillow
+  truncates 16-bit RGB to 8 bits. Representable flow lies in [-512, 512) px at 1/64 px steps.
 - ``.pfm`` (FlyingThings3D flow and disparity): a ``PF`` (3 channels) or ``Pf`` (1 channel)
   header line, ``width height``, a scale whose sign gives the byte order (negative: little
   endian), then float32 rows from the bottom of the image up. Flow files carry a third channel
   of zeros, dropped on reading. Non-finite values are invalid (and invalid pixels are written as
   NaN).
+
+Readers refuse a PNG whose header claims more than :data:`MAX_PIXELS` pixels (2**27 =
+134,217,728, e.g. 16384 x 8192: 1.5 GiB as float32 RGB) before decoding it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from datamodules.files.atomic import write_atomic
-from datamodules.flow.png16 import decode_png, encode_png
+from datamodules.flow.png_io import encode_png, png_header, read_png
 
 __all__ = [
     "FLO_TAG",
+    "MAX_PIXELS",
     "UNKNOWN_FLOW_THRESHOLD",
     "FlowFormatError",
     "read_flow",
@@ -44,12 +51,15 @@ __all__ = [
     "read_pfm",
     "write_pfm",
     "read_image",
+    "image_size",
 ]
 
 FLO_TAG = 202021.25
 UNKNOWN_FLOW_THRESHOLD = 1e9
 _FLO_UNKNOWN = 1e10
 _MAX_SIDE = 1 << 16
+#: The most pixels a reader decodes; larger headers are refused before decoding.
+MAX_PIXELS = 1 << 27
 _KITTI_OFFSET = 2**15
 _KITTI_SCALE = 64.0
 _PathLike = str | os.PathLike
@@ -103,12 +113,10 @@ def write_flo(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None = None
 
 def read_kitti_flow(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a KITTI 16-bit flow PNG: ``u, v = (R, G - 2**15) / 64``, valid where ``B > 0``."""
-    image = decode_png(Path(path).read_bytes(), path)
-    if image.ndim != 3 or image.dtype != np.uint16:
-        raise FlowFormatError(
-            f"{path}: KITTI flow PNGs are 16-bit RGB, this one is {image.dtype.itemsize * 8}-bit "
-            f"with {1 if image.ndim == 2 else image.shape[2]} channel(s)"
-        )
+    header = png_header(path)
+    if (header.bit_depth, header.colour_type) != (16, 2):
+        raise FlowFormatError(f"{path}: KITTI flow PNGs are 16-bit RGB, this one is {header.kind}")
+    image = read_png(path, MAX_PIXELS)
     flow = (image[..., :2].astype(np.float32) - _KITTI_OFFSET) / _KITTI_SCALE
     valid = image[..., 2] > 0
     return flow, valid
@@ -155,13 +163,77 @@ def write_pfm(path: _PathLike, image: np.ndarray) -> None:
 
 
 def read_image(path: _PathLike) -> np.ndarray:
-    """Read a PNG, JPEG or PPM image as float32 (H, W, 3) RGB in [0, 1] (gray is replicated)."""
+    """Read an image file as float32 (H, W, 3) RGB in [0, 1], keeping every bit of its samples.
+
+    Samples are divided by their full scale: 255 at 8 bits (1-bit files read 0 or 1), 65535 at
+    16 bits (gray ``I;16*`` through Pillow; 16-bit colour PNGs, which Pillow cuts to 8 bits,
+    through libpng). Pillow's 32-bit integer mode ``I`` is taken as 16-bit and 32-bit float ``F``
+    as it is; both are refused with the range found when it lies outside [0, 65535] or [0, 1].
+    Gray is repeated to RGB; palette, CMYK and YCbCr images are converted to RGB by Pillow.
+    Alpha and palette transparency are dropped: the colour stored is the colour read, not
+    composited on any background (as ``cv2.imread`` and the flow datasets' readers do). 16-bit
+    colour TIFFs are read by Pillow at 8-bit precision.
+
+    Raises:
+        OSError: naming the file, for a file Pillow cannot open or decode.
+        ValueError: naming the file, for sample values outside their mode's range, or a header
+            that claims more than :data:`MAX_PIXELS` (refused before decoding).
+    """
+    with _opened_image(path) as image:
+        try:
+            samples, full_scale = _samples(path, image)
+        except (OSError, SyntaxError) as error:  # Pillow's decoders raise both for broken files
+            raise OSError(f"{path}: cannot read image ({error})") from error
+    rgb = samples[..., :3] if samples.ndim == 3 else np.repeat(samples[..., None], 3, axis=2)
+    rgb = rgb.astype(np.float32)
+    rgb /= np.float32(full_scale)
+    return rgb
+
+
+def image_size(path: _PathLike) -> tuple[int, int]:
+    """(width, height) of an image file, from its header: the pixels are not decoded.
+
+    Raises as :func:`read_image` does for files it cannot open or that exceed :data:`MAX_PIXELS`.
+    """
+    with _opened_image(path) as image:
+        return image.size
+
+
+@contextlib.contextmanager
+def _opened_image(path: _PathLike) -> Iterator[Image.Image]:
+    """The file opened by Pillow, which reads only its header, once its size is within :data:`MAX_PIXELS`."""
     try:
-        with Image.open(path) as image:
-            rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS is the limit here
+            image = Image.open(path)
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path}: refused before decoding ({error})") from None
+    except UnidentifiedImageError:
+        raise OSError(f"{path}: not an image file (no image format that Pillow reads matches its content)") from None
     except OSError as error:
-        raise OSError(f"{path}: cannot read image ({error})") from error
-    return rgb / 255.0
+        raise OSError(f"{path}: cannot read image ({error.strerror or error})") from error
+    with image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise ValueError(f"{path}: the image header claims {width}x{height} = {width * height:,} px, over the "
+                             f"limit of {MAX_PIXELS:,} px; refused before decoding")
+        yield image
+
+
+def _samples(path: _PathLike, image: Image.Image) -> tuple[np.ndarray, float]:
+    """The decoded samples of the opened ``image``, (H, W) or (H, W, C), and their full-scale value."""
+    if image.mode.startswith("I;16"):
+        return np.asarray(image), 65535.0
+    if image.mode in ("I", "F"):
+        values, full_scale = np.asarray(image), 65535.0 if image.mode == "I" else 1.0
+        low, high = (values.min(), values.max()) if values.size else (0, 0)
+        if not (0 <= low and high <= full_scale):
+            raise ValueError(f"{path}: a mode {image.mode} image must hold values in [0, {full_scale:g}], "
+                             f"found the range [{low:g}, {high:g}]")
+        return values, full_scale
+    if image.format == "PNG" and png_header(path).bit_depth == 16:  # colour: Pillow would keep 8 bits
+        return read_png(path, MAX_PIXELS), 65535.0
+    return np.asarray(image.convert("RGB")), 255.0
 
 
 def _read_pfm_flow(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -179,11 +251,14 @@ def _write_pfm_flow(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None 
 
 
 def _check_flow(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """``flow`` as float32 (H, W, 2) and ``valid`` as bool (H, W) (all True when None)."""
-    flow = np.asarray(flow, np.float32)
+    """``flow`` as C-contiguous float32 (H, W, 2) and ``valid`` as bool (H, W) (all True when None).
+
+    Any real dtype and memory layout is accepted (a permuted tensor's ``.numpy()`` is a strided view).
+    """
+    flow = np.ascontiguousarray(flow, np.float32)
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise FlowFormatError(f"{path}: flow must have shape (H, W, 2), got {flow.shape}")
-    valid = np.ones(flow.shape[:2], bool) if valid is None else np.asarray(valid, bool)
+    valid = np.ones(flow.shape[:2], bool) if valid is None else np.ascontiguousarray(valid, bool)
     if valid.shape != flow.shape[:2]:
         raise FlowFormatError(f"{path}: valid mask shape {valid.shape} does not match flow {flow.shape[:2]}")
     return flow, valid & np.isfinite(flow).all(axis=2)

@@ -1,6 +1,7 @@
 """Running a PWC-Net for inference: no autograd, and reduced precision where the device has it.
 
-``estimate_flow`` is what ``zoo flow`` and the benchmark call. Reduced precision means autocast:
+``estimate_flow`` is what ``zoo flow`` and the benchmark call; with ``max_size`` it estimates on
+downscaled frames and scales the flow back (large frames in bounded memory). Reduced precision means autocast:
 convolutions run in bfloat16 (CPU with native bf16 instructions, CUDA with bf16 support) or
 float16 (other CUDA devices), while the network keeps the sampling coordinates of the warp and
 the returned flow in float32 (see :func:`models.pwcnet.warp.warp`).
@@ -12,8 +13,9 @@ import functools
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["PRECISIONS", "cpu_flags", "bf16_supported", "resolve_precision", "estimate_flow"]
+__all__ = ["PRECISIONS", "cpu_flags", "bf16_supported", "resolve_precision", "downscaled_size", "estimate_flow"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -55,8 +57,20 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "float16" if device.type == "cuda" else "float32"
 
 
+def downscaled_size(height: int, width: int, max_size: int | None = None) -> tuple[int, int]:
+    """The (height, width) at which :func:`estimate_flow` runs the network for frames of
+    ``height`` x ``width``: their own size, or, when the longer side exceeds ``max_size``, scaled
+    (aspect kept, sides rounded, at least 1 px) so that the longer side is ``max_size``."""
+    if max_size is not None and max_size < 1:
+        raise ValueError(f"max_size must be a positive number of pixels, got {max_size}")
+    if max_size is None or max(height, width) <= max_size:
+        return height, width
+    scale = max_size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def estimate_flow(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tensor,
-                  precision: str = "float32") -> torch.Tensor:
+                  precision: str = "float32", max_size: int | None = None) -> torch.Tensor:
     """Flow from ``image1`` to ``image2`` under ``torch.inference_mode``.
 
     Args:
@@ -64,13 +78,32 @@ def estimate_flow(network: torch.nn.Module, image1: torch.Tensor, image2: torch.
         image1, image2: (B, 3, H, W) RGB in [0, 1] (see ``PWCNet.forward`` for accepted inputs);
             moved to the network's device.
         precision: one of :data:`PRECISIONS`.
+        max_size: when the longer side of the frames exceeds it, the network sees them at
+            :func:`downscaled_size` (bilinear, antialiased: h x w), and its flow is resized to
+            H x W (bilinear) with u multiplied by W / w and v by H / h, so that the flow is in
+            pixels of the frames as given. Memory then follows h x w, not H x W (plus the
+            full-size frames and flow).
 
     Returns:
         (B, 2, H, W) float32 flow in pixels.
     """
     device = next(network.parameters()).device
     precision = resolve_precision(precision, device)
-    image1, image2 = image1.to(device), image2.to(device)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=_DTYPES.get(precision, torch.bfloat16),
-                                                enabled=precision in _DTYPES):
-        return network(image1, image2).float()
+    height, width = image1.shape[-2:]
+    size = downscaled_size(height, width, max_size)
+    with torch.inference_mode():
+        image1, image2 = (_resize(image.to(device), size) for image in (image1, image2))
+        with torch.autocast(device.type, dtype=_DTYPES.get(precision, torch.bfloat16), enabled=precision in _DTYPES):
+            flow = network(image1, image2).float()
+        if size == (height, width):
+            return flow
+        scale = flow.new_tensor([width / size[1], height / size[0]]).view(1, 2, 1, 1)
+        return _resize(flow, (height, width)) * scale
+
+
+def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, h, w) -> (B, C, *size), bilinear, antialiased when shrinking; unchanged at its own size."""
+    if tuple(images.shape[-2:]) == size:
+        return images
+    shrinking = size[0] < images.shape[-2] or size[1] < images.shape[-1]
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=shrinking)

