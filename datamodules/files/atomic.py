@@ -35,7 +35,8 @@ def atomic_output(path: str | os.PathLike, *, durable: bool = False) -> Iterator
     """Yield a temporary path beside ``path``; on success it is renamed to ``path``.
 
     The parent folder is created if needed. On any error the temporary file is removed and
-    ``path`` is left as it was. With ``durable``, the file and the rename are fsynced.
+    ``path`` is left as it was; an ``OSError`` that names no file (a full disk, a file-size
+    limit) is raised again naming ``path``. With ``durable``, the file and the rename are fsynced.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +49,11 @@ def atomic_output(path: str | os.PathLike, *, durable: bool = False) -> Iterator
         if durable:
             _fsync(tmp, os.O_RDWR)
         os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, f"cannot write {path}: {error.strerror or error}") from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -168,7 +168,8 @@ def read_image(path: _PathLike) -> np.ndarray:
     Samples are divided by their full scale: 255 at 8 bits (1-bit files read 0 or 1), 65535 at
     16 bits (gray ``I;16*`` through Pillow; 16-bit colour PNGs, which Pillow cuts to 8 bits,
     through libpng). Pillow's 32-bit integer mode ``I`` is taken as 16-bit and 32-bit float ``F``
-    as it is; both are refused with the range found when it lies outside [0, 65535] or [0, 1].
+    as it is; both are refused with the range found when it lies outside [0, 65535] or [0, 1], and
+    ``F`` images holding NaN or infinity are refused.
     Gray is repeated to RGB; palette, CMYK and YCbCr images are converted to RGB by Pillow.
     Alpha and palette transparency are dropped: the colour stored is the colour read, not
     composited on any background (as ``cv2.imread`` and the flow datasets' readers do). 16-bit
@@ -226,6 +227,8 @@ def _samples(path: _PathLike, image: Image.Image) -> tuple[np.ndarray, float]:
         return np.asarray(image), 65535.0
     if image.mode in ("I", "F"):
         values, full_scale = np.asarray(image), 65535.0 if image.mode == "I" else 1.0
+        if not np.isfinite(values).all():
+            raise ValueError(f"{path}: holds NaN or infinite values ({int((~np.isfinite(values)).sum()):,} samples)")
         low, high = (values.min(), values.max()) if values.size else (0, 0)
         if not (0 <= low and high <= full_scale):
             raise ValueError(f"{path}: a mode {image.mode} image must hold values in [0, {full_scale:g}], "

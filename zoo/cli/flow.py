@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if args.png:
         _check_writable("--png", Path(args.png), suffixes=(".png",))
     first, second = (Path(p) for p in args.images)
+    _check_distinct({"IMG1": first, "IMG2": second, "-o": Path(args.output),
+                     **({"--png": Path(args.png)} if args.png else {})})
     size = _common_size([first, second])
     _pairs_per_forward(first, size, args)
     image1, image2 = _read_image(first), _read_image(second)
@@ -133,6 +135,16 @@ def _check_writable(option: str, path: Path, suffixes: tuple[str, ...] | None) -
         raise NotADirectoryError(f"{option} {path}: cannot create the folder {folder}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"{option} {path}: no permission to write in {existing}")
+
+
+def _check_distinct(paths: dict[str, Path]) -> None:
+    """Refuse two arguments that name the same file: an output would overwrite an input or the other output."""
+    seen: dict[Path, str] = {}
+    for option, path in paths.items():
+        resolved = path.resolve()
+        if resolved in seen and option in ("-o", "--png"):
+            raise ValueError(f"{option} {path}: the same file as {seen[resolved]}; it would be overwritten")
+        seen.setdefault(resolved, option)
 
 
 def _frame_size(path: Path) -> tuple[int, int]:
@@ -241,6 +253,12 @@ def _list_frames(folder: Path) -> list[Path]:
                     key=_natural_key)
     if len(frames) < 2:
         raise ValueError(f"{folder}: needs at least two frames ({', '.join(FRAME_SUFFIXES)}), found {len(frames)}")
+    stems: dict[str, Path] = {}
+    for frame in frames:
+        if frame.stem in stems:
+            raise ValueError(f"{folder}: frames {stems[frame.stem].name} and {frame.name} would both write "
+                             f"{frame.stem}.flo; keep one of them")
+        stems[frame.stem] = frame
     return frames
 
 

@@ -11,6 +11,10 @@ Two defaults differ from Lightning's, so that every config resumes and reports t
   (Lightning would use the logger's ``version_N`` folder, new for every run, where the next
   run's ``--ckpt_path last`` does not look): the same command line plus ``--ckpt_path last``
   resumes, and ``--trainer.default_root_dir`` moves the checkpoints with the run.
+* ``limit_train_batches: 480`` means 480 batches: Lightning types the ``limit_*_batches`` as
+  ``float | int``, so the parser would read 480 as 480.0, which Lightning takes as a fraction of
+  the epoch (and 1 as 1.0, every batch). :class:`ZooTrainer` declares them ``int | float``: an
+  integer stays an integer, ``0.25`` stays a fraction.
 * The progress bar is on when stderr is a terminal and off when it goes to a file (a log of a
   long run would otherwise fill with bar redraws); ``--trainer.enable_progress_bar`` decides.
 """
@@ -26,7 +30,18 @@ from pytorch_lightning.cli import LightningCLI
 
 from zoo.loader import load_weights_into
 
-__all__ = ["ZooCLI", "root_checkpoints", "run_lightning_cli"]
+__all__ = ["ZooCLI", "ZooTrainer", "root_checkpoints", "run_lightning_cli"]
+
+
+class ZooTrainer(pl.Trainer):
+    """``pl.Trainer`` whose batch limits are typed ``int | float``, integer first (see the module doc)."""
+
+    def __init__(self, *args, limit_train_batches: int | float | None = None,
+                 limit_val_batches: int | float | None = None, limit_test_batches: int | float | None = None,
+                 limit_predict_batches: int | float | None = None, **kwargs) -> None:
+        super().__init__(*args, limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches,
+                         limit_test_batches=limit_test_batches, limit_predict_batches=limit_predict_batches,
+                         **kwargs)
 
 
 class ZooCLI(LightningCLI):
@@ -55,6 +70,7 @@ def run_lightning_cli(argv: list[str] | None = None) -> ZooCLI:
     return ZooCLI(
         model_class=None,
         datamodule_class=None,
+        trainer_class=ZooTrainer,
         subclass_mode_model=True,
         subclass_mode_data=True,
         args=argv,
