@@ -207,8 +207,10 @@ def _opened_image(path: _PathLike) -> Iterator[Image.Image]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS is the limit here
             image = Image.open(path)
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"{path}: refused before decoding ({error})") from None
+    except Image.DecompressionBombError:
+        width, height = _claimed_size(path)
+        raise ValueError(f"{path}: the image header claims {width}x{height} = {width * height:,} px, over the "
+                         f"limit of {MAX_PIXELS:,} px; refused before decoding") from None
     except UnidentifiedImageError:
         raise OSError(f"{path}: not an image file (no image format that Pillow reads matches its content)") from None
     except OSError as error:
@@ -219,6 +221,18 @@ def _opened_image(path: _PathLike) -> Iterator[Image.Image]:
             raise ValueError(f"{path}: the image header claims {width}x{height} = {width * height:,} px, over the "
                              f"limit of {MAX_PIXELS:,} px; refused before decoding")
         yield image
+
+
+def _claimed_size(path: _PathLike) -> tuple[int, int]:
+    """(width, height) from the header of a file Pillow refused as a decompression bomb (its own
+    check runs before ours and names no size); only the header is read, nothing is decoded."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as image:
+            return image.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _samples(path: _PathLike, image: Image.Image) -> tuple[np.ndarray, float]:

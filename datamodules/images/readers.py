@@ -92,16 +92,39 @@ MNIST_FILES = {
 _IDX_UBYTE = 0x08
 
 
+MAX_IDX_BYTES = 1 << 30  # the largest IDX payload read (MNIST's largest file: 47 MB)
+
+
 def read_idx_bytes(path: str | Path) -> bytes:
-    """The uncompressed bytes of an IDX file, plain or gzipped (decided by the ``.gz`` suffix)."""
+    """The uncompressed bytes of an IDX file, plain or gzipped (decided by the ``.gz`` suffix).
+
+    Reading stops one byte past the size the header promises (at most :data:`MAX_IDX_BYTES`), so
+    an archive that inflates far beyond it is refused without being inflated.
+    """
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            head = f.read(4)
+            head += f.read(4 * head[3]) if len(head) == 4 else b""
+            promised = _idx_size(head)
+            if promised is not None and promised > MAX_IDX_BYTES:
+                raise ValueError(f"{path}: IDX header promises {promised:,} bytes, more than the "
+                                 f"{MAX_IDX_BYTES:,} read at most")
+            data = bytearray(head)
+            wanted = (promised if promised is not None else len(head)) + 1
+            while len(data) < wanted and (chunk := f.read(min(1 << 20, wanted - len(data)))):
+                data += chunk
+            return bytes(data)
     except (EOFError, gzip.BadGzipFile, OSError) as error:
         raise ValueError(f"{path}: cannot read the IDX file ({error})") from error
+
+
+def _idx_size(head: bytes) -> int | None:
+    """The total size in bytes an unsigned-byte IDX header promises, or None if ``head`` is no such header."""
+    if len(head) < 4 or head[:3] != bytes([0, 0, _IDX_UBYTE]) or len(head) < 4 + 4 * head[3]:
+        return None
+    shape = np.frombuffer(head, ">i4", count=head[3], offset=4).astype(np.int64)
+    return len(head) + int(np.prod(shape)) if (shape >= 0).all() else None
 
 
 def parse_idx(data: bytes, path: str | Path, ndim: int | None = None) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from datamodules import read_flow
@@ -115,15 +116,20 @@ def test_huge_frames_are_refused_naming_the_size_and_max_size(huge_frame: Path, 
     assert not out.exists()
 
 
-def test_max_size_processes_huge_frames_downscaled(huge_frame: Path, tmp_path: Path) -> None:
-    """``--max-size 512``: the same pair is processed within the memory limit and the flow is
-    written at 512x512 (today: "unrecognized arguments: --max-size")."""
+def test_max_size_processes_huge_frames_downscaled(tmp_path: Path) -> None:
+    """``--max-size 512`` on a 4000x4000 pair (16 MP, over the default per-forward budget, so
+    refused without the option): processed within the memory limit, the network at 512x512, and
+    the flow written at the frames' resolution, as the README states."""
+    frame = tmp_path / "frame 4000.png"
+    frame.write_bytes(png_of_zeros(4000, 4000))
     out = tmp_path / "out.flo"
-    result = run_cli("flow", huge_frame, huge_frame, "-o", out, "--weights", "pwcnet.synth", "--max-size", "512",
+    refused = run_cli("flow", frame, frame, "-o", out, "--weights", "pwcnet.synth", memory_limit_kb=MEMORY_LIMIT_KB)
+    assert_one_line_error(refused, "4000x4000", "--max-size")
+    result = run_cli("flow", frame, frame, "-o", out, "--weights", "pwcnet.synth", "--max-size", "512",
                      memory_limit_kb=MEMORY_LIMIT_KB, timeout=120)
     assert result.rc == 0, result.stderr[-3000:]
     flow, valid = read_flow(out)
-    assert flow.shape == (512, 512, 2) and valid.all()
+    assert flow.shape == (4000, 4000, 2) and valid.all() and np.isfinite(flow).all()
 
 
 def test_frame_with_an_absurd_header_is_a_one_line_error(tmp_path: Path) -> None:
@@ -161,14 +167,18 @@ def test_download_without_content_length_is_capped_at_the_expected_size(zoo_home
 
 def test_kitti_flow_png_whose_data_inflates_beyond_its_header(tmp_path: Path) -> None:
     """A KITTI flow PNG whose header says 1000x1000 (6 MB of samples) but whose image data
-    inflates to 1.5 GB: today ``zlib.decompress`` inflates it all (MemoryError under a 1 GB
-    limit; the reader alone needs 0.15 GB). The reader stops at the size the header implies
-    and raises a FlowFormatError (a ValueError) naming the file."""
+    inflates to 1.5 GB: the reader inflates only the rows the header promises (libpng, through
+    OpenCV) and ignores the rest, so it stays far under a 1 GB limit; the flow it returns has the
+    header's size (a refusal naming the file would do as well)."""
     path = tmp_path / "kitti_bomb.png"
     idat = deflate_zeros(b"", 1_500_000_000)
     path.write_bytes(png_header(1000, 1000, 16, 2) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
-    message = _refusal("from datamodules import read_flow\nread_flow(sys.argv[1])", path, limit_kb=1_000_000)
-    assert str(path) in message
+    code = ("import sys\nfrom datamodules import read_flow\n"
+            "try:\n    flow, valid = read_flow(sys.argv[1])\n    print('SHAPE', flow.shape, valid.any())\n"
+            "except ValueError as error:\n    print('REFUSED:', error)\n")
+    result = run_limited(code, path, limit_kb=1_000_000)
+    assert result.rc == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "SHAPE (1000, 1000, 2) False" in result.stdout or f"REFUSED: {path}" in result.stdout, result.stdout
 
 
 def test_mnist_archive_that_inflates_to_gigabytes(tmp_path: Path) -> None:

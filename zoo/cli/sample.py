@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from models.nvae.network import NVAE
 
-__all__ = ["add_parser", "run", "load_nvae"]
+__all__ = ["add_parser", "run", "load_nvae", "MAX_SAMPLES", "MAX_GRID_PIXELS"]
+
+MAX_SAMPLES = 10_000  # images in one grid; refused before anything is loaded
+MAX_GRID_PIXELS = 1 << 28  # pixels of the grid (about 800 MB as RGB), checked once the image size is known
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="nvae.TAG (e.g. nvae.mnist) or nvae with --weights")
     p.add_argument("--weights", default=None, help="a weight file (official checkpoint.pt, "
                    "our safetensors or a Lightning .ckpt) instead of a registered tag")
-    p.add_argument("-n", "--num-samples", type=int, default=64, help="number of images (default 64)")
+    p.add_argument("-n", "--num-samples", type=int, default=64,
+                   help=f"number of images (default 64, at most {MAX_SAMPLES:,})")
     p.add_argument("-t", "--temperature", type=float, default=0.7,
                    help="prior temperature in [0, 1] (default 0.7, as the official evaluation)")
     p.add_argument("-o", "--output", default="samples.png", help="PNG file to write")
@@ -49,8 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _check_args(args: argparse.Namespace) -> None:
     from zoo.cli.device import torch_device
 
-    if args.num_samples < 1:
-        raise ValueError(f"--num-samples must be >= 1, got {args.num_samples}")
+    if not 1 <= args.num_samples <= MAX_SAMPLES:
+        raise ValueError(f"--num-samples must be in [1, {MAX_SAMPLES:,}] (one PNG grid), got {args.num_samples:,}")
     if not 0.0 <= args.temperature <= 1.0:
         raise ValueError(f"--temperature must be in [0, 1], got {args.temperature}")
     if args.batch_size < 1 or args.readjust_batches < 1:
@@ -85,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
 
     _check_args(args)
     network = load_nvae(args.name, args.weights, args.device, "sample")
+    grid_pixels = args.num_samples * network.config.image_size ** 2
+    if grid_pixels > MAX_GRID_PIXELS:
+        raise ValueError(f"--num-samples {args.num_samples:,}: a grid of {grid_pixels:,} px of "
+                         f"{network.config.image_size}-px images, over {MAX_GRID_PIXELS:,}; draw fewer")
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     with torch.no_grad():
         if args.readjust_bn:
