@@ -1,0 +1,27 @@
+"""The standard optical-flow datasets, read from their published on-disk layouts.
+
+Every dataset is a ``torch.utils.data.Dataset`` of dicts:
+
+- ``image1``, ``image2``: float32 (3, H, W) RGB in [0, 1];
+- ``flow``: float32 (2, H, W), pixels, frame 1 -> frame 2 (zeros where there is no ground truth);
+- ``valid``: bool (H, W), pixels with ground truth (all False for test splits);
+- ``meta``: ``{"dataset": str, "sequence": str, "frame": int, "paths": (image1, image2, flow)}``
+  with the flow path ``""`` when there is none.
+
+An optional ``transform`` (e.g. :class:`datamodules.flow.augment.FlowAugmentation`) maps each
+item dict to a new one. ``sparse`` tells whether the ground truth is sparse (KITTI, HD1K), which
+resizing must respect.
+
+A missing or incomplete folder raises :class:`DatasetNotFoundError` naming the folder, the layout
+expected and where the data is published; :mod:`datamodules.flow.sources` downloads the sets that
+have a public archive.
+"""
+
+from datamodules.flow.datasets.base import DatasetNotFoundError, FlowDataset, FlowSample
+from datamodules.flow.datasets.chairs import FlyingChairs
+from datamodules.flow.datasets.hd1k import HD1K
+from datamodules.flow.datasets.kitti import KITTI
+from datamodules.flow.datasets.sintel import Sintel
+from datamodules.flow.datasets.things import FlyingThings3D
+
+__all__ = ["DatasetNotFoundError", "FlowSample", "FlowDataset", "FlyingChairs", "FlyingThings3D", "Sintel", "KITTI", "HD1K"]

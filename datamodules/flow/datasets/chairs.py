@@ -1,0 +1,60 @@
+"""FlyingChairs (Dosovitskiy et al. 2015) in its release layout, with the official train/val split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datamodules.flow.datasets.base import (
+    FlowDataset,
+    FlowSample,
+    PathLike,
+    Transform,
+    check_complete,
+    layout_error,
+    none_found,
+    numbered,
+    require,
+)
+
+__all__ = ["FlyingChairs"]
+
+
+CHAIRS_LAYOUT = """\
+  data/00001_img1.ppm, data/00001_img2.ppm, data/00001_flow.flo, ... (22,872 pairs)
+  FlyingChairs_train_val.txt   (one line per pair: 1 = train, 2 = validation)"""
+CHAIRS_SOURCE = "https://lmb.informatik.uni-freiburg.de/resources/datasets/FlyingChairs.en.html"
+
+
+class FlyingChairs(FlowDataset):
+    """FlyingChairs (Dosovitskiy et al. 2015): 22,872 pairs of 384x512, ``.ppm`` frames and ``.flo`` flow.
+
+    Args:
+        root: the unpacked ``FlyingChairs_release`` folder.
+        split: ``"train"`` (22,232 pairs) or ``"val"`` (640) by the official
+            ``FlyingChairs_train_val.txt``, or ``"all"``.
+    """
+
+    name = "chairs"
+
+    def __init__(self, root: PathLike, split: str = "train", transform: Transform | None = None) -> None:
+        if split not in ("train", "val", "all"):
+            raise ValueError(f"FlyingChairs split must be 'train', 'val' or 'all', got {split!r}")
+        root = Path(root)
+        data = require(root / "data", "FlyingChairs", CHAIRS_LAYOUT, CHAIRS_SOURCE)
+        flows = numbered(data.glob("*_flow.flo"), r"(\d+)_flow\.flo")
+        if not flows:
+            raise none_found(data, "FlyingChairs", "*_flow.flo files", CHAIRS_LAYOUT, CHAIRS_SOURCE)
+        numbers = sorted(flows)
+        if split != "all":
+            split_file = require(root / "FlyingChairs_train_val.txt", "FlyingChairs", CHAIRS_LAYOUT, CHAIRS_SOURCE)
+            labels = split_file.read_text().split()
+            if len(labels) != len(numbers):
+                problem = f"{split_file} lists {len(labels)} pairs but {data} holds {len(numbers)} flow files (incomplete download?)"
+                raise layout_error("FlyingChairs", problem, CHAIRS_LAYOUT, CHAIRS_SOURCE)
+            wanted = "1" if split == "train" else "2"
+            numbers = [n for n, label in zip(numbers, labels) if label == wanted]
+        samples = [
+            FlowSample(data / f"{n:05d}_img1.ppm", data / f"{n:05d}_img2.ppm", flows[n], "chairs", n) for n in numbers
+        ]
+        check_complete(samples, "FlyingChairs", CHAIRS_LAYOUT, CHAIRS_SOURCE)
+        super().__init__(samples, transform)
