@@ -255,6 +255,31 @@ def test_zoo_fit_on_synthetic_data_then_fine_tune_from_the_exported_file(tmp_pat
     assert "val/synthetic/epe" in cli.trainer.callback_metrics
 
 
+def test_zoo_fit_exports_the_best_checkpoint_at_the_end(tmp_path: Path) -> None:
+    """``zoo.export.ExportBest`` (the GPU recipe's last step): the monitored best checkpoint, as
+    safetensors under default_root_dir, with its score and step in the provenance."""
+    import zoo
+    from zoo.checkpoint import read_checkpoint
+    from zoo.cli import main
+
+    best = {"class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
+            "init_args": {"monitor": "val/synthetic/epe", "mode": "min", "save_top_k": 1, "filename": "best-{step}"}}
+    export = {"class_path": "zoo.export.ExportBest",
+              "init_args": {"path": "exported.safetensors", "info": {"recipe": "test"}, "dtype": "float32"}}
+    config = cli_config(tmp_path / "run", SYNTHETIC_DATA, max_steps=4, callbacks=[best, export])
+    assert main(["fit", "--config", str(config), "--trainer.val_check_interval", "2"]) == 0
+    (best_path,) = (tmp_path / "run" / "checkpoints").glob("best-step=*.ckpt")
+    exported = tmp_path / "run" / "exported.safetensors"
+    info = read_checkpoint(exported)["zoo"]["info"]
+    raw = torch.load(best_path, map_location="cpu", weights_only=True)
+    (monitor_state,) = [state for key, state in raw["callbacks"].items() if "val/synthetic/epe" in key]
+    assert info["recipe"] == "test" and info["best_checkpoint"] == best_path.name
+    assert info["val/synthetic/epe"] == pytest.approx(float(monitor_state["best_model_score"]))
+    network = zoo.load("pwcnet", weights=exported)
+    for key, value in network.state_dict().items():
+        assert torch.equal(value, raw["state_dict"][f"network.{key}"])
+
+
 @pytest.mark.parametrize("name", ["chairs", "things", "sintel", "kitti", "synthetic"])
 def test_shipped_configs_parse(name: str, capsys: pytest.CaptureFixture) -> None:
     from zoo.cli.train import run_lightning_cli

@@ -62,7 +62,7 @@ class PhotometricJitter:
 
     @staticmethod
     def _jitter(image: Tensor, p: dict) -> Tensor:
-        image = image * p["brightness"] * p["gain"]
+        image = image * p["brightness"] * p["gain"].to(image.device)
         grey = image.mean(dim=0, keepdim=True)
         image = grey + (image - grey) * p["saturation"]
         image = image.mean() + (image - image.mean()) * p["contrast"]
@@ -163,7 +163,7 @@ def affine_augment(
     """
     matrix = matrix.to(torch.float64)
     linear = matrix[:, :2]
-    grid = _sampling_grid(matrix, tuple(image1.shape[-2:]), size)
+    grid = _sampling_grid(matrix, tuple(image1.shape[-2:]), size).to(image1.device)
     frames = F.grid_sample(torch.stack([image1, image2]).float(), grid.expand(2, -1, -1, -1), mode="bilinear",
                            padding_mode="zeros", align_corners=False)
     if sparse:
@@ -172,7 +172,7 @@ def affine_augment(
         stacked = torch.cat([flow, valid[None].to(flow.dtype)])[None].float()
         sampled = F.grid_sample(stacked, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
         new_valid = sampled[2] > 1 - 1e-4
-        new_flow = torch.einsum("ij,jhw->ihw", linear.float(), sampled[:2])
+        new_flow = torch.einsum("ij,jhw->ihw", linear.float().to(sampled.device), sampled[:2])
         new_flow = torch.where(new_valid, new_flow, 0)
     return frames[0], frames[1], new_flow, new_valid
 
@@ -191,14 +191,15 @@ def _sampling_grid(matrix: Tensor, in_size: tuple[int, int], out_size: tuple[int
 
 def _move_sparse(flow: Tensor, valid: Tensor, matrix: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
     """Scatter each valid pixel to the output pixel nearest its transformed position."""
+    matrix = matrix.to(flow.device)
     ys, xs = torch.nonzero(valid, as_tuple=True)
     points = torch.stack([xs, ys]).to(torch.float64)
     target = torch.round(matrix[:, :2] @ points + matrix[:, 2:]).long()
     vectors = (matrix[:, :2] @ flow[:, ys, xs].to(torch.float64)).to(flow.dtype)
     inside = (target[0] >= 0) & (target[0] < size[1]) & (target[1] >= 0) & (target[1] < size[0])
     target, vectors = target[:, inside], vectors[:, inside]
-    new_flow = torch.zeros(2, *size, dtype=flow.dtype)
-    new_valid = torch.zeros(size, dtype=torch.bool)
+    new_flow = torch.zeros(2, *size, dtype=flow.dtype, device=flow.device)
+    new_valid = torch.zeros(size, dtype=torch.bool, device=flow.device)
     new_flow[:, target[1], target[0]] = vectors
     new_valid[target[1], target[0]] = True
     return new_flow, new_valid

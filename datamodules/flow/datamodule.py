@@ -285,8 +285,13 @@ class FlowDataModule(pl.LightningDataModule):
             rank=trainer.global_rank if trainer is not None else 0,
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
+            pin_memory=self._pin_memory(),
         )
+
+    def _pin_memory(self) -> bool:
+        """Pin batches for a GPU, unless the synthetic sets already render on one."""
+        rendered_on = torch.device(self.synthetic_options.get("device", "cpu"))
+        return torch.cuda.is_available() and rendered_on.type == "cpu"
 
     def val_dataloader(self) -> list[DataLoader]:
         if not self.val_datasets:
