@@ -27,6 +27,7 @@ __all__ = [
     "ZOO_LAYOUT",
     "LIGHTNING_LAYOUT",
     "read_checkpoint",
+    "read_zoo_metadata",
     "save_weights",
     "to_state_dict",
     "load_state_dict_strict",
@@ -79,6 +80,17 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return dict(obj)
 
 
+def _zoo_metadata(metadata: Mapping[str, str]) -> dict[str, Any] | None:
+    """Our ``{"arch", "config", "info"}`` from a safetensors metadata block, or None if absent."""
+    if _META_ARCH not in metadata:
+        return None
+    return {
+        "arch": metadata[_META_ARCH],
+        "config": json.loads(metadata.get(_META_CONFIG, "{}")),
+        "info": json.loads(metadata.get(_META_INFO, "{}")),
+    }
+
+
 def _read_safetensors(path: Path) -> dict[str, Any]:
     from safetensors import safe_open
 
@@ -87,14 +99,26 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
         metadata = f.metadata() or {}
         for key in f.keys():
             tensors[key] = f.get_tensor(key)
-    zoo_meta = None
-    if _META_ARCH in metadata:
-        zoo_meta = {
-            "arch": metadata[_META_ARCH],
-            "config": json.loads(metadata.get(_META_CONFIG, "{}")),
-            "info": json.loads(metadata.get(_META_INFO, "{}")),
-        }
-    return {"state_dict": tensors, "zoo": zoo_meta}
+    return {"state_dict": tensors, "zoo": _zoo_metadata(metadata)}
+
+
+def read_zoo_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
+    """``{"arch", "config", "info"}`` of one of our safetensors files, read from its header only;
+    None for a safetensors file without our metadata.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not safetensors.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weight file")
+    if not _is_safetensors(path):
+        raise ValueError(f"{path}: not a safetensors file")
+    with safe_open(str(path), framework="pt") as f:
+        return _zoo_metadata(f.metadata() or {})
 
 
 def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor], *, arch: str,

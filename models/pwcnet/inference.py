@@ -12,8 +12,11 @@ import functools
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["PRECISIONS", "cpu_flags", "bf16_supported", "resolve_precision", "estimate_flow"]
+from models.pwcnet.network import resize_flow
+
+__all__ = ["PRECISIONS", "cpu_flags", "bf16_supported", "resolve_precision", "fit_longer_side", "estimate_flow"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -55,8 +58,24 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "float16" if device.type == "cuda" else "float32"
 
 
+def fit_longer_side(height: int, width: int, max_size: int | None) -> tuple[int, int]:
+    """(h, w) of a ``height`` x ``width`` image downscaled so that its longer side is at most
+    ``max_size`` pixels, aspect ratio kept (rounded, at least 1 px); unchanged when it already fits
+    or ``max_size`` is None.
+
+    Raises:
+        ValueError: ``max_size`` is below 1.
+    """
+    if max_size is None or max(height, width) <= max_size:
+        return height, width
+    if max_size < 1:
+        raise ValueError(f"max_size must be at least 1 px, got {max_size}")
+    scale = max_size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def estimate_flow(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tensor,
-                  precision: str = "float32") -> torch.Tensor:
+                  precision: str = "float32", max_size: int | None = None) -> torch.Tensor:
     """Flow from ``image1`` to ``image2`` under ``torch.inference_mode``.
 
     Args:
@@ -64,13 +83,21 @@ def estimate_flow(network: torch.nn.Module, image1: torch.Tensor, image2: torch.
         image1, image2: (B, 3, H, W) RGB in [0, 1] (see ``PWCNet.forward`` for accepted inputs);
             moved to the network's device.
         precision: one of :data:`PRECISIONS`.
+        max_size: if given, the frames are downscaled (bilinear, antialiased) so that their longer
+            side is at most this many pixels (:func:`fit_longer_side`) before the network, and the
+            flow is scaled back to (H, W): resampled, u multiplied by W / w and v by H / h.
 
     Returns:
-        (B, 2, H, W) float32 flow in pixels.
+        (B, 2, H, W) float32 flow in pixels of the input resolution.
     """
     device = next(network.parameters()).device
     precision = resolve_precision(precision, device)
     image1, image2 = image1.to(device), image2.to(device)
+    size = tuple(image1.shape[-2:])
+    small = fit_longer_side(*size, max_size)
     with torch.inference_mode(), torch.autocast(device.type, dtype=_DTYPES.get(precision, torch.bfloat16),
                                                 enabled=precision in _DTYPES):
-        return network(image1, image2).float()
+        if small != size:
+            image1, image2 = (F.interpolate(image, size=small, mode="bilinear", align_corners=False, antialias=True)
+                              for image in (image1, image2))
+        return resize_flow(network(image1, image2).float(), size)

@@ -25,7 +25,7 @@ from torch import nn
 from models.pwcnet.cost_volume import cost_volume, num_displacements
 from models.pwcnet.warp import warp
 
-__all__ = ["PWCNet", "FLOW_SCALE", "STRIDE", "LEVELS", "PYRAMID_CHANNELS", "ESTIMATOR_WIDTHS", "CONTEXT_DILATIONS"]
+__all__ = ["PWCNet", "resize_flow", "FLOW_SCALE", "STRIDE", "LEVELS", "PYRAMID_CHANNELS", "ESTIMATOR_WIDTHS", "CONTEXT_DILATIONS"]
 
 #: The network predicts flow divided by this factor ("div_flow" of the official code).
 FLOW_SCALE = 20.0
@@ -40,6 +40,27 @@ LEVELS = (6, 5, 4, 3, 2)
 #: Image sides must be multiples of this for :meth:`PWCNet.forward_levels` (the pyramid's stride).
 STRIDE = 64
 NEGATIVE_SLOPE = 0.1
+
+
+def resize_flow(flow: torch.Tensor, size: tuple[int, int], units: tuple[int, int] | None = None) -> torch.Tensor:
+    """A flow field resampled to another resolution, its vectors rescaled to the new pixels.
+
+    Args:
+        flow: (B, 2, h, w) flow (u, v) in pixels of an image of ``units`` = (h_u, w_u) pixels
+            (default (h, w): pixels of the flow's own grid; the network's flow 2 is sampled at a
+            quarter of the resolution whose pixels it counts).
+        size: (H, W), the target resolution.
+
+    Returns:
+        (B, 2, H, W) flow in pixels of the (H, W) grid: bilinear (``align_corners=False``), u
+        multiplied by W / w_u and v by H / h_u.
+    """
+    height, width = size
+    unit_h, unit_w = units or flow.shape[-2:]
+    if tuple(flow.shape[-2:]) == (height, width) and (unit_h, unit_w) == (height, width):
+        return flow
+    scale = flow.new_tensor([width / unit_w, height / unit_h]).view(1, 2, 1, 1)
+    return F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False) * scale
 
 
 class ConvLeakyReLU(nn.Conv2d):
@@ -243,7 +264,8 @@ class PWCNet(nn.Module):
             network runs in float64.
 
         Raises:
-            ValueError: for shapes that differ or are not (B, 1|3, H, W), or non-finite values.
+            ValueError: for shapes that differ or are not (B, 1|3, H, W), or non-finite values
+                (values are not checked under ``torch.compile`` / ``torch.export``).
         """
         image1, image2 = (self._check_image(name, image) for name, image in (("image1", image1), ("image2", image2)))
         if image1.shape != image2.shape:
@@ -265,9 +287,7 @@ class PWCNet(nn.Module):
                               for image in (image1, image2))
         flow2 = self.forward_levels(image1, image2)[0]
         flow2 = flow2.to(torch.promote_types(flow2.dtype, torch.float32))
-        flow = F.interpolate(flow2 * FLOW_SCALE, size=(height, width), mode="bilinear", align_corners=False)
-        scale = flow.new_tensor([width / net_w, height / net_h]).view(1, 2, 1, 1)
-        return flow * scale
+        return resize_flow(flow2 * FLOW_SCALE, (height, width), units=(net_h, net_w))
 
     @staticmethod
     def _check_image(name: str, image: torch.Tensor) -> torch.Tensor:
@@ -276,6 +296,7 @@ class PWCNet(nn.Module):
             raise ValueError(f"{name} must be a (B, 3, H, W) RGB (or (B, 1, H, W) grayscale) tensor, got {shape}")
         if not image.is_floating_point():
             raise ValueError(f"{name} must be a float tensor in [0, 1], got dtype {image.dtype}")
-        if not torch.isfinite(image).all():
+        # a value check is data-dependent control flow, which torch.compile / torch.export cannot trace
+        if not torch.compiler.is_compiling() and not torch.isfinite(image).all():
             raise ValueError(f"{name} contains NaN or infinite values")
         return image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image

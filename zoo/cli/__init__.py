@@ -1,7 +1,7 @@
 """The ``zoo`` command line: one module per command, each with ``add_parser(subparsers)``.
 
-``zoo list | info | download | import`` (:mod:`.catalog`), ``demo``, ``flow``, ``sample`` and
-``export`` are plain commands; ``zoo fit | validate | test | predict`` hand the rest of the
+``zoo list | info | download | import`` (:mod:`.catalog`), ``demo``, ``flow``, ``sample``,
+``export``, ``push`` and ``card`` (:mod:`.hub`) are plain commands; ``zoo fit | validate | test | predict`` hand the rest of the
 command line to LightningCLI (:mod:`.train`). Errors print one line starting with
 ``zoo: error:`` and exit with status 1 (2 for usage errors).
 """
@@ -16,7 +16,8 @@ from typing import Sequence
 __all__ = ["main"]
 
 _LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-_COMMAND_MODULES = ("zoo.cli.catalog", "zoo.cli.demo", "zoo.cli.flow", "zoo.cli.sample", "zoo.cli.export")
+_COMMAND_MODULES = ("zoo.cli.catalog", "zoo.cli.demo", "zoo.cli.flow", "zoo.cli.sample", "zoo.cli.export",
+                    "zoo.cli.hub")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (KeyError, ValueError, OSError, NotImplementedError) as error:
+    except (KeyError, ValueError, OSError, NotImplementedError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"zoo: error: {message}", file=sys.stderr)
         return 1

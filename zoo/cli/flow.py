@@ -2,6 +2,10 @@
 
     zoo flow IMG1 IMG2 -o out.flo [--png out.png] [--weights pwcnet.things]
     zoo flow --frames DIR -o OUTDIR [--png] [--batch-size 4]
+    zoo flow --video clip.mp4 -o OUTDIR [--png] [--every N] [--video-out flow.mp4]   (zoo.cli.flow_video)
+
+``--max-size S`` runs the network on frames downscaled to a longer side of at most S pixels and
+scales the flow back to the input resolution; ``--compile`` runs it through ``torch.compile``.
 
 Flow files are written by extension (``.flo`` Middlebury, ``.png`` KITTI 16-bit, ``.pfm``);
 ``--png`` adds the Middlebury colour coding. Images are read as RGB: grayscale images are
@@ -18,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from zoo.cli import flow_video
 
 if TYPE_CHECKING:
     import torch
@@ -44,12 +50,24 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="auto: bfloat16 where the device has native bf16 units, else float32 (CPU) / float16 (CUDA)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    parser.add_argument("--batch-size", type=int, default=4, help="frame pairs per forward with --frames (default: 4)")
+    parser.add_argument("--batch-size", type=int, default=4, help="frame pairs per forward with --frames / --video (default: 4)")
+    parser.add_argument("--max-size", type=int, default=None, metavar="S",
+                        help="downscale frames so that the longer side is at most S px for the network; the flow is "
+                             "scaled back to the input resolution")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the network through torch.compile (slow first batch, faster afterwards)")
+    flow_video.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``zoo flow``; returns the exit status. Raises ValueError/OSError for bad input."""
+    if args.max_size is not None and args.max_size < 1:
+        raise ValueError(f"--max-size must be at least 1 px, got {args.max_size}")
+    if args.video:
+        return flow_video.run(args)
+    if args.video_out or args.every != 1:
+        raise ValueError("--video-out and --every apply to --video")
     if args.frames and args.images:
         raise ValueError("give either two images or --frames DIR, not both")
     if not args.frames and len(args.images) != 2:
@@ -81,9 +99,12 @@ def _check_png_flag(png: Any, frames_mode: bool) -> None:
 
 
 def _load_network(args: argparse.Namespace) -> torch.nn.Module:
+    import torch
+
     import zoo
 
-    return zoo.load("pwcnet", weights=args.weights, map_location=args.device)
+    network = zoo.load("pwcnet", weights=args.weights, map_location=args.device)
+    return torch.compile(network) if args.compile else network
 
 
 def _read_image(path: Path) -> torch.Tensor:
@@ -110,7 +131,7 @@ def _estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tens
     """(B, H, W, 2) float32 flow in pixels."""
     from models.pwcnet.inference import estimate_flow
 
-    flow = estimate_flow(network, image1, image2, precision=args.precision)
+    flow = estimate_flow(network, image1, image2, precision=args.precision, max_size=args.max_size)
     return flow.permute(0, 2, 3, 1).cpu().numpy()
 
 

@@ -18,9 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Ancestral sampling from an NVAE prior at a temperature, written as one "
                     "PNG grid (binary models show pixel probabilities, colour models a draw "
                     "from the output distribution).")
-    p.add_argument("name", help="nvae.TAG (e.g. nvae.mnist) or nvae with --weights")
+    p.add_argument("name", help="nvae.TAG (e.g. nvae.mnist), hf-hub:ORG/NAME, or nvae with --weights")
     p.add_argument("--weights", default=None, help="a weight file (official checkpoint.pt, "
-                   "our safetensors or a Lightning .ckpt) instead of a registered tag")
+                   "our safetensors or a Lightning .ckpt) or hf-hub:ORG/NAME instead of a registered tag")
     p.add_argument("-n", "--num-samples", type=int, default=64, help="number of images (default 64)")
     p.add_argument("-t", "--temperature", type=float, default=0.7,
                    help="prior temperature in [0, 1] (default 0.7, as the official evaluation)")
@@ -56,11 +56,12 @@ def run(args: argparse.Namespace) -> int:
     from datamodules.files.atomic import write_png
     from datamodules.images.grid import image_grid
     from models.nvae.network import NVAE
+    from zoo.hf_hub import is_hub_name
     from zoo.registry import split_name
 
     _check_args(args)
     arch = split_name(args.name)[0]
-    if arch != "nvae":
+    if arch != "nvae" and not is_hub_name(args.name):  # a Hub repository names its architecture itself
         raise ValueError(f"zoo sample draws from NVAE models; {args.name!r} is a {arch!r} model")
     network = zoo.load(args.name, weights=args.weights, map_location=args.device)
     if not isinstance(network, NVAE):
