@@ -1,6 +1,8 @@
 """Running a PWC-Net for inference: no autograd, and reduced precision where the device has it.
 
-``estimate_flow`` is what ``zoo flow`` and the benchmark call. Reduced precision means autocast:
+``estimate_flow`` is what ``zoo flow`` and the benchmark call; its ``max_size`` (with
+:func:`fit_longer_side`) is ``zoo flow --max-size`` for image pairs, frames and videos alike.
+Reduced precision means autocast:
 convolutions run in bfloat16 (CPU with native bf16 instructions, CUDA with bf16 support) or
 float16 (other CUDA devices), while the network keeps the sampling coordinates of the warp and
 the returned flow in float32 (see :func:`models.pwcnet.warp.warp`).
