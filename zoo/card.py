@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from zoo.records import WeightsInfo
+from zoo.records import HUB_PREFIX, WeightsInfo
 from zoo.registry import architecture, list_models
 
 __all__ = ["model_card", "hub_license"]
@@ -61,7 +61,7 @@ def model_card(arch_name: str, info: WeightsInfo, *, name: str | None = None) ->
     """
     arch = architecture(arch_name)
     name = name or info.name
-    named = name.startswith("hf-hub:") or name in list_models(pretrained=True)
+    named = name.startswith(HUB_PREFIX) or name in list_models(pretrained=True)
     load_call = f'zoo.load("{name}")' if named else f'zoo.load("{arch.name}", weights="{name}")'
     summary = arch.description.split(";")[0]  # what follows a ';' describes the default config, not these weights
     lines = [*_front_matter(info, arch.tags), f"# {name}", "", f"{summary}.", ""]

@@ -23,7 +23,7 @@ from typing import Any
 from datamodules.files.download import is_offline
 from zoo.checkpoint import read_zoo_metadata
 from zoo.hub import WeightsUnavailableError
-from zoo.records import WeightsInfo
+from zoo.records import HUB_PREFIX, WeightsInfo, hub_name
 
 __all__ = [
     "HUB_PREFIX",
@@ -39,7 +39,6 @@ __all__ = [
     "hub_weights",
 ]
 
-HUB_PREFIX = "hf-hub:"
 WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "README.md"
 #: Exactly the files of a zoo repository (and of a :func:`~zoo.pretrained.save_pretrained` folder).
 PRETRAINED_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
@@ -48,11 +47,6 @@ PRETRAINED_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
 def is_hub_name(text: object) -> bool:
     """Whether ``text`` names Hub weights (``hf-hub:...``)."""
     return isinstance(text, str) and text.startswith(HUB_PREFIX)
-
-
-def hub_name(repo_id: str, revision: str | None = None) -> str:
-    """``"hf-hub:ORG/NAME"``, with ``@REVISION`` when given."""
-    return f"{HUB_PREFIX}{repo_id}" + (f"@{revision}" if revision else "")
 
 
 def parse_hub_name(text: str) -> tuple[str, str | None]:

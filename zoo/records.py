@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["WeightsInfo", "Architecture", "DESCRIPTION_FIELDS", "split_name", "resolve_import"]
+__all__ = ["WeightsInfo", "Architecture", "DESCRIPTION_FIELDS", "HUB_PREFIX", "hub_name", "split_name", "resolve_import"]
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -114,7 +114,7 @@ class WeightsInfo:
             f"{ds}: " + ", ".join(f"{m} {v:g}" for m, v in vals.items())
             for ds, vals in self.metrics.items()
         )
-        hub = f"hf-hub:{self.hf_repo}" + (f"@{self.hf_revision}" if self.hf_revision else "") if self.hf_repo else None
+        hub = hub_name(self.hf_repo, self.hf_revision) if self.hf_repo else None
         rows = [
             ("name", self.name),
             ("layout", self.layout),
@@ -188,6 +188,15 @@ class Architecture:
         return importlib.import_module(self.converter) if self.converter else None
 
 
+
+
+#: Prefix of the names of weights on the Hugging Face Hub, ``hf-hub:ORG/NAME[@REVISION]``.
+HUB_PREFIX = "hf-hub:"
+
+
+def hub_name(repo_id: str, revision: str | None = None) -> str:
+    """``"hf-hub:ORG/NAME"``, with ``@REVISION`` when given."""
+    return f"{HUB_PREFIX}{repo_id}" + (f"@{revision}" if revision else "")
 
 
 #: The :class:`WeightsInfo` fields that describe weights (as opposed to locating their file).

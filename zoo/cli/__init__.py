@@ -1,8 +1,8 @@
 """The ``zoo`` command line: one module per command, each with ``add_parser(subparsers)``.
 
 ``zoo list | info | download | import`` (:mod:`.catalog`), ``demo``, ``flow``, ``sample``,
-``export``, ``push`` and ``card`` (:mod:`.hub`) are plain commands; ``zoo fit | validate | test | predict`` hand the rest of the
-command line to LightningCLI (:mod:`.train`). Errors print one line starting with
+``export``, ``push`` and ``card`` (:mod:`.hub`) are plain commands; ``zoo fit | validate |
+test | predict`` hand the rest of the command line to LightningCLI (:mod:`.train`). Errors print one line starting with
 ``zoo: error:`` and exit with status 1 (2 for usage errors).
 """
 
