@@ -42,11 +42,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("images", nargs="*", metavar="IMG", help="the two images (first, second)")
     parser.add_argument("--frames", metavar="DIR", help="folder of frames; flow of each frame to the next")
     parser.add_argument("-o", "--output", required=True, metavar="PATH",
-                        help="flow file (.flo, .png KITTI, .pfm) for two images; output folder with --frames")
+                        help="flow file (.flo, .png KITTI, .pfm) for two images; output folder with --frames / --video")
     parser.add_argument("--png", nargs="?", const=True, default=None, metavar="PATH",
-                        help="also write the colour-coded flow (PATH for two images; a flag with --frames)")
+                        help="also write the colour-coded flow (PATH for two images; a flag with --frames / --video)")
     parser.add_argument("--weights", default="pwcnet.things",
-                        help="registry name, tag or weight file (default: pwcnet.things)")
+                        help="registry name, tag, weight file or hf-hub:ORG/NAME[@REV] (default: pwcnet.things)")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="auto: bfloat16 where the device has native bf16 units, else float32 (CPU) / float16 (CUDA)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
