@@ -112,7 +112,10 @@ with torch.no_grad():
     registry._load_catalog()
     registry.register_weights(registry.WeightsInfo(name="pwcnet.hub-test", layout="zoo", hf_repo="org/pwc",
                                                    config={"context": True}))
+    registry.register_weights(registry.WeightsInfo(name="pwcnet.hub-v0", layout="zoo", hf_repo="org/pwc",
+                                                   hf_revision="v0"))
     out["registry"] = zoo.load("pwcnet.hub-test")(*frames)
+    out["registry@v0"] = zoo.load("pwcnet.hub-v0")(*frames)
 out["licence"] = zoo.load("hf-hub:org/nvae").zoo_record.weights.license
 try:
     zoo.load("hf-hub:org/missing")
@@ -136,6 +139,7 @@ def test_hub_cache_loads_offline_to_identical_outputs_with_revisions(folders, tm
     for name in ("hf-hub:org/pwc", f"hf-hub:org/pwc@{COMMIT_A}", "registry"):
         assert torch.equal(out[name], synth), name
     assert torch.equal(out["hf-hub:org/pwc@v0"], random_init) and not torch.equal(random_init, synth)
+    assert torch.equal(out["registry@v0"], random_init)
     assert torch.equal(out["nvae"], _logits(zoo.load("nvae.mnist-cpu")))
     assert out["licence"].startswith("Apache-2.0")
     assert "hf-hub:org/missing: config.json is not in the Hugging Face cache" in out["missing"]
@@ -170,14 +174,24 @@ def test_cli_takes_hub_weights_and_pushes_to_the_hub(folders, tmp_path):
         assert all(torch.equal(remote[1][k], local[1][k]) for k in local[1])
         assert f"pushed pwcnet.synth to org/pwc: {hub.endpoint}/org/pwc/commit/" in pushed.stdout
 
-        # the pushed repository serves --weights hf-hub:... of zoo flow: the same flow as the bundled file
         from PIL import Image
         for index, image in enumerate(_frames()):
             Image.fromarray((image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(tmp_path / f"{index}.png")
         images = [str(tmp_path / "0.png"), str(tmp_path / "1.png")]
+        # ZOO_OFFLINE=1 keeps the Hub off the network too: nothing cached yet, so an error and no request
+        requests_before = len(hub.requests)
+        refused = _run_python(_CLI, {**env, "ZOO_OFFLINE": "1"}, "flow", *images, "--weights", "hf-hub:org/pwc",
+                              "-o", str(tmp_path / "refused.flo"))
+        assert refused.returncode == 1 and "not in the Hugging Face cache" in refused.stderr
+        assert len(hub.requests) == requests_before
+
+        # the pushed repository serves --weights hf-hub:... of zoo flow: the same flow as the bundled file
         flowed = _run_python(_CLI, env, "flow", *images, "--weights", "hf-hub:org/pwc", "-o", str(tmp_path / "hub.flo"),
                              "--precision", "float32")
         assert flowed.returncode == 0, flowed.stderr[-3000:]
+        commit = hub.repos["org/pwc"]["refs"]["main"]
+        weight_requests = {path for _, path, _ in hub.requests[requests_before:] if path.endswith("/model.safetensors")}
+        assert weight_requests == {f"/org/pwc/resolve/{commit}/model.safetensors"}  # the commit config.json came from
         assert main(["flow", *images, "--weights", "pwcnet.synth", "-o", str(tmp_path / "local.flo"), "--precision", "float32"]) == 0
         assert (tmp_path / "hub.flo").read_bytes() == (tmp_path / "local.flo").read_bytes()
 
