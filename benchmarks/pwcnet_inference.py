@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from models.pwcnet import network as network_module
 from models.pwcnet.convert import convert
-from models.pwcnet.cost_volume import cost_volume
+from models.pwcnet.cost_volume import cost_volume, cost_volume_unfold
 from models.pwcnet.inference import bf16_supported, cpu_flags, estimate_flow
 from models.pwcnet.network import FLOW_SCALE, PWCNet
 
@@ -151,13 +151,6 @@ def cost_volume_shifted_slices(f1, f2, r=4):
     h, w = f1.shape[-2:]
     out = [(f1 * padded[:, :, dy:dy + h, dx:dx + w]).sum(1) for dy in range(2 * r + 1) for dx in range(2 * r + 1)]
     return torch.stack(out, 1) / f1.shape[1]
-
-
-def cost_volume_unfold(f1, f2, r=4):
-    """All 81 windows at once with ``F.unfold`` (materialises C x 81 x H x W)."""
-    b, c, h, w = f1.shape
-    windows = F.unfold(F.pad(f2, (r, r, r, r)), 2 * r + 1).view(b, c, (2 * r + 1) ** 2, h, w)
-    return (f1.unsqueeze(2) * windows).sum(1) / c
 
 
 def cost_volume_band_matmul(f1, f2, r=4):

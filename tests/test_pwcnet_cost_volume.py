@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.pwcnet.cost_volume import cost_volume, num_displacements
+from models.pwcnet.cost_volume import cost_volume, cost_volume_unfold, num_displacements
 from models.pwcnet.warp import warp
 
 
@@ -32,14 +32,27 @@ def test_fixture_correlation_case_is_exact(shared_dir: Path):
     assert (volume - torch.from_numpy(case["corr"])).abs().max().item() < 1e-12
 
 
+@pytest.mark.parametrize("formulation", [cost_volume, cost_volume_unfold])
 @pytest.mark.parametrize("radius", [1, 2])
-def test_cost_volume_matches_the_definition(radius):
+def test_cost_volume_matches_the_definition(radius, formulation):
     generator = torch.Generator().manual_seed(3)
     f1, f2 = torch.randn(2, 2, 5, 4, 6, generator=generator, dtype=torch.float64).unbind(0)
-    volume = cost_volume(f1, f2, max_displacement=radius)
+    volume = formulation(f1, f2, max_displacement=radius)
     assert volume.shape == (2, num_displacements(radius), 4, 6)
     expected = _correlation_by_loops(f1.numpy(), f2.numpy(), radius)
     assert np.abs(volume.numpy() - expected).max() < 1e-14
+
+
+def test_export_traces_the_unfold_formulation():
+    class Volume(torch.nn.Module):
+        def forward(self, f1, f2):
+            return cost_volume(f1, f2)
+
+    f1, f2 = torch.randn(2, 1, 8, 10, 12, generator=torch.Generator().manual_seed(0)).unbind(0)
+    program = torch.export.export(Volume(), (f1, f2), strict=False)
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert "aten.im2col.default" in targets and "aten.as_strided.default" not in targets
+    assert torch.allclose(program.module()(f1, f2), cost_volume(f1, f2), atol=1e-6)
 
 
 def test_cost_volume_channel_order_is_dy_major():

@@ -4,6 +4,8 @@
 >>> zoo.list_models("pwcnet*", pretrained=True)        # doctest: +SKIP
 >>> net = zoo.load("pwcnet.things")                    # doctest: +SKIP
 >>> module = zoo.load_module("pwcnet.things", lr=1e-5)  # doctest: +SKIP
+>>> zoo.save_pretrained("pwcnet.synth", "out/")          # doctest: +SKIP
+>>> zoo.export_onnx("pwcnet.synth", "pwcnet.onnx")       # doctest: +SKIP
 
 The public names are imported lazily, so ``import zoo.hub`` stays cheap and free of cycles.
 """
@@ -20,6 +22,9 @@ __all__ = [
     "list_weights",
     "weights_info",
     "WeightsInfo",
+    "save_pretrained",
+    "push_to_hub",
+    "export_onnx",
 ]
 __version__ = "0.1.0"
 
@@ -30,10 +35,15 @@ _EXPORTS = {
     "list_weights": "zoo.registry",
     "weights_info": "zoo.registry",
     "WeightsInfo": "zoo.registry",
+    "save_pretrained": "zoo.pretrained",
+    "push_to_hub": "zoo.pretrained",
+    "export_onnx": "zoo.onnx_export",
 }
 
 if TYPE_CHECKING:
     from zoo.loader import load, load_module
+    from zoo.onnx_export import export_onnx
+    from zoo.pretrained import push_to_hub, save_pretrained
     from zoo.registry import WeightsInfo, list_models, list_weights, weights_info
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "ZOO_LAYOUT",
     "LIGHTNING_LAYOUT",
     "read_checkpoint",
+    "read_zoo_metadata",
     "save_weights",
     "to_state_dict",
     "load_state_dict_strict",
@@ -150,6 +151,17 @@ def _json_metadata(path: Path, metadata: Mapping[str, str], key: str) -> dict[st
     return value
 
 
+def _zoo_metadata(path: Path, metadata: Mapping[str, str]) -> dict[str, Any] | None:
+    """Our ``{"arch", "config", "info"}`` from a safetensors metadata block, or None if absent."""
+    if _META_ARCH not in metadata:
+        return None
+    return {
+        "arch": metadata[_META_ARCH],
+        "config": _json_metadata(path, metadata, _META_CONFIG),
+        "info": _json_metadata(path, metadata, _META_INFO),
+    }
+
+
 def _read_safetensors(path: Path) -> dict[str, Any]:
     from safetensors import SafetensorError, safe_open
 
@@ -161,14 +173,30 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
                 tensors[key] = f.get_tensor(key)
     except (SafetensorError, OSError, RuntimeError) as error:
         raise ValueError(f"{path}: not a readable safetensors file, truncated or damaged ({_first_line(error)})") from None
-    zoo_meta = None
-    if _META_ARCH in metadata:
-        zoo_meta = {
-            "arch": metadata[_META_ARCH],
-            "config": _json_metadata(path, metadata, _META_CONFIG),
-            "info": _json_metadata(path, metadata, _META_INFO),
-        }
-    return {"state_dict": tensors, "zoo": zoo_meta}
+    return {"state_dict": tensors, "zoo": _zoo_metadata(path, metadata)}
+
+
+def read_zoo_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
+    """``{"arch", "config", "info"}`` of one of our safetensors files, read from its header only;
+    None for a safetensors file without our metadata.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not safetensors, or it is damaged (naming the file).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weight file")
+    if _file_kind(path) != "safetensors":
+        raise ValueError(f"{path}: not a safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, RuntimeError) as error:
+        raise ValueError(f"{path}: not a readable safetensors file, truncated or damaged ({_first_line(error)})") from None
+    return _zoo_metadata(path, metadata)
 
 
 def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor], *, arch: str,

@@ -1,4 +1,5 @@
-"""Turn a training checkpoint of any zoo architecture into a shippable safetensors weight file.
+"""Turn a training checkpoint of any zoo architecture (or a named weight set) into a shippable
+safetensors weight file; ONNX export is :mod:`zoo.onnx_export`.
 
 >>> from zoo.export import export_weights
 >>> export_weights("runs/synth/checkpoints/best.ckpt", "zoo/weights/pwcnet-synth.safetensors",
@@ -15,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 
 from zoo.checkpoint import read_checkpoint, save_weights, to_state_dict
+from zoo.loader import as_model
 from zoo.registry import architecture
 
 __all__ = ["export_weights", "ExportBest"]
@@ -27,7 +29,8 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
 
     Args:
         ckpt_path: a Lightning ``.ckpt`` of one of our modules (it records its architecture and
-            network config under ``"zoo"``), or any file :func:`zoo.load` reads.
+            network config under ``"zoo"``), or any file :func:`zoo.load` reads; or a registry /
+            ``hf-hub:`` name, whose record is then stored under ``info["record"]``.
         out_path: destination ``.safetensors`` file.
         info: provenance stored in the file's metadata (recipe, iterations, metrics, ...); the
             checkpoint's ``global_step`` and ``epoch`` are added when present.
@@ -41,6 +44,8 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
         ValueError: the file names no architecture and ``arch`` is not given, or its keys do not
             fit the architecture.
     """
+    if not Path(ckpt_path).expanduser().is_file():
+        return _export_named(str(ckpt_path), out_path, info, dtype)
     checkpoint = read_checkpoint(ckpt_path)
     zoo_meta = checkpoint.get("zoo") or {}
     arch_name = arch or zoo_meta.get("arch")
@@ -56,6 +61,16 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
         if key in checkpoint and key not in meta:
             meta[key] = int(checkpoint[key])
     return save_weights(out_path, network.state_dict(), arch=arch_name, config=config, info=meta, dtype=dtype)
+
+
+def _export_named(name: str, out_path: str | os.PathLike, info: Mapping[str, Any] | None,
+                  dtype: torch.dtype | None) -> Path:
+    """:func:`export_weights` of a registry or ``hf-hub:`` name: the loaded network and its record."""
+    network = as_model(name)
+    record = network.zoo_record
+    meta = {"record": record.weights.description(), **(info or {})}
+    return save_weights(out_path, network.state_dict(), arch=record.arch, config=record.weights.config,
+                        info=meta, dtype=dtype)
 
 
 class ExportBest(pl.Callback):

@@ -1,4 +1,5 @@
-"""Weight files of registered weight sets: bundled, downloaded into the verified cache, or imported.
+"""Weight files of registered weight sets: bundled, downloaded into the verified cache, imported,
+or fetched from the Hugging Face Hub into its own cache (:mod:`zoo.hf_hub`).
 
 The cache itself (download, verification, manifest, locks) is the generic service of
 :mod:`datamodules.files`; this module knows what a :class:`~zoo.records.WeightsInfo` promises
@@ -52,13 +53,21 @@ def weights_file(info: WeightsInfo, *, bundled_alternatives: list[str] = (), pro
 
     Raises:
         WeightsUnavailableError: the file must be fetched by hand, or it is not cached and the
-            network is unreachable or forbidden (``ZOO_OFFLINE=1``); the message says what to do.
+            network is unreachable or forbidden (``ZOO_OFFLINE=1``, ``HF_HUB_OFFLINE=1`` for Hub
+            entries); the message says what to do.
         datamodules.files.cache.ChecksumError: the file does not match the published hash.
     """
     if info.bundled:
         path = BUNDLED_DIR / info.bundled
         if not path.is_file():
             raise WeightsUnavailableError(f"{info.name}: bundled file {path} is missing from the install")
+        return path
+    if info.hf_repo:
+        from zoo.hf_hub import WEIGHTS_FILE, download
+
+        path = download(info.hf_repo, WEIGHTS_FILE, info.hf_revision)
+        if info.sha256 or info.git_sha1:  # else the Hub's commit is the reference (no trust-on-first-use record)
+            verify_file(path, info.sha256, size=info.file_size, git_sha1=info.git_sha1, what=info.name)
         return path
     if not info.urls:
         target = manual_target(info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 
 from datamodules.files.download import download, import_file
 from zoo.checkpoint import load_state_dict_strict, read_checkpoint, to_state_dict
+from zoo.hf_hub import hub_weights, is_hub_name
 from zoo.hub import cache_target, weights_file
 from zoo.registry import (
     Architecture,
@@ -22,7 +24,23 @@ from zoo.registry import (
     weights_info,
 )
 
-__all__ = ["load", "load_module", "load_weights_into", "import_weights"]
+__all__ = ["load", "load_module", "load_weights_into", "import_weights", "as_model", "ModelRecord"]
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What :func:`load` knows about the network it built, kept as ``network.zoo_record``:
+    enough to save it (:func:`zoo.save_pretrained`), export it or describe it (:mod:`zoo.card`).
+
+    Attributes:
+        arch: architecture name.
+        weights: the weight record; its ``config`` is the network's complete builder config. For
+            weights outside the registry it is rebuilt from the file's metadata (name: the file
+            or ``hf-hub:`` name).
+    """
+
+    arch: str
+    weights: WeightsInfo
 
 
 def _is_url(text: str) -> bool:
@@ -30,7 +48,12 @@ def _is_url(text: str) -> bool:
 
 
 def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture, Path | None, WeightsInfo | None]:
-    """The architecture, the local weight file (or None) and its registry entry (if any)."""
+    """The architecture, the local weight file (or None) and its record (registry or Hub), if any."""
+    if is_hub_name(name):
+        if weights is not None:
+            raise ValueError(f"give the weights either in the name ({name!r}) or as weights=, not both")
+        arch_name, path, info = hub_weights(name)
+        return architecture(arch_name), path, info
     arch_name, tag = split_name(name)
     arch = architecture(arch_name)
     if weights is not None and tag is not None:
@@ -39,6 +62,11 @@ def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture
     if source is None:
         return arch, None, None
     source = str(source)
+    if is_hub_name(source):
+        hub_arch, path, info = hub_weights(source)
+        if hub_arch != arch_name:
+            raise ValueError(f"{source} holds {hub_arch!r} weights, not {arch_name!r}")
+        return arch, path, info
     if _is_url(source):
         return arch, download(source), None
     path = Path(source).expanduser()
@@ -52,6 +80,18 @@ def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture
     return arch, weights_file(info, bundled_alternatives=bundled_weights(arch_name)), info
 
 
+def _untrained_record(arch: str) -> WeightsInfo:
+    return WeightsInfo(name=arch, layout="-", recipe="untrained: random initialisation")
+
+
+def _file_record(path: Path, checkpoint: dict[str, Any]) -> WeightsInfo:
+    """The record of a weight file outside the registry: the description saved with it by
+    :func:`zoo.save_pretrained`, else its recipe."""
+    saved = (checkpoint.get("zoo") or {}).get("info") or {}
+    description = saved.get("record") or {"recipe": str(saved.get("recipe", ""))}
+    return WeightsInfo.from_description(str(path), {"source": str(path), **description})
+
+
 class _Weights:
     """Weights read from a file, ready to be checked and loaded: our state dict, the builder
     config the file implies (merged over its registry entry's), where they came from."""
@@ -59,15 +99,13 @@ class _Weights:
     def __init__(self, arch: Architecture, path: Path, info: WeightsInfo | None) -> None:
         self.arch, self.info = arch, info
         self.source = str(path)
-        self.state, file_config = to_state_dict(arch, read_checkpoint(path), source=self.source,
+        checkpoint = read_checkpoint(path)
+        self.state, file_config = to_state_dict(arch, checkpoint, source=self.source,
                                                 expected_layout=info.layout if info else None)
         if info is not None:
             _check_config_matches(info, file_config, self.source)
         self.config = {**(info.config if info else {}), **file_config}
-
-    @property
-    def name(self) -> str:
-        return self.info.name if self.info else self.source
+        self.record = info or _file_record(path, checkpoint)
 
     def load_into(self, network: torch.nn.Module, *, strict: bool = True) -> None:
         """Check ``network`` against the registry entry's parameter count (when ``strict``), then load."""
@@ -116,12 +154,15 @@ def import_weights(name: str, source: str | os.PathLike) -> Path:
 
 def load(name: str, weights: str | os.PathLike | None = None, *, map_location: Any = "cpu",
          strict: bool = True, **config: Any) -> torch.nn.Module:
-    """The network ``name`` (``arch`` or ``arch.tag``) with its weights, in eval mode.
+    """The network ``name`` (``arch``, ``arch.tag`` or ``hf-hub:ORG/NAME[@REV]``) with its
+    weights, in eval mode; ``network.zoo_record`` (:class:`ModelRecord`) says what it is.
 
     Args:
         name: registry name, e.g. ``"pwcnet.things"``; a bare ``"pwcnet"`` loads the default
-            weights of the architecture, or none.
-        weights: a tag (``"sintel"``), a local file in any supported layout, or a URL.
+            weights of the architecture, or none; ``"hf-hub:ORG/NAME"`` a Hugging Face Hub
+            repository written by :func:`zoo.save_pretrained` (see :mod:`zoo.hf_hub`).
+        weights: a tag (``"sintel"``), a local file in any supported layout, a URL or an
+            ``hf-hub:`` name.
         map_location: device for the weights.
         strict: refuse files with missing or unexpected keys.
         **config: builder keywords overriding the weights' own config.
@@ -131,12 +172,43 @@ def load(name: str, weights: str | os.PathLike | None = None, *, map_location: A
         ValueError: the file's layout or keys do not fit (the message lists them).
     """
     arch, found = _read(name, weights)
-    network = _build(arch, {**(found.config if found else {}), **config}, found.source if found else arch.name)
+    config = {**arch.default_config, **(found.config if found else {}), **config}
+    network = _build(arch, config, found.source if found else arch.name)
     if found is not None:
         found.load_into(network, strict=strict)
     if map_location is not None:
         network.to(map_location)
+    record = found.record if found else _untrained_record(arch.name)
+    network.zoo_record = ModelRecord(arch.name, WeightsInfo.from_description(
+        record.name, {**record.description(), "config": config}, layout=record.layout))
     return network.eval()
+
+
+def _file_architecture(path: str) -> str:
+    """The architecture a weight file records (our safetensors and Lightning checkpoints do)."""
+    arch = (read_checkpoint(path).get("zoo") or {}).get("arch")
+    if not arch:
+        raise ValueError(f"{path}: the file does not record its architecture; name it (arch=, or --arch)")
+    return arch
+
+
+def as_model(model_or_name: torch.nn.Module | str | os.PathLike, *, arch: str | None = None) -> torch.nn.Module:
+    """A network with its :class:`ModelRecord`: one returned by :func:`load` as it is, or loaded
+    from a registry / ``hf-hub:`` name or a weight file (``arch`` for files that do not record it).
+
+    Raises:
+        ValueError: a network that :func:`load` did not build (its config is unknown), or a file
+            whose architecture is unknown.
+    """
+    if isinstance(model_or_name, torch.nn.Module):
+        if not isinstance(getattr(model_or_name, "zoo_record", None), ModelRecord):
+            raise ValueError(f"this {type(model_or_name).__name__} was not built by zoo.load, so its architecture and "
+                             f"config are unknown; pass its registry name, hf-hub: name or weight file instead")
+        return model_or_name
+    source = str(model_or_name)
+    if Path(source).expanduser().is_file():
+        return load(arch or _file_architecture(source), weights=source)
+    return load(source)
 
 
 def load_module(name: str, weights: str | os.PathLike | None = None, **hparams: Any):
@@ -148,7 +220,8 @@ def load_module(name: str, weights: str | os.PathLike | None = None, **hparams: 
     """
     arch, found = _read(name, weights)
     config = {**arch.default_config, **(found.config if found else {}), **hparams.pop("config", {})}
-    weights_name = str(weights) if weights is not None else (name if split_name(name)[1] else None)
+    named_weights = is_hub_name(name) or split_name(name)[1] is not None
+    weights_name = str(weights) if weights is not None else (name if named_weights else None)
     module = arch.module_class()(config=config, weights=weights_name, **hparams)
     if found is not None:
         found.load_into(module.network)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["WeightsInfo", "Architecture", "split_name", "resolve_import"]
+__all__ = ["WeightsInfo", "Architecture", "DESCRIPTION_FIELDS", "HUB_PREFIX", "hub_name", "split_name", "resolve_import"]
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -51,6 +51,11 @@ class WeightsInfo:
         manual_download: instructions shown when the file must be fetched by hand.
         bundled: file name inside ``zoo/weights/`` for weights shipped with the package.
         file_name: the published file name (used to name the cached copy).
+        hf_repo: Hugging Face Hub model repository ``ORG/NAME`` holding the weights as
+            ``model.safetensors`` in our format (see :mod:`zoo.hf_hub`); fetched through
+            ``huggingface_hub`` and its cache instead of ``urls``.
+        hf_revision: branch, tag or commit of ``hf_repo`` (default: ``main``); pin a commit for
+            reproducible loads.
     """
 
     name: str
@@ -73,6 +78,8 @@ class WeightsInfo:
     manual_download: str | None = None
     bundled: str | None = None
     file_name: str | None = None
+    hf_repo: str | None = None
+    hf_revision: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "urls", tuple(self.urls))
@@ -82,6 +89,10 @@ class WeightsInfo:
             raise ValueError(f"{self.name}: sha256 must be hex digits, got {self.sha256!r}")
         if self.git_sha1 is not None and not (_is_hex(self.git_sha1) and len(self.git_sha1) == 40):
             raise ValueError(f"{self.name}: git_sha1 must be 40 hex digits, got {self.git_sha1!r}")
+        if self.hf_repo is not None and self.hf_repo.count("/") != 1:
+            raise ValueError(f"{self.name}: hf_repo must be 'ORG/NAME', got {self.hf_repo!r}")
+        if self.hf_repo is not None and self.urls:
+            raise ValueError(f"{self.name}: give either urls or hf_repo, not both")
 
     @property
     def arch(self) -> str:
@@ -91,13 +102,26 @@ class WeightsInfo:
     def tag(self) -> str:
         return split_name(self.name)[1] or ""
 
+    def description(self) -> dict[str, Any]:
+        """The fields that describe the weights rather than locate a file (a plain, JSON-ready
+        dict): what a model card and a Hub repository carry, see :meth:`from_description`."""
+        return {name: _thaw(getattr(self, name)) for name in DESCRIPTION_FIELDS}
+
+    @classmethod
+    def from_description(cls, name: str, description: Mapping[str, Any], **fields: Any) -> "WeightsInfo":
+        """The record ``name`` with the descriptive fields of :meth:`description` (unknown keys
+        are ignored) and the locating ``fields`` (``layout``, ``hf_repo``, ...; layout defaults to ours)."""
+        known = {k: v for k, v in description.items() if k in DESCRIPTION_FIELDS}
+        return cls(name=name, **{"layout": "zoo", **known, **fields})
+
     def as_rows(self) -> list[tuple[str, str]]:
         """(field, text) rows for a metadata table, as ``zoo info`` prints it."""
+        hub = hub_name(self.hf_repo, self.hf_revision) if self.hf_repo else None
         rows = [
             ("name", self.name),
             ("layout", self.layout),
-            ("urls", "\n".join(self.urls) or ("bundled with the package" if self.bundled else "-")),
-            ("sha256", self.sha256 or ("-" if self.bundled or self.git_sha1 else "not published (trust on first use)")),
+            ("urls", "\n".join(self.urls) or hub or ("bundled with the package" if self.bundled else "-")),
+            ("sha256", self.sha256 or ("-" if self.bundled or self.git_sha1 or self.hf_repo else "not published (trust on first use)")),
             ("git blob id", self.git_sha1 or "-"),
             ("file size", f"{self.file_size:,} bytes" if self.file_size else "-"),
             ("parameters", f"{self.num_params:,}" if self.num_params else "-"),
@@ -135,6 +159,9 @@ class Architecture:
         default_config: builder keywords used when neither the weights nor the caller give one.
         default_weights: tag loaded for the bare architecture name, or None.
         description: one line for listings.
+        usage: Python lines that use a loaded network ``net`` (for model cards).
+        command: a ``zoo`` command line that uses weights ``{weights}`` (for model cards).
+        tags: Hugging Face Hub tags of its model cards (task, architecture).
     """
 
     name: str
@@ -144,9 +171,13 @@ class Architecture:
     default_config: Mapping[str, Any] = field(default_factory=dict)
     default_weights: str | None = None
     description: str = ""
+    usage: str = ""
+    command: str = ""
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "default_config", _frozen(self.default_config))
+        object.__setattr__(self, "tags", tuple(self.tags))
 
     def build(self, **config: Any) -> Any:
         """The plain network for ``config`` (merged over ``default_config``).
@@ -178,6 +209,25 @@ class Architecture:
 def _figures(figures: Mapping[str, Mapping[str, float]]) -> str:
     """``{dataset: {metric: value}}`` as ``dataset: metric value, ...; ...``."""
     return "; ".join(f"{ds}: " + ", ".join(f"{m} {v:g}" for m, v in vals.items()) for ds, vals in figures.items())
+
+
+#: Prefix of the names of weights on the Hugging Face Hub, ``hf-hub:ORG/NAME[@REVISION]``.
+HUB_PREFIX = "hf-hub:"
+
+
+def hub_name(repo_id: str, revision: str | None = None) -> str:
+    """``"hf-hub:ORG/NAME"``, with ``@REVISION`` when given."""
+    return f"{HUB_PREFIX}{repo_id}" + (f"@{revision}" if revision else "")
+
+
+#: The :class:`WeightsInfo` fields that describe weights (as opposed to locating their file).
+DESCRIPTION_FIELDS = ("config", "input_convention", "license", "source", "paper", "num_params", "metrics",
+                      "metrics_source", "recipe")
+
+
+def _thaw(value: Any) -> Any:
+    """A frozen mapping (see :func:`_frozen`) as plain nested dicts."""
+    return {k: _thaw(v) for k, v in value.items()} if isinstance(value, Mapping) else value
 
 
 def _is_hex(text: str) -> bool:

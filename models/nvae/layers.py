@@ -37,7 +37,8 @@ class WeightNormConv2d(nn.Conv2d):
     """``nn.Conv2d`` with weight normalisation (official ``Conv2D`` with ``weight_norm=True``).
 
     In eval mode without autograd the normalised kernel is cached until a parameter changes
-    (tracked by the tensors' version counters), so repeated sampling does not redo it.
+    (tracked by the tensors' version counters), so repeated sampling does not redo it. Under
+    ``torch.compile`` / ``torch.export`` the normalisation is traced into the graph instead.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -55,7 +56,7 @@ class WeightNormConv2d(nn.Conv2d):
 
     def normalized_weight(self) -> torch.Tensor:
         """The kernel the convolution uses, ``(C_out, C_in / groups, k, k)``."""
-        if self.training or torch.is_grad_enabled():
+        if self.training or torch.is_grad_enabled() or torch.compiler.is_compiling():
             self._cache = None
             return normalize_weight(self.raw_weight(), self.log_weight_norm)
         key = (self.weight._version, self.log_weight_norm._version, self.weight.data_ptr(),

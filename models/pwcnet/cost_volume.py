@@ -10,8 +10,8 @@ frame-2 window it can see (C x (TILE + 2d)) holds all 2d+1 horizontal offsets of
 the tile on a diagonal band, which is read out through a strided view. This does the work at
 matrix-multiply speed with nine large ``bmm`` calls per level, instead of (2d+1)^2 memory-bound
 elementwise passes. ``benchmarks/pwcnet_inference.py`` compares it with the shifted-slice loop,
-``unfold`` and a per-pixel band matmul; it is the fastest of them on CPU and exact (float64
-agrees with the definition to ~1e-16).
+``unfold`` (:func:`cost_volume_unfold`, which is what ONNX export traces) and a per-pixel band
+matmul; it is the fastest of them on CPU and exact (float64 agrees with the definition to ~1e-16).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["cost_volume", "num_displacements", "TILE"]
+__all__ = ["cost_volume", "cost_volume_unfold", "num_displacements", "TILE"]
 
 #: Width of the tiles of the band matmul: the best trade-off on CPU between the wasted products
 #: outside the band ((TILE + 2d) / (2d + 1) times the useful ones) and the efficiency of small matmuls.
@@ -52,6 +52,8 @@ def cost_volume(features1: torch.Tensor, features2: torch.Tensor, max_displaceme
         raise ValueError(f"cost_volume: expected (B, C, H, W) feature maps, got shape {tuple(features1.shape)}")
     if max_displacement < 0:
         raise ValueError(f"cost_volume: max_displacement must be >= 0, got {max_displacement}")
+    if torch.compiler.is_exporting():
+        return cost_volume_unfold(features1, features2, max_displacement)
     batch, channels, height, width = features1.shape
     r = max_displacement
     size, span = 2 * r + 1, TILE + 2 * r
@@ -72,3 +74,18 @@ def cost_volume(features1: torch.Tensor, features2: torch.Tensor, max_displaceme
                                          (height * tiles * TILE * span, tiles * TILE * span, TILE * span, span + 1, 1)))
     volume = torch.stack(bands, dim=1).view(batch, size, height, padded_width, size)[:, :, :, :width]
     return volume.permute(0, 1, 4, 2, 3).reshape(batch, size * size, height, width)
+
+
+def cost_volume_unfold(features1: torch.Tensor, features2: torch.Tensor, max_displacement: int = 4) -> torch.Tensor:
+    """:func:`cost_volume` with all ``(2d+1)^2`` windows of ``features2`` gathered at once by
+    ``F.unfold`` (materialises a (B, C, (2d+1)^2, H, W) tensor): same arguments and result.
+
+    It is what ``torch.export`` (and so ONNX export) traces: the band matmul's strided view
+    becomes index gathers there that are wrong for symbolic image sizes, while ``unfold`` is one
+    ONNX ``Im2Col``-style pattern per level (tracing 81 shifted slices instead takes minutes).
+    """
+    batch, channels, height, width = features1.shape
+    r = max_displacement
+    size = 2 * r + 1
+    windows = F.unfold(F.pad(features2, (r, r, r, r)), size).view(batch, channels, size * size, height, width)
+    return (features1.unsqueeze(2) * windows).sum(1) / channels

@@ -1,7 +1,8 @@
 """Running a PWC-Net for inference: no autograd, and reduced precision where the device has it.
 
 ``estimate_flow`` is what ``zoo flow`` and the benchmark call; with ``max_size`` it estimates on
-downscaled frames and scales the flow back (large frames in bounded memory). Reduced precision means autocast:
+downscaled frames and scales the flow back (large frames in bounded memory): ``zoo flow --max-size``
+for image pairs, frames and videos alike. Reduced precision means autocast:
 convolutions run in bfloat16 (CPU with native bf16 instructions, CUDA with bf16 support) or
 float16 (other CUDA devices), while the network keeps the sampling coordinates of the warp and
 the returned flow in float32 (see :func:`models.pwcnet.warp.warp`).
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from models.pwcnet.network import resize_flow
 
 __all__ = ["PRECISIONS", "cpu_flags", "bf16_supported", "resolve_precision", "downscaled_size", "estimate_flow"]
 
@@ -85,25 +88,21 @@ def estimate_flow(network: torch.nn.Module, image1: torch.Tensor, image2: torch.
             full-size frames and flow).
 
     Returns:
-        (B, 2, H, W) float32 flow in pixels.
+        (B, 2, H, W) float32 flow in pixels of the input resolution.
     """
     device = next(network.parameters()).device
     precision = resolve_precision(precision, device)
     height, width = image1.shape[-2:]
     size = downscaled_size(height, width, max_size)
     with torch.inference_mode():
-        image1, image2 = (_resize(image.to(device), size) for image in (image1, image2))
+        image1, image2 = (_shrink(image.to(device), size) for image in (image1, image2))
         with torch.autocast(device.type, dtype=_DTYPES.get(precision, torch.bfloat16), enabled=precision in _DTYPES):
             flow = network(image1, image2).float()
-        if size == (height, width):
-            return flow
-        scale = flow.new_tensor([width / size[1], height / size[0]]).view(1, 2, 1, 1)
-        return _resize(flow, (height, width)) * scale
+        return resize_flow(flow, (height, width))
 
 
-def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, C, h, w) -> (B, C, *size), bilinear, antialiased when shrinking; unchanged at its own size."""
+def _shrink(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, h, w) -> (B, C, *size), bilinear and antialiased; unchanged at its own size."""
     if tuple(images.shape[-2:]) == size:
         return images
-    shrinking = size[0] < images.shape[-2] or size[1] < images.shape[-1]
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)

@@ -44,6 +44,9 @@ ARCHITECTURE = Architecture(
     default_config=CONFIG,
     default_weights="things",
     description="PWC-Net optical flow (PWC-DC-Net, Sun et al. CVPR 2018), 9.37 M parameters",
+    usage="flow = net(image1, image2)  # (B, 3, H, W) RGB in [0, 1] -> (B, 2, H, W) flow (u, v) in pixels",
+    command="zoo flow frame1.png frame2.png --weights {weights} -o flow.flo --png flow.png",
+    tags=("optical-flow", "pwc-net", "pytorch"),
 )
 
 

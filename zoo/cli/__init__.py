@@ -1,12 +1,13 @@
 """The ``zoo`` command line: one module per command, each with ``add_parser(subparsers)``.
 
 ``zoo list | info | download | import`` (:mod:`.catalog`), ``demo``, ``flow``, ``sample``,
-``reconstruct | interpolate`` (:mod:`.latent`), ``export``, ``eval`` and ``benchmark`` are plain
-commands; ``zoo fit | validate | test | predict`` hand the rest of the command line to
-LightningCLI (:mod:`.train`).
+``reconstruct | interpolate`` (:mod:`.latent`), ``export``, ``eval``, ``benchmark``, ``push`` and
+``card`` (:mod:`.hub`) are plain commands; ``zoo fit | validate | test | predict`` hand the rest of
+the command line to LightningCLI (:mod:`.train`).
 
 Errors print one line on stderr, ``zoo: error: MESSAGE`` for the errors a command expects (bad
-input: ``KeyError``, ``ValueError``, ``OSError``, ``NotImplementedError``) and ``zoo: error:
+input: ``KeyError``, ``ValueError``, ``OSError``, ``NotImplementedError``, ``ImportError`` of an
+optional extra) and ``zoo: error:
 TYPE: MESSAGE`` for any other exception, and exit with status 1 (2 for usage errors);
 ``ZOO_DEBUG=1`` lets the exception through with its traceback instead. ``KeyboardInterrupt`` is
 never caught. When the reader of the output goes away (``zoo info NAME | head -1``), the
@@ -25,11 +26,11 @@ from typing import Sequence
 
 __all__ = ["main"]
 
-_EXPECTED_ERRORS = (KeyError, ValueError, OSError, NotImplementedError)
+_EXPECTED_ERRORS = (KeyError, ValueError, OSError, NotImplementedError, ImportError)
 _STATUS_SIGPIPE = 128 + 13  # the status of a process that SIGPIPE (13) ended
 _LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 _COMMAND_MODULES = ("zoo.cli.catalog", "zoo.cli.demo", "zoo.cli.flow", "zoo.cli.sample", "zoo.cli.latent",
-                    "zoo.cli.export", "zoo.cli.eval", "zoo.cli.benchmark")
+                    "zoo.cli.export", "zoo.cli.eval", "zoo.cli.benchmark", "zoo.cli.hub")
 
 
 def _build_parser() -> argparse.ArgumentParser:

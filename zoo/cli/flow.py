@@ -2,6 +2,10 @@
 
     zoo flow IMG1 IMG2 -o out.flo [--png out.png] [--weights pwcnet.things] [--max-size S]
     zoo flow --frames DIR -o OUTDIR [--png] [--batch-size 4]
+    zoo flow --video clip.mp4 -o OUTDIR [--png] [--every N] [--video-out flow.mp4]   (zoo.cli.flow_video)
+
+``--max-size S`` runs the network on frames downscaled to a longer side of at most S pixels and
+scales the flow back to the input resolution; ``--compile`` runs it through ``torch.compile``.
 
 Flow files are written by extension (``.flo`` Middlebury, ``.png`` KITTI 16-bit, ``.pfm``);
 ``--png`` adds the Middlebury colour coding. Images are read as RGB: grayscale images are
@@ -27,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from zoo.cli import flow_video
+
 if TYPE_CHECKING:
     import torch
 
@@ -50,16 +56,16 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("images", nargs="*", metavar="IMG", help="the two images (first, second)")
     parser.add_argument("--frames", metavar="DIR", help="folder of frames; flow of each frame to the next")
     parser.add_argument("-o", "--output", required=True, metavar="PATH",
-                        help="flow file (.flo, .png KITTI, .pfm) for two images; output folder with --frames")
+                        help="flow file (.flo, .png KITTI, .pfm) for two images; output folder with --frames / --video")
     parser.add_argument("--png", nargs="?", const=True, default=None, metavar="PATH",
-                        help="also write the colour-coded flow (PATH for two images; a flag with --frames)")
+                        help="also write the colour-coded flow (PATH for two images; a flag with --frames / --video)")
     parser.add_argument("--weights", default="pwcnet.things",
-                        help="registry name, tag or weight file (default: pwcnet.things)")
+                        help="registry name, tag, weight file or hf-hub:ORG/NAME[@REV] (default: pwcnet.things)")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="auto: bfloat16 where the device has native bf16 units, else float32 (CPU) / float16 (CUDA)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=4,
-                        help="frame pairs per forward with --frames (default: 4; fewer where --max-pixels demands)")
+                        help="frame pairs per forward with --frames / --video (default: 4; fewer where --max-pixels demands)")
     parser.add_argument("--max-size", type=int, default=None, metavar="S",
                         help="run the network on frames downscaled so that the longer side is at most S px (>= 64) "
                              "and scale the flow back to the frames' resolution (default: full resolution)")
@@ -67,12 +73,20 @@ def add_parser(subparsers: Any) -> None:
                         help=f"refuse, before decoding, frames whose network input exceeds N px per forward "
                              f"(default: {DEFAULT_MAX_PIXELS:,} px, about {DEFAULT_MAX_PIXELS * MEGABYTES_PER_MEGAPIXEL / 1e9:.1f} "
                              f"GB: PWC-Net takes {MEGABYTES_PER_MEGAPIXEL} MB per megapixel on CPU in float32)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the network through torch.compile (slow first batch, faster afterwards)")
+    flow_video.add_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``zoo flow``; returns the exit status. Raises ValueError/OSError for bad input."""
-    _check_arguments(args)
+    _check_common_arguments(args)
+    if args.video:
+        return flow_video.run(args)
+    if args.video_out or args.every != 1:
+        raise ValueError("--video-out and --every apply to --video")
+    _check_inputs(args)
     if args.frames:
         frames = _list_frames(Path(args.frames))
         if Path(args.output).resolve() == Path(args.frames).resolve():
@@ -100,13 +114,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_arguments(args: argparse.Namespace) -> None:
-    from zoo.cli.device import torch_device
-
+def _check_inputs(args: argparse.Namespace) -> None:
     if args.frames and args.images:
         raise ValueError("give either two images or --frames DIR, not both")
     if not args.frames and len(args.images) != 2:
         raise ValueError(f"expected two images (IMG1 IMG2) or --frames DIR, got {len(args.images)} image argument(s)")
+
+
+def _check_common_arguments(args: argparse.Namespace) -> None:
+    from zoo.cli.device import torch_device
+
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.max_size is not None and args.max_size < 64:
@@ -198,9 +215,12 @@ def _check_png_flag(png: Any, frames_mode: bool) -> None:
 
 
 def _load_network(args: argparse.Namespace) -> torch.nn.Module:
+    import torch
+
     import zoo
 
-    return zoo.load("pwcnet", weights=args.weights, map_location=args.device)
+    network = zoo.load("pwcnet", weights=args.weights, map_location=args.device)
+    return torch.compile(network) if args.compile else network
 
 
 def _read_image(path: Path) -> torch.Tensor:

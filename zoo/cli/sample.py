@@ -28,9 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Ancestral sampling from an NVAE prior at a temperature, written as one "
                     "PNG grid (binary models show pixel probabilities, colour models a draw "
                     "from the output distribution).")
-    p.add_argument("name", help="nvae.TAG (e.g. nvae.mnist) or nvae with --weights")
+    p.add_argument("name", help="nvae.TAG (e.g. nvae.mnist), hf-hub:ORG/NAME, or nvae with --weights")
     p.add_argument("--weights", default=None, help="a weight file (official checkpoint.pt, "
-                   "our safetensors or a Lightning .ckpt) instead of a registered tag")
+                   "our safetensors or a Lightning .ckpt) or hf-hub:ORG/NAME instead of a registered tag")
     p.add_argument("-n", "--num-samples", type=int, default=64,
                    help=f"number of images (default 64, at most {MAX_SAMPLES:,})")
     p.add_argument("-t", "--temperature", type=float, default=0.7,
@@ -69,10 +69,11 @@ def load_nvae(name: str, weights: str | None, device: str, command: str) -> "NVA
     ``device``, in eval mode; ``ValueError`` naming ``command`` for other architectures."""
     import zoo
     from models.nvae.network import NVAE
+    from zoo.hf_hub import is_hub_name
     from zoo.registry import split_name
 
     arch = split_name(name)[0]
-    if arch != "nvae":
+    if arch != "nvae" and not is_hub_name(name):  # a Hub repository names its architecture itself
         raise ValueError(f"zoo {command} works with NVAE models; {name!r} is a {arch!r} model")
     network = zoo.load(name, weights=weights, map_location=device)
     if not isinstance(network, NVAE):

@@ -1,0 +1,65 @@
+"""The NVAE's two inference passes as modules with plain tensor inputs and outputs.
+
+``torch.export`` / ONNX and ``torch.compile`` need a ``forward`` whose inputs and outputs are
+tensors; :class:`~models.nvae.network.NVAE` takes Python options and returns dataclasses. These
+wrappers fix the options and flatten the results; they hold the NVAE itself (no copy of weights).
+
+The latent noise is an input, so a graph is deterministic and can be compared with PyTorch:
+``noise_g`` is standard-normal ``eps`` of latent group ``g`` (decoder order), shape
+``(B, *NVAE.latent_shape(g))``. Sampling at temperature ``t`` is the same graph fed ``t * eps``
+(``mu + (t eps) sigma = mu + eps (t sigma)``), so one exported graph serves every temperature.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.nvae.network import NVAE
+
+__all__ = ["SamplingGraph", "PosteriorGraph", "noise_names", "example_noise"]
+
+
+def noise_names(nvae: NVAE) -> list[str]:
+    """Input names of the latent noise, ``noise_0 .. noise_{G-1}`` (decoder order)."""
+    return [f"noise_{g}" for g in range(nvae.num_groups)]
+
+
+def example_noise(nvae: NVAE, batch_size: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+    """Standard-normal noise for every latent group: ``(batch_size, *latent_shape(g))`` float32."""
+    return tuple(torch.randn((batch_size, *nvae.latent_shape(g)), generator=generator)
+                 for g in range(nvae.num_groups))
+
+
+class SamplingGraph(nn.Module):
+    """The decoder's sampling path: latent noise in, output-distribution parameters out.
+
+    ``forward(noise_0, ..., noise_{G-1})`` -> ``logits (B, C_out, S, S)``, exactly
+    ``NVAE.sample_logits(B, temperature=1, noise=[noise_0, ...])`` (Bernoulli logits for binary
+    MNIST, logistic-mixture parameters for colour presets; see ``NVAE.output_distribution``).
+    """
+
+    def __init__(self, nvae: NVAE) -> None:
+        super().__init__()
+        self.nvae = nvae
+
+    def forward(self, *noise: torch.Tensor) -> torch.Tensor:
+        return self.nvae.sample_logits(noise[0].shape[0], 1.0, noise=noise)
+
+
+class PosteriorGraph(nn.Module):
+    """The posterior pass: images and latent noise in, decoder output and densities out.
+
+    ``forward(x, noise_0, ..., noise_{G-1})`` with ``x (B, C, S, S)`` in [0, 1] returns
+    ``(logits (B, C_out, S, S), log_q (B,), log_p (B,), kl (G, B))``, the values of
+    ``NVAE.forward(x, noise=[...])`` (nats, summed over each latent). The ELBO in nats is
+    ``NVAE.reconstruction_log_likelihood(logits, x) - kl.sum(0)``.
+    """
+
+    def __init__(self, nvae: NVAE) -> None:
+        super().__init__()
+        self.nvae = nvae
+
+    def forward(self, x: torch.Tensor, *noise: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.nvae(x, noise=noise)
+        return out.logits, out.log_q, out.log_p, out.kl_all

@@ -1,0 +1,108 @@
+"""``zoo flow --video``: optical flow between consecutive frames of a video file.
+
+    zoo flow --video clip.mp4 -o OUTDIR [--png] [--every N] [--max-size S] [--video-out flow.mp4]
+
+Frames are decoded one at a time (PyAV) and batched in pairs: ``--batch-size`` pairs share one
+forward pass, and at most ``batch size + 1`` frames are in memory. The flow of kept frame ``i`` to
+the next kept frame is written as ``OUTDIR/<i>.flo`` (``i`` = the frame's index in the clip, six
+digits), with ``--png`` also its colour coding as ``OUTDIR/<i>.png``, and with ``--video-out``
+a colour-coded flow video at the clip's frame rate divided by ``--every``. A progress bar shows
+frames per second; the last line prints the overall rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--video`` options to the ``zoo flow`` parser."""
+    parser.add_argument("--video", metavar="CLIP", help="video file (any format FFmpeg reads); flow of each frame to the next")
+    parser.add_argument("--every", type=int, default=1, metavar="N",
+                        help="with --video: keep every N-th frame (flow between kept frames; default 1)")
+    parser.add_argument("--video-out", metavar="PATH",
+                        help="with --video: also write a colour-coded flow video (.mp4, .mkv, .mov, .avi)")
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.images or args.frames:
+        raise ValueError("give one input: two images, --frames DIR or --video CLIP")
+    if args.every < 1 or args.batch_size < 1:
+        raise ValueError(f"--every and --batch-size must be at least 1, got {args.every} and {args.batch_size}")
+    if args.png not in (None, True):
+        raise ValueError("with --video, --png is a flag (colour images go beside the flow files); drop its path")
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise ValueError(f"-o {args.output}: with --video the output is a folder, and this is a file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``zoo flow --video``; returns the exit status. Raises ValueError/OSError for bad input."""
+    from datamodules.flow.video import CONTAINERS, video_info
+
+    _check(args)
+    info = video_info(args.video)
+    if args.video_out and Path(args.video_out).suffix.lower() not in CONTAINERS:
+        raise ValueError(f"--video-out {args.video_out}: unknown video extension; use one of {', '.join(CONTAINERS)}")
+    from zoo.cli.flow import _load_network
+
+    network = _load_network(args)
+    started = time.perf_counter()
+    count = _flow_of_video(network, Path(args.video), info, Path(args.output), args)
+    rate = count / (time.perf_counter() - started)
+    print(f"{args.output}: {count} flow files from {args.video} ({info.width}x{info.height}), {rate:.2f} frames/s"
+          + (f"; flow video {args.video_out}" if args.video_out else ""))
+    return 0
+
+
+def _flow_of_video(network: Any, clip: Path, info: Any, out_dir: Path, args: argparse.Namespace) -> int:
+    """Stream the clip through the network in batches of pairs; returns the number of flow files."""
+    import contextlib
+
+    from tqdm import tqdm
+
+    from datamodules.flow.video import video_frames, video_writer
+
+    total = (info.frames - 1) // args.every if info.frames else None
+    fps = (info.fps or 25) / args.every
+    with contextlib.ExitStack() as stack:
+        write_frame = stack.enter_context(video_writer(args.video_out, fps)) if args.video_out else None
+        progress = stack.enter_context(tqdm(total=total, unit="frame", desc="zoo flow --video"))
+        pending: list[tuple[int, Any]] = []
+        count = 0
+        for index, frame in video_frames(clip, args.every):
+            pending.append((index, frame))
+            if len(pending) == args.batch_size + 1:
+                count += _flush(network, pending, out_dir, args, write_frame)
+                progress.update(len(pending) - 1)
+                pending = pending[-1:]
+        if len(pending) > 1:
+            count += _flush(network, pending, out_dir, args, write_frame)
+            progress.update(len(pending) - 1)
+        if count == 0:  # inside the block, so that no empty flow video is left behind
+            raise ValueError(f"{clip}: needs at least two frames (with --every {args.every}), found {len(pending)}")
+    return count
+
+
+def _flush(network: Any, pending: list[tuple[int, Any]], out_dir: Path, args: argparse.Namespace,
+           write_frame: Any) -> int:
+    """Flow of each frame in ``pending`` to the next; writes the files and video frames."""
+    import torch
+
+    from datamodules.flow.visualize import flow_to_color
+    from zoo.cli.flow import _estimate, _write_outputs
+
+    if len({frame.shape for _, frame in pending}) > 1:
+        raise ValueError(f"{args.video}: the frame size changes within the clip (at frame {pending[-1][0]})")
+    images = torch.stack([torch.from_numpy(frame).permute(2, 0, 1) for _, frame in pending]).float() / 255.0
+    flows = _estimate(network, images[:-1], images[1:], args)
+    for (index, _), flow in zip(pending, flows):
+        stem = f"{index:06d}"
+        _write_outputs(flow, out_dir / f"{stem}.flo", out_dir / f"{stem}.png" if args.png else None)
+        if write_frame is not None:
+            write_frame(flow_to_color(flow))
+    return len(flows)

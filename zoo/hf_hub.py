@@ -1,0 +1,149 @@
+"""Weights hosted on the Hugging Face Hub: ``zoo.load("hf-hub:ORG/NAME[@REVISION]")``.
+
+A zoo repository on the Hub holds three files (written by :func:`zoo.pretrained.save_pretrained`):
+
+* ``model.safetensors``: the network in our format, with its metadata (architecture, config, the
+  weight record under ``zoo.info["record"]``);
+* ``config.json``: ``{"architecture": "pwcnet", "config": {...}, ...}``;
+* ``README.md``: the model card (:mod:`zoo.card`).
+
+Files are fetched with ``huggingface_hub.hf_hub_download``, so the Hub's own cache
+(``HF_HUB_CACHE`` / ``HF_HOME``), ``HF_HUB_OFFLINE=1``, ``HF_ENDPOINT`` and the token
+(``HF_TOKEN`` or ``hf auth login``) behave as they do for every Hub library; ``ZOO_OFFLINE=1``
+also keeps the zoo off the network here (cached files only). Both files of one load come from the
+same commit: the revision is resolved once, by the first file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from datamodules.files.download import is_offline
+from zoo.checkpoint import read_zoo_metadata
+from zoo.hub import WeightsUnavailableError
+from zoo.records import HUB_PREFIX, WeightsInfo, hub_name
+
+__all__ = [
+    "HUB_PREFIX",
+    "WEIGHTS_FILE",
+    "CONFIG_FILE",
+    "CARD_FILE",
+    "PRETRAINED_FILES",
+    "is_hub_name",
+    "hub_name",
+    "parse_hub_name",
+    "download",
+    "read_config",
+    "hub_weights",
+]
+
+WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "README.md"
+#: Exactly the files of a zoo repository (and of a :func:`~zoo.pretrained.save_pretrained` folder).
+PRETRAINED_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
+
+
+def is_hub_name(text: object) -> bool:
+    """Whether ``text`` names Hub weights (``hf-hub:...``)."""
+    return isinstance(text, str) and text.startswith(HUB_PREFIX)
+
+
+def parse_hub_name(text: str) -> tuple[str, str | None]:
+    """``"hf-hub:ORG/NAME@REV"`` -> ``("ORG/NAME", "REV")``; the revision is None when absent.
+
+    Raises:
+        ValueError: not of the form ``hf-hub:ORG/NAME[@REVISION]``.
+    """
+    repo_id, at, revision = text.removeprefix(HUB_PREFIX).partition("@")
+    org, _, name = repo_id.partition("/")
+    if not is_hub_name(text) or not org or not name or "/" in name or (at and not revision):
+        raise ValueError(f"{text!r}: expected hf-hub:ORG/NAME or hf-hub:ORG/NAME@REVISION")
+    return repo_id, revision or None
+
+
+def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
+    """The local path of ``filename`` of the model repository ``repo_id`` at ``revision``
+    (default ``main``), from the Hub's cache or downloaded into it.
+
+    Raises:
+        WeightsUnavailableError: the file is not cached and the Hub cannot be asked (offline), or
+            the repository, revision or file does not exist (or is gated / private without a
+            token); the message names the repository and says what to do.
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = f"{hub_name(repo_id, revision)}: {filename}"
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=is_offline()))
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled):
+        raise WeightsUnavailableError(
+            f"{where} is not in the Hugging Face cache and the Hub cannot be reached (offline: HF_HUB_OFFLINE or "
+            f"ZOO_OFFLINE set, or no network); load it once with network access, or set HF_HUB_CACHE to a cache "
+            f"that holds it") from None
+    except GatedRepoError:
+        raise WeightsUnavailableError(f"{where}: the repository is gated; accept its terms on the Hub and log in "
+                                      f"(hf auth login, or set HF_TOKEN)") from None
+    except RepositoryNotFoundError:
+        raise WeightsUnavailableError(f"{where}: no such repository on the Hub (or it is private: log in with "
+                                      f"hf auth login, or set HF_TOKEN)") from None
+    except RevisionNotFoundError:
+        raise WeightsUnavailableError(f"{where}: the repository has no revision {revision!r}") from None
+    except EntryNotFoundError:
+        raise WeightsUnavailableError(f"{where}: no such file in the repository; a zoo repository holds "
+                                      f"{', '.join(PRETRAINED_FILES)}") from None
+    except HfHubHTTPError as error:
+        raise WeightsUnavailableError(f"{where}: the Hub answered {error}") from None
+
+
+def read_config(path: Path) -> tuple[str, dict[str, Any]]:
+    """(architecture name, network config) of a zoo ``config.json``.
+
+    Raises:
+        ValueError: the file is not JSON or lacks ``architecture`` / ``config``.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable zoo config.json ({error})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("architecture"), str) \
+            or not isinstance(data.get("config"), dict):
+        raise ValueError(f"{path}: a zoo config.json needs 'architecture' (a name) and 'config' (an object)")
+    return data["architecture"], data["config"]
+
+
+def hub_weights(name: str) -> tuple[str, Path, WeightsInfo]:
+    """Resolve ``hf-hub:ORG/NAME[@REVISION]``: (architecture name, local ``model.safetensors``, record).
+
+    The record is rebuilt from the weight file's metadata (licence, paper, recipe, metrics, ...)
+    with the repository's ``config.json`` as its config.
+
+    Raises:
+        WeightsUnavailableError: see :func:`download`.
+        ValueError: the files are not a zoo repository, or ``config.json`` and the weight file's
+            metadata disagree on the architecture or config.
+    """
+    repo_id, revision = parse_hub_name(name)
+    config_path = download(repo_id, CONFIG_FILE, revision)
+    commit = config_path.parent.name  # huggingface_hub's snapshot folder is named by the commit
+    weights_path = download(repo_id, WEIGHTS_FILE, commit)
+    arch, config = read_config(config_path)
+    metadata = read_zoo_metadata(weights_path)
+    if metadata is None:
+        raise ValueError(f"{name}: {WEIGHTS_FILE} has no zoo metadata; it was not written by zoo.save_pretrained")
+    if metadata["arch"] != arch or metadata["config"] != config:
+        raise ValueError(f"{name}: {CONFIG_FILE} ({arch}, {config}) disagrees with the metadata of {WEIGHTS_FILE} "
+                         f"({metadata['arch']}, {metadata['config']})")
+    record = metadata["info"].get("record") or {}
+    info = WeightsInfo.from_description(name, {**record, "config": config},
+                                        hf_repo=repo_id, hf_revision=revision)
+    return arch, weights_path, info

@@ -1,0 +1,94 @@
+"""A network as a Hugging Face Hub repository: ``zoo.save_pretrained`` and ``zoo push``.
+
+    zoo.save_pretrained("pwcnet.synth", "out/pwcnet-synth")   # model.safetensors, config.json, README.md
+    zoo.push_to_hub("pwcnet.synth", "my-org/pwcnet-synth")     # the same folder, committed to the Hub
+
+The folder is what :mod:`zoo.hf_hub` reads back (``zoo.load("hf-hub:my-org/pwcnet-synth")``).
+Pushing goes through ``huggingface_hub`` (``HF_ENDPOINT``; token from ``HF_TOKEN`` or
+``hf auth login`` unless given).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from datamodules.files.atomic import write_atomic
+from zoo.card import model_card
+from zoo.checkpoint import save_weights
+from zoo.hf_hub import CARD_FILE, CONFIG_FILE, PRETRAINED_FILES, WEIGHTS_FILE, hub_name
+from zoo.loader import as_model
+
+__all__ = ["save_pretrained", "push_to_hub"]
+
+
+def _check_folder(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{directory}: exists and is not a folder")
+    others = sorted(p.name for p in directory.iterdir() if p.name not in PRETRAINED_FILES) if directory.is_dir() else []
+    if others:
+        raise ValueError(f"{directory}: holds other files ({', '.join(others)}); save_pretrained writes exactly "
+                         f"{', '.join(PRETRAINED_FILES)} into an empty (or earlier save_pretrained) folder")
+
+
+def save_pretrained(model_or_name: torch.nn.Module | str | os.PathLike, directory: str | os.PathLike, *,
+                    repo_id: str | None = None, arch: str | None = None) -> Path:
+    """Write ``model.safetensors``, ``config.json`` and ``README.md`` of a network into ``directory``.
+
+    Args:
+        model_or_name: a network from :func:`zoo.load`, or a registry / ``hf-hub:`` name or weight
+            file (see :func:`zoo.loader.as_model`).
+        directory: the folder, created if needed; it may hold only these three files (an earlier save).
+        repo_id: the Hub repository ``ORG/NAME`` the folder is meant for (its card shows
+            ``zoo.load("hf-hub:ORG/NAME")``); default: the weights' own name.
+        arch: architecture of a weight file that does not record it.
+
+    Returns:
+        ``directory`` as a Path. Weights keep the network's dtype; every file is written atomically.
+    """
+    directory = Path(directory)
+    _check_folder(directory)
+    network = as_model(model_or_name, arch=arch)
+    record = network.zoo_record
+    config = dict(record.weights.description()["config"])
+    save_weights(directory / WEIGHTS_FILE, network.state_dict(), arch=record.arch, config=config,
+                 info={"record": record.weights.description(), "saved_from": record.weights.name})
+    manifest: dict[str, Any] = {"architecture": record.arch, "config": config, "format": "zoo safetensors",
+                                "weights": record.weights.name}
+    write_atomic(directory / CONFIG_FILE, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    card = model_card(record.arch, record.weights, name=hub_name(repo_id) if repo_id else None)
+    write_atomic(directory / CARD_FILE, card.encode())
+    return directory
+
+
+def push_to_hub(model_or_name: torch.nn.Module | str | os.PathLike, repo_id: str, *, private: bool | None = None,
+                token: str | None = None, commit_message: str | None = None, arch: str | None = None) -> str:
+    """Create (if needed) the Hub model repository ``repo_id`` and commit the
+    :func:`save_pretrained` folder of the network to its ``main`` branch.
+
+    Returns:
+        The commit's URL.
+
+    Raises:
+        ValueError: ``repo_id`` is not ``ORG/NAME``.
+        huggingface_hub.errors.HfHubHTTPError: the Hub refused (no token, no write access, ...).
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ValueError(f"{repo_id!r}: expected a Hub repository ORG/NAME")
+    network = as_model(model_or_name, arch=arch)
+    api = HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:
+        folder = save_pretrained(network, tmp, repo_id=repo_id)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
+                      for name in PRETRAINED_FILES]
+        message = commit_message or f"zoo push {network.zoo_record.weights.name}"
+        commit = api.create_commit(repo_id, operations, commit_message=message)
+    return commit.commit_url
