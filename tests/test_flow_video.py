@@ -21,8 +21,7 @@ from datamodules.flow.video import video_frames, video_info, video_writer
 from datamodules.flow.visualize import flow_to_color
 from models.pwcnet.inference import estimate_flow
 from tests.support.video_fixtures import panning_clip
-from zoo.cli import flow as flow_command
-from zoo.cli import main
+from zoo.cli import flow_estimation, main
 
 SIZE, STEP, FRAMES = (128, 192), (3, 1), 6
 TRUE_FLOW = np.array([-STEP[0], -STEP[1]], np.float32)
@@ -47,8 +46,8 @@ def _mean_interior_flow(path: Path) -> np.ndarray:
 
 def test_video_flow_files_png_and_flow_video(clip, tmp_path, monkeypatch, capsys):
     batches = []
-    estimate = flow_command._estimate
-    monkeypatch.setattr(flow_command, "_estimate", lambda net, a, b, args: batches.append(len(a)) or estimate(net, a, b, args))
+    estimate = flow_estimation.estimate
+    monkeypatch.setattr(flow_estimation, "estimate", lambda net, a, b, args: batches.append(len(a)) or estimate(net, a, b, args))
     out = tmp_path / "flow"
     assert main(["flow", "--video", str(clip), "-o", str(out), "--weights", "pwcnet.synth", "--precision", "float32",
                  "--batch-size", "2", "--png", "--video-out", str(tmp_path / "flow.mp4")]) == 0

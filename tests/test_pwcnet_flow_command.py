@@ -163,7 +163,7 @@ def _claims(path: Path, width: int, height: int) -> Path:
 
 def test_frames_over_the_pixel_budget_are_refused_from_the_header(tmp_path, monkeypatch):
     first, second = (_claims(tmp_path / "big" / f"{n}.png", 10000, 10000) for n in ("a", "b"))
-    monkeypatch.setattr(flow_command, "_load_network", lambda args: pytest.fail("loaded the network"))
+    monkeypatch.setattr(flow_command, "load_network", lambda args: pytest.fail("loaded the network"))
     with pytest.raises(ValueError) as info:
         _run(str(first), str(second), "-o", str(tmp_path / "out.flo"))
     assert str(info.value) == (
@@ -261,7 +261,7 @@ def _one_line_error(capsys, *argv: str) -> str:
 
 
 def test_careless_paths_are_one_line_errors_naming_the_path_before_any_work(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(flow_command, "_load_network", lambda args: pytest.fail("loaded the network"))
+    monkeypatch.setattr(flow_command, "load_network", lambda args: pytest.fail("loaded the network"))
     image = _frames(tmp_path / "in", 1)[0]
     folder = tmp_path / "a folder.png"
     folder.mkdir()

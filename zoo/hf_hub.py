@@ -20,9 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from datamodules.files.download import is_offline
+from datamodules.files.download import FileUnavailableError, is_offline
 from zoo.checkpoint import read_zoo_metadata
-from zoo.hub import WeightsUnavailableError
 from zoo.records import HUB_PREFIX, WeightsInfo, hub_name
 
 __all__ = [
@@ -67,7 +66,7 @@ def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
     (default ``main``), from the Hub's cache or downloaded into it.
 
     Raises:
-        WeightsUnavailableError: the file is not cached and the Hub cannot be asked (offline), or
+        FileUnavailableError: the file is not cached and the Hub cannot be asked (offline), or
             the repository, revision or file does not exist (or is gated / private without a
             token); the message names the repository and says what to do.
     """
@@ -86,23 +85,23 @@ def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=is_offline()))
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):
-        raise WeightsUnavailableError(
+        raise FileUnavailableError(
             f"{where} is not in the Hugging Face cache and the Hub cannot be reached (offline: HF_HUB_OFFLINE or "
             f"ZOO_OFFLINE set, or no network); load it once with network access, or set HF_HUB_CACHE to a cache "
             f"that holds it") from None
     except GatedRepoError:
-        raise WeightsUnavailableError(f"{where}: the repository is gated; accept its terms on the Hub and log in "
+        raise FileUnavailableError(f"{where}: the repository is gated; accept its terms on the Hub and log in "
                                       f"(hf auth login, or set HF_TOKEN)") from None
     except RepositoryNotFoundError:
-        raise WeightsUnavailableError(f"{where}: no such repository on the Hub (or it is private: log in with "
+        raise FileUnavailableError(f"{where}: no such repository on the Hub (or it is private: log in with "
                                       f"hf auth login, or set HF_TOKEN)") from None
     except RevisionNotFoundError:
-        raise WeightsUnavailableError(f"{where}: the repository has no revision {revision!r}") from None
+        raise FileUnavailableError(f"{where}: the repository has no revision {revision!r}") from None
     except EntryNotFoundError:
-        raise WeightsUnavailableError(f"{where}: no such file in the repository; a zoo repository holds "
+        raise FileUnavailableError(f"{where}: no such file in the repository; a zoo repository holds "
                                       f"{', '.join(PRETRAINED_FILES)}") from None
     except HfHubHTTPError as error:
-        raise WeightsUnavailableError(f"{where}: the Hub answered {error}") from None
+        raise FileUnavailableError(f"{where}: the Hub answered {error}") from None
 
 
 def read_config(path: Path) -> tuple[str, dict[str, Any]]:
@@ -128,7 +127,7 @@ def hub_weights(name: str) -> tuple[str, Path, WeightsInfo]:
     with the repository's ``config.json`` as its config.
 
     Raises:
-        WeightsUnavailableError: see :func:`download`.
+        FileUnavailableError: see :func:`download`.
         ValueError: the files are not a zoo repository, or ``config.json`` and the weight file's
             metadata disagree on the architecture or config.
     """

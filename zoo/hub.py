@@ -11,17 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from datamodules.files.cache import cache_root, cached_file, verify_file
-from datamodules.files.download import DownloadError, OfflineError, download_any
+from datamodules.files.download import DownloadError, FileUnavailableError, OfflineError, download_any
 from zoo.records import WeightsInfo
 
-__all__ = ["BUNDLED_DIR", "MAX_WEIGHTS_BYTES", "WeightsUnavailableError", "cache_target", "weights_file"]
+__all__ = ["BUNDLED_DIR", "MAX_WEIGHTS_BYTES", "cache_target", "weights_file"]
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
 MAX_WEIGHTS_BYTES = 4 << 30  # a download of unknown size stops here (the largest NVAE file is ~1.3 GB)
-
-
-class WeightsUnavailableError(FileNotFoundError):
-    """A weight file is not cached and cannot be downloaded now; the message says what to do."""
 
 
 def manual_target(info: WeightsInfo) -> Path:
@@ -52,7 +48,7 @@ def weights_file(info: WeightsInfo, *, bundled_alternatives: list[str] = (), pro
         progress: show a download progress bar (default: when stderr is a terminal).
 
     Raises:
-        WeightsUnavailableError: the file must be fetched by hand, or it is not cached and the
+        FileUnavailableError: the file must be fetched by hand, or it is not cached and the
             network is unreachable or forbidden (``ZOO_OFFLINE=1``, ``HF_HUB_OFFLINE=1`` for Hub
             entries); the message says what to do.
         datamodules.files.cache.ChecksumError: the file does not match the published hash.
@@ -60,7 +56,7 @@ def weights_file(info: WeightsInfo, *, bundled_alternatives: list[str] = (), pro
     if info.bundled:
         path = BUNDLED_DIR / info.bundled
         if not path.is_file():
-            raise WeightsUnavailableError(f"{info.name}: bundled file {path} is missing from the install")
+            raise FileUnavailableError(f"{info.name}: bundled file {path} is missing from the install")
         return path
     if info.hf_repo:
         from zoo.hf_hub import WEIGHTS_FILE, download
@@ -74,17 +70,17 @@ def weights_file(info: WeightsInfo, *, bundled_alternatives: list[str] = (), pro
         if target.is_file():
             verify_file(target, info.sha256, size=info.file_size, git_sha1=info.git_sha1, what=info.name)
             return target
-        raise WeightsUnavailableError(
+        raise FileUnavailableError(
             f"{info.name}: the weights cannot be downloaded automatically. "
             f"{info.manual_download or ''} Then run: zoo import {info.name} PATH/TO/FILE")
     try:
         return download_any(info.urls, info.sha256, git_sha1=info.git_sha1, size=info.file_size,
                             max_size=MAX_WEIGHTS_BYTES, progress=progress)
     except OfflineError:
-        raise WeightsUnavailableError(
+        raise FileUnavailableError(
             f"{info.name}: not in the cache and ZOO_OFFLINE=1. " + _what_to_do(info, list(bundled_alternatives))
         ) from None
     except DownloadError as error:
-        raise WeightsUnavailableError(
+        raise FileUnavailableError(
             f"{info.name}: not in the cache and could not be downloaded ({error}). "
             + _what_to_do(info, list(bundled_alternatives))) from None

@@ -46,7 +46,7 @@ from datamodules.files.cache import (
     verify_file,
 )
 
-__all__ = ["OfflineError", "DownloadError", "MAX_DOWNLOAD_BYTES", "is_offline", "download", "download_any",
+__all__ = ["FileUnavailableError", "OfflineError", "DownloadError", "MAX_DOWNLOAD_BYTES", "is_offline", "download", "download_any",
            "import_file"]
 
 MAX_DOWNLOAD_BYTES = 64 << 30  # larger than any archive we know of (FlyingChairs: 31 GB)
@@ -56,7 +56,12 @@ _TIMEOUT_S = 60
 _USER_AGENT = "zoo/0.1"
 
 
-class OfflineError(FileNotFoundError):
+class FileUnavailableError(FileNotFoundError):
+    """A file is not in the cache and cannot be had now (offline, unreachable, or to be fetched by
+    hand); the message says what to do."""
+
+
+class OfflineError(FileUnavailableError):
     """A file is needed from the network while ``ZOO_OFFLINE=1``."""
 
 

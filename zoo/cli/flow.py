@@ -22,7 +22,6 @@ at most S px on the longer side and scales the flow back. With ``--frames``, bat
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import re
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zoo.cli import flow_video
+from zoo.cli.flow_estimation import estimate, load_network, read_frame, write_outputs
 
 if TYPE_CHECKING:
     import torch
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         _check_writable("-o", Path(args.output), suffixes=None)
         size = _common_size(frames)
         pairs_per_forward = _pairs_per_forward(frames[0], size, args)
-        network = _load_network(args)
+        network = load_network(args)
         return _flow_of_frames(network, frames, Path(args.output), bool(args.png), pairs_per_forward, args)
     _check_png_flag(args.png, frames_mode=False)
     _check_writable("-o", Path(args.output), suffixes=FLOW_SUFFIXES)
@@ -106,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
                      **({"--png": Path(args.png)} if args.png else {})})
     size = _common_size([first, second])
     _pairs_per_forward(first, size, args)
-    image1, image2 = _read_image(first), _read_image(second)
-    network = _load_network(args)
-    flow = _estimate(network, image1[None], image2[None], args)[0]
-    _write_outputs(flow, Path(args.output), Path(args.png) if args.png else None)
+    image1, image2 = read_frame(first), read_frame(second)
+    network = load_network(args)
+    flow = estimate(network, image1[None], image2[None], args)[0]
+    write_outputs(flow, Path(args.output), Path(args.png) if args.png else None)
     print(f"{args.output}: flow {flow.shape[1]}x{flow.shape[0]}, max |flow| {np.hypot(flow[..., 0], flow[..., 1]).max():.2f} px")
     return 0
 
@@ -214,54 +214,6 @@ def _check_png_flag(png: Any, frames_mode: bool) -> None:
         raise ValueError("--png needs a file name for two images, e.g. --png out.png")
 
 
-def _load_network(args: argparse.Namespace) -> torch.nn.Module:
-    import torch
-
-    import zoo
-
-    network = zoo.load("pwcnet", weights=args.weights, map_location=args.device)
-    return torch.compile(network) if args.compile else network
-
-
-def _read_image(path: Path) -> torch.Tensor:
-    """(3, H, W) float32 RGB in [0, 1]; grayscale is repeated to RGB by the reader."""
-    import torch
-
-    from datamodules.flow.formats import read_image
-
-    return torch.from_numpy(np.ascontiguousarray(read_image(path))).permute(2, 0, 1)
-
-
-def _estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tensor,
-              args: argparse.Namespace) -> np.ndarray:
-    """(B, H, W, 2) float32 flow in pixels; ValueError, naming the weights, if any of it is not finite."""
-    import torch
-
-    from models.pwcnet.inference import estimate_flow
-
-    flow = estimate_flow(network, image1, image2, precision=args.precision, max_size=args.max_size)
-    bad = int((~torch.isfinite(flow)).sum())
-    if bad:
-        raise ValueError(f"--weights {args.weights}: the network's flow holds {bad:,} NaN or infinite values of "
-                         f"{flow.numel():,} (broken weights, or an overflow at --precision {args.precision}: "
-                         "try float32); nothing written")
-    return flow.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def _write_outputs(flow: np.ndarray, flow_path: Path, color_path: Path | None) -> None:
-    from PIL import Image
-
-    from datamodules.files.atomic import write_atomic
-    from datamodules.flow.formats import write_flow
-    from datamodules.flow.visualize import flow_to_color
-
-    write_flow(flow_path, flow)
-    if color_path is not None:
-        buffer = io.BytesIO()
-        Image.fromarray(flow_to_color(flow)).save(buffer, format="PNG")
-        write_atomic(color_path, buffer.getvalue())
-
-
 def _natural_key(path: Path) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
@@ -292,10 +244,10 @@ def _flow_of_frames(network: torch.nn.Module, frames: list[Path], out_dir: Path,
     with tqdm(total=pairs, unit="pair", desc="zoo flow", disable=None) as progress:  # None: only on a terminal
         for start in range(0, pairs, pairs_per_forward):
             paths = frames[start:start + pairs_per_forward + 1]
-            images = [_read_image(path) for path in paths]
-            flows = _estimate(network, torch.stack(images[:-1]), torch.stack(images[1:]), args)
+            images = [read_frame(path) for path in paths]
+            flows = estimate(network, torch.stack(images[:-1]), torch.stack(images[1:]), args)
             for path, flow in zip(paths, flows):
-                _write_outputs(flow, out_dir / f"{path.stem}.flo", out_dir / f"{path.stem}.png" if color else None)
+                write_outputs(flow, out_dir / f"{path.stem}.flo", out_dir / f"{path.stem}.png" if color else None)
             progress.update(len(flows))
     print(f"{out_dir}: {pairs} flow files")
     return 0

@@ -48,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
     info = video_info(args.video)
     if args.video_out and Path(args.video_out).suffix.lower() not in CONTAINERS:
         raise ValueError(f"--video-out {args.video_out}: unknown video extension; use one of {', '.join(CONTAINERS)}")
-    from zoo.cli.flow import _load_network
+    from zoo.cli.flow_estimation import load_network
 
-    network = _load_network(args)
+    network = load_network(args)
     started = time.perf_counter()
     count = _flow_of_video(network, Path(args.video), info, Path(args.output), args)
     rate = count / (time.perf_counter() - started)
@@ -94,15 +94,15 @@ def _flush(network: Any, pending: list[tuple[int, Any]], out_dir: Path, args: ar
     import torch
 
     from datamodules.flow.visualize import flow_to_color
-    from zoo.cli.flow import _estimate, _write_outputs
+    from zoo.cli.flow_estimation import estimate, write_outputs
 
     if len({frame.shape for _, frame in pending}) > 1:
         raise ValueError(f"{args.video}: the frame size changes within the clip (at frame {pending[-1][0]})")
     images = torch.stack([torch.from_numpy(frame).permute(2, 0, 1) for _, frame in pending]).float() / 255.0
-    flows = _estimate(network, images[:-1], images[1:], args)
+    flows = estimate(network, images[:-1], images[1:], args)
     for (index, _), flow in zip(pending, flows):
         stem = f"{index:06d}"
-        _write_outputs(flow, out_dir / f"{stem}.flo", out_dir / f"{stem}.png" if args.png else None)
+        write_outputs(flow, out_dir / f"{stem}.flo", out_dir / f"{stem}.png" if args.png else None)
         if write_frame is not None:
             write_frame(flow_to_color(flow))
     return len(flows)

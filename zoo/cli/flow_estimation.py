@@ -1,0 +1,65 @@
+"""What every mode of ``zoo flow`` (two images, ``--frames``, ``--video``) does the same way: load
+the network, estimate (refusing non-finite flow, naming the weights), and write the flow file
+and its colour coding atomically."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["load_network", "read_frame", "estimate", "write_outputs"]
+
+
+def load_network(args: argparse.Namespace) -> torch.nn.Module:
+    import torch
+
+    import zoo
+
+    network = zoo.load("pwcnet", weights=args.weights, map_location=args.device)
+    return torch.compile(network) if args.compile else network
+
+
+def read_frame(path: Path) -> torch.Tensor:
+    """(3, H, W) float32 RGB in [0, 1]; grayscale is repeated to RGB by the reader."""
+    import torch
+
+    from datamodules.flow.formats import read_image
+
+    return torch.from_numpy(np.ascontiguousarray(read_image(path))).permute(2, 0, 1)
+
+
+def estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tensor,
+              args: argparse.Namespace) -> np.ndarray:
+    """(B, H, W, 2) float32 flow in pixels; ValueError, naming the weights, if any of it is not finite."""
+    import torch
+
+    from models.pwcnet.inference import estimate_flow
+
+    flow = estimate_flow(network, image1, image2, precision=args.precision, max_size=args.max_size)
+    bad = int((~torch.isfinite(flow)).sum())
+    if bad:
+        raise ValueError(f"--weights {args.weights}: the network's flow holds {bad:,} NaN or infinite values of "
+                         f"{flow.numel():,} (broken weights, or an overflow at --precision {args.precision}: "
+                         "try float32); nothing written")
+    return flow.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def write_outputs(flow: np.ndarray, flow_path: Path, color_path: Path | None) -> None:
+    from PIL import Image
+
+    from datamodules.files.atomic import write_atomic
+    from datamodules.flow.formats import write_flow
+    from datamodules.flow.visualize import flow_to_color
+
+    write_flow(flow_path, flow)
+    if color_path is not None:
+        buffer = io.BytesIO()
+        Image.fromarray(flow_to_color(flow)).save(buffer, format="PNG")
+        write_atomic(color_path, buffer.getvalue())
