@@ -150,3 +150,22 @@ def test_import_removes_the_parts_a_killed_import_left(tmp_path):
     stale.write_bytes(b"half")
     import_file(source, target, cache.sha256_file(source))
     assert target.read_bytes() == BODY and not stale.exists()
+
+
+def test_downloads_and_imports_are_fsynced_before_the_rename(tmp_path, monkeypatch, http_server):
+    from datamodules.files.download import download
+    from tests.support.http_server import Route
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")).name),
+                                                 real_fsync(fd)))
+    http_server.routes["/w/model.pth"] = Route(BODY)
+    target = download(http_server.url("/w/model.pth"), cache.sha256_file(_cached(tmp_path / "ref")), cache_dir=tmp_path)
+    assert any(name.startswith(".model.pth.") and name.endswith(".part") for name in synced)
+    source = tmp_path / "fetched.pth"
+    source.write_bytes(BODY)
+    synced.clear()
+    import_file(source, tmp_path / "manual" / "a.b" / "w.pth", cache.sha256_file(source))
+    assert any(name.startswith(".w.pth.") and name.endswith(".part") for name in synced)
+    assert target.read_bytes() == BODY
