@@ -33,6 +33,15 @@ def test_flo_hand_built_file_is_read(tmp_path):
     assert valid.sum() == 5 and not valid[1, 2]
 
 
+def test_flo_unknown_means_above_1e9(tmp_path):
+    """Middlebury's flowIO: a pixel is unknown when |u| or |v| exceeds 1e9, or is NaN."""
+    values = np.array([[[1e9, -1e9], [1.0000001e9, 0.0], [0.0, -1.0000001e9], [np.nan, 0.0]]], np.float32)
+    path = tmp_path / "edge.flo"
+    path.write_bytes(struct.pack("<fii", 202021.25, 4, 1) + values.astype("<f4").tobytes())
+    _, valid = read_flow(path)
+    np.testing.assert_array_equal(valid, [[True, False, False, False]])
+
+
 def test_flo_round_trip_keeps_values_and_invalid_pixels(tmp_path):
     flow = _random_flow()
     valid = np.ones(flow.shape[:2], bool)
