@@ -238,3 +238,61 @@ def test_read_image_gray_becomes_rgb_and_errors_name_the_file(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"not an image")
     with pytest.raises(OSError, match="junk.png"):
         read_image(tmp_path / "junk.png")
+
+
+# --- the PNG codec against the PNG specification ------------------------------------------------
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _spec_paeth(a: int, b: int, c: int) -> int:
+    """PNG specification, 9.4: the Paeth predictor, ties broken in the order a, b, c."""
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    if pa <= pb and pa <= pc:
+        return a
+    return b if pb <= pc else c
+
+
+def _spec_scanlines(raw: np.ndarray, filters: list[int], bpp: int) -> bytes:
+    """PNG specification, 9.2: each row of raw bytes (H, stride) filtered by its filter type,
+    byte by byte, with its type byte in front."""
+    out, previous = b"", [0] * raw.shape[1]
+    for row, kind in zip(raw.tolist(), filters):
+        line = [kind]
+        for i, x in enumerate(row):
+            a = row[i - bpp] if i >= bpp else 0
+            b = previous[i]
+            c = previous[i - bpp] if i >= bpp else 0
+            line.append((x - (0, a, b, (a + b) // 2, _spec_paeth(a, b, c))[kind]) % 256)
+        out += bytes(line)
+        previous = row
+    return out
+
+
+def _spec_png(samples: np.ndarray, filters: list[int], *, ihdr: bytes | None = None,
+              extra: list[bytes] = (), split_idat: bool = False) -> bytes:
+    """A PNG of ``samples`` ((H, W) gray or (H, W, 3) RGB, uint8 or uint16) written from the
+    specification alone (big-endian samples, the given filter type on each row)."""
+    height, width = samples.shape[:2]
+    channels = 1 if samples.ndim == 2 else 3
+    depth = 16 if samples.dtype == np.uint16 else 8
+    raw = np.frombuffer(samples.astype(">u2" if depth == 16 else "u1").tobytes(), np.uint8).reshape(height, -1)
+    data = zlib.compress(_spec_scanlines(raw, filters, channels * depth // 8))
+    idat = [data[:len(data) // 2], data[len(data) // 2:]] if split_idat else [data]
+    header = ihdr if ihdr is not None else struct.pack(">IIBBBBB", width, height, depth, 0 if channels == 1 else 2, 0, 0, 0)
+    return (_SIGNATURE + _chunk(b"IHDR", header) + b"".join(extra) + b"".join(_chunk(b"IDAT", d) for d in idat)
+            + _chunk(b"IEND", b""))
+
+
+def test_png_decoder_reads_split_image_data_and_skips_ancillary_chunks():
+    """IDAT may be split over several chunks; unknown ancillary chunks (tEXt) and a suggested
+    palette (PLTE, allowed in truecolour files) do not change the pixels."""
+    rng = np.random.default_rng(6)
+    samples = rng.integers(0, 65536, (4, 6, 3)).astype(np.uint16)
+    extra = [_chunk(b"tEXt", b"Software\x00zoo tests"), _chunk(b"PLTE", bytes(range(6)))]
+    np.testing.assert_array_equal(decode_png(_spec_png(samples, [1, 2, 3, 4], extra=extra, split_idat=True)), samples)

@@ -110,8 +110,8 @@ def _read_chunks(path: Path, data: bytes) -> tuple[tuple[int, int, int, int], by
             idat.append(payload)
         elif kind == b"IEND":
             break
-        elif kind == b"PLTE":
-            raise PNGError(f"{path}: palette PNGs are not supported (expected grayscale or RGB)")
+        # other chunks carry nothing the pixels need (a PLTE in an RGB file is only a suggested
+        # palette; palette images, colour type 3, are refused by the header check)
         pos += 12 + length
     else:
         raise PNGError(f"{path}: truncated PNG (no IEND chunk)")
