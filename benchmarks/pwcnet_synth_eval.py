@@ -2,7 +2,7 @@
 warping error on a real Sintel pair without ground truth, each beside the same number for zero flow
 (the baseline every number should beat).
 
-    python benchmarks/pwcnet_synth_eval.py WEIGHTS [--pairs 32] [--seed 1] [--size 384 512] [--threads 2]
+    python -m benchmarks.pwcnet_synth_eval WEIGHTS [--pairs 32] [--seed 1] [--size 384 512] [--threads 2]
 
 ``WEIGHTS`` is anything ``zoo.load("pwcnet", weights=...)`` reads (a tag, .safetensors, .ckpt).
 The synthetic pairs are SyntheticFlow pairs of ``--seed`` and ``--size`` (pwcnet.synth trains on
@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -58,8 +60,29 @@ def warping_error(image1: torch.Tensor, image2: torch.Tensor, flow: torch.Tensor
     return 255 * float(error.mean()), 255 * float(zero.mean())
 
 
-def evaluate(weights: str, pairs: int, seed: int, size: tuple[int, int] = (384, 512)) -> dict[str, float]:
-    network = load("pwcnet", weights=weights)
+def synthetic_name(size: tuple[int, int], seed: int, pairs: int) -> str:
+    """The prefix of the figures of one synthetic subset, e.g. ``synthetic_192x256_seed2_64pairs``."""
+    return f"synthetic_{size[0]}x{size[1]}_seed{seed}_{pairs}pairs"
+
+
+_SYNTHETIC_NAME = re.compile(r"synthetic_(\d+)x(\d+)_seed(\d+)_(\d+)pairs_")
+
+
+def synthetic_subsets(figures: Iterable[str]) -> list[tuple[tuple[int, int], int, int]]:
+    """The ``(size, seed, pairs)`` of every synthetic subset named in ``figures`` (keys as
+    :func:`evaluate` writes them), cheapest (fewest rendered pixels) first."""
+    subsets = set()
+    for key in figures:
+        match = _SYNTHETIC_NAME.match(key)
+        if match:
+            height, width, seed, pairs = (int(g) for g in match.groups())
+            subsets.add(((height, width), seed, pairs))
+    return sorted(subsets, key=lambda s: (s[0][0] * s[0][1] * s[2], s))
+
+
+def synthetic_figures(network: torch.nn.Module, pairs: int, seed: int,
+                      size: tuple[int, int] = (384, 512)) -> dict[str, float]:
+    """Mean EPE of ``network`` and of zero flow over ``pairs`` SyntheticFlow pairs of ``seed``."""
     data = SyntheticFlow(size=size, length=pairs, seed=seed)
     epe, zero = [], []
     with torch.inference_mode():
@@ -67,24 +90,41 @@ def evaluate(weights: str, pairs: int, seed: int, size: tuple[int, int] = (384, 
             pred = network(item["image1"][None], item["image2"][None])[0]
             epe.append(_epe(pred, item["flow"]))
             zero.append(_epe(torch.zeros_like(item["flow"]), item["flow"]))
-    name = f"synthetic_{size[0]}x{size[1]}_seed{seed}_{pairs}pairs"
-    result = {f"{name}_epe": float(np.mean(epe)), f"{name}_zero_flow_epe": float(np.mean(zero))}
+    name = synthetic_name(size, seed, pairs)
+    return {f"{name}_epe": float(np.mean(epe)), f"{name}_zero_flow_epe": float(np.mean(zero))}
+
+
+def chairs_crop_figures(network: torch.nn.Module) -> dict[str, float]:
+    """EPE of ``network`` and of zero flow over the valid pixels of the real FlyingChairs crop."""
+    image1, image2 = (torch.from_numpy(read_image(CHAIRS_CROP / f"00001_img{i}.ppm")).permute(2, 0, 1)[None]
+                      for i in (1, 2))
+    flow, valid = read_flow(CHAIRS_CROP / "00001_flow.flo")
+    truth = torch.from_numpy(flow).permute(2, 0, 1)
+    with torch.inference_mode():
+        pred = network(image1, image2)[0]
+    mask = torch.from_numpy(valid)
+    return {"chairs_crop_epe": float(torch.linalg.vector_norm(pred.double() - truth.double(), dim=0)[mask].mean()),
+            "chairs_crop_zero_flow_epe": float(torch.linalg.vector_norm(truth.double(), dim=0)[mask].mean())}
+
+
+def sintel_pair_figures(network: torch.nn.Module) -> dict[str, float]:
+    """Warping error (0-255) of ``network``'s flow and of zero flow on the real Sintel pair."""
+    frames = torch.from_numpy(np.load(SINTEL_PAIR)["frames_rgb_u8"]).permute(0, 3, 1, 2).float() / 255
+    with torch.inference_mode():
+        pred = network(frames[:1], frames[1:])[0]
+    error, zero = warping_error(frames[0], frames[1], pred)
+    return {"sintel_pair_warping_error": error, "sintel_pair_zero_flow_warping_error": zero}
+
+
+def evaluate(weights: str, pairs: int, seed: int, size: tuple[int, int] = (384, 512)) -> dict[str, float]:
+    """Every figure: the synthetic subset of ``seed``, ``pairs`` and ``size``, and the real pairs
+    of ``../shared`` where it is present."""
+    network = load("pwcnet", weights=weights)
+    result = synthetic_figures(network, pairs, seed, size)
     if CHAIRS_CROP.is_dir():
-        image1, image2 = (torch.from_numpy(read_image(CHAIRS_CROP / f"00001_img{i}.ppm")).permute(2, 0, 1)[None]
-                          for i in (1, 2))
-        flow, valid = read_flow(CHAIRS_CROP / "00001_flow.flo")
-        truth = torch.from_numpy(flow).permute(2, 0, 1)
-        with torch.inference_mode():
-            pred = network(image1, image2)[0]
-        mask = torch.from_numpy(valid)
-        result["chairs_crop_epe"] = float(torch.linalg.vector_norm(pred.double() - truth.double(), dim=0)[mask].mean())
-        result["chairs_crop_zero_flow_epe"] = float(torch.linalg.vector_norm(truth.double(), dim=0)[mask].mean())
+        result.update(chairs_crop_figures(network))
     if SINTEL_PAIR.is_file():
-        frames = torch.from_numpy(np.load(SINTEL_PAIR)["frames_rgb_u8"]).permute(0, 3, 1, 2).float() / 255
-        with torch.inference_mode():
-            pred = network(frames[:1], frames[1:])[0]
-        error, zero = warping_error(frames[0], frames[1], pred)
-        result["sintel_pair_warping_error"], result["sintel_pair_zero_flow_warping_error"] = error, zero
+        result.update(sintel_pair_figures(network))
     return result
 
 

@@ -1,6 +1,6 @@
 """SyntheticFlow throughput against PWC-Net training on the same core, and its motion statistics.
 
-Run: ``python benchmarks/synthetic_flow.py [--pairs 40] [--steps 3]``
+Run: ``python -m benchmarks.synthetic_flow [--pairs 40] [--steps 3]``
 
 Prints pairs/s of the generator at 384x448 with one thread, the time of one PWC-Net training
 step (forward_levels + multi-scale loss + backward + SGD step, batch 1, 384x448, one thread) in
