@@ -106,6 +106,48 @@ def test_learning_rate_warm_up_then_epoch_cosine():
         learning_rate(0, 0, 12, 2, 1e-2, 1e-4)
 
 
+def test_kl_coeff_with_short_anneals():
+    """``clip((step - constant) / anneal, min, 1)`` for any positive anneal length, even below 1."""
+    assert kl_coeff(0, 1.0, 0.0, 1e-4) == 1e-4
+    assert kl_coeff(0, 0.5, -0.25, 1e-4) == 0.5
+    assert kl_coeff(1, 1.0, 0.0, 1e-4) == 1.0
+
+
+def test_kl_balancer_coeff_default_and_exact_ratios():
+    """Encoder order [1, 1, 7]: 7 groups of side 1 (1/7), then sides 2 and 4 (4 and 16): 1, 28, 112,
+    exact (computed in float64 before the float32 result)."""
+    assert kl_balancer_coeff([1, 1, 7]).tolist() == [1.0] * 7 + [28.0, 112.0]
+    assert kl_balancer_coeff([1, 1, 7]).dtype == torch.float32
+
+
+def test_kl_balancer_keeps_the_dtype_of_the_kl_and_names_a_missing_alpha():
+    kl_all = torch.tensor([[1.0, 3.0], [2.0, 6.0]], dtype=torch.float32)
+    alpha = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    weighted, coeffs, _ = kl_balancer(kl_all, 0.5, alpha)
+    assert weighted.dtype == coeffs.dtype == torch.float32
+    ratio = torch.tensor([2.01, 4.01 / 3], dtype=torch.float32)
+    torch.testing.assert_close(coeffs, 2 * ratio / ratio.sum())
+    with pytest.raises(ValueError, match=r"^KL balancing needs alpha of shape \(2,\), got None$"):
+        kl_balancer(kl_all, 0.5, None)
+    with pytest.raises(ValueError, match=r"^KL balancing needs alpha of shape \(2,\), got \(3,\)$"):
+        kl_balancer(kl_all, 0.5, torch.ones(3))
+
+
+def test_regularizer_coeff_interpolates_the_logs_of_both_ends():
+    # exp(0.25 log 0.1 + 0.75 log 0.01) = 0.1^0.25 * 0.01^0.75
+    assert regularizer_coeff(0.75, 1e-2, 1e-1) == pytest.approx(0.1 ** 0.25 * 0.01 ** 0.75, rel=1e-12)
+    with pytest.raises(ValueError, match="weight_decay_norm_init=0.0"):
+        regularizer_coeff(0.5, 1e-2, 0.0)
+
+
+def test_learning_rate_edge_schedules():
+    # one step per epoch, no warm-up: the cosine starts at step 0
+    assert learning_rate(0, 1, 3, 0, 1e-2, 1e-4) == pytest.approx(1e-2)
+    # a cosine of period 1 (3 epochs, 1 of warm-up): the full rate, then the minimum
+    assert learning_rate(10, 10, 3, 1, 1e-2, 1e-4) == pytest.approx(1e-2)
+    assert learning_rate(20, 10, 3, 1, 1e-2, 1e-4) == pytest.approx(1e-4)
+
+
 # ------------------------------------------------------------------------ the Lightning module
 
 
