@@ -258,7 +258,8 @@ def main() -> None:
           "times in s and in 4096^2 matmul units (mm)")
     for key, (value, units) in figures.items():
         unit_text = f"{units:7.2f} mm" if units is not None else ""
-        print(f"  {key:36s} {value:9.4f} {unit_text}")
+        number = f"{value:9d}" if isinstance(value, int) else f"{value:9.4f}"
+        print(f"  {key:40s} {number} {unit_text}")
     train = figures["train_step_s"][1]
     sample = figures["sample_100_s"][1]
     iw = figures["iw_pass_100_s"][1]
