@@ -33,7 +33,7 @@ import multiprocessing as mp
 import resource
 import statistics
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -137,17 +137,16 @@ class PythonSwish(torch.autograd.Function):
 def python_swish(network: torch.nn.Module) -> Iterator[None]:
     """Every Swish of ``network`` computed by :class:`PythonSwish` inside the block: the calls of
     ``F.silu`` made at run time and the activations the cells bound to ``F.silu`` when built."""
-    fused = _FUSED_SILU
-    bound = [m for m in network.modules() if getattr(m, "activation", None) is fused]
+    bound = [m for m in network.modules() if getattr(m, "activation", None) is _FUSED_SILU]
     F.silu = PythonSwish.apply
     for module in bound:
         module.activation = PythonSwish.apply
     try:
         yield
     finally:
-        F.silu = fused
+        F.silu = _FUSED_SILU
         for module in bound:
-            module.activation = fused
+            module.activation = _FUSED_SILU
 
 
 class _FusedSwishCalls(TorchDispatchMode):
@@ -267,11 +266,10 @@ def main() -> None:
           f"{figures['fused_swish_calls_left_with_python_swish'][0]:.0f} left while the Python Swish is in place")
     print("measured here beside the official implementation's figures QUOTED from the issue "
           "(the official code was not run; CPU float32):")
-    quoted = QUOTED_OFFICIAL
-    rows = [("training step (mm)", train, (quoted["train_step"],) * 2),
-            ("peak RSS (GB)", figures["train_rss_gb"][0], (quoted["train_rss_gb"],) * 2),
-            ("100 samples (mm)", sample, quoted["sample_100"]),
-            ("IS pass over 100 (mm)", iw, quoted["iw_pass_100"])]
+    rows = [("training step (mm)", train, (QUOTED_OFFICIAL["train_step"],) * 2),
+            ("peak RSS (GB)", figures["train_rss_gb"][0], (QUOTED_OFFICIAL["train_rss_gb"],) * 2),
+            ("100 samples (mm)", sample, QUOTED_OFFICIAL["sample_100"]),
+            ("IS pass over 100 (mm)", iw, QUOTED_OFFICIAL["iw_pass_100"])]
     for label, measured, (lo, hi) in rows:
         official = f"{lo}" if lo == hi else f"{lo}-{hi}"
         ratio = f"{measured / lo:.2f}" if lo == hi else f"{measured / hi:.2f}-{measured / lo:.2f}"

@@ -319,8 +319,8 @@ def main() -> None:
     print(f"\n  ours float32 (best layout) / plain: {best32 / plain:.2f};  bf16 / float32 (best layouts): {best16 / best32:.2f}")
 
     for precision in ("float32", "bfloat16"):
-        inside, total = cost_volume_share(lambda: estimate_flow(network, image1, image2, precision=precision),
-                                          args.repeats)
+        inside, total = cost_volume_share(
+            functools.partial(estimate_flow, network, image1, image2, precision=precision), args.repeats)
         print(f"  cost volume share of the {precision} forward: {inside / total:.1%} "
               f"({inside * 1e3:.0f} ms of {total * 1e3:.0f} ms, fastest of {args.repeats} calls after a warm-up)")
     compare_cost_volumes(args.repeats)

@@ -56,7 +56,7 @@ def _log_prob_pixel(params: torch.Tensor, image: torch.Tensor, b: int, y: int, x
     log_norm = math.log(sum(math.exp(logit) for logit, _ in components))
     terms = []
     for logit, colours in components:
-        (m_r, s_r, c_r), (m_g, s_g, _), (m_b, s_b, _) = colours
+        (m_r, s_r, _), (m_g, s_g, _), (m_b, s_b, _) = colours
         coeff = [c for _, _, c in colours]  # coefficients: g from r, b from r, b from g
         means = [m_r, m_g + coeff[0] * v[0], m_b + coeff[1] * v[0] + coeff[2] * v[1]]
         total = logit - log_norm
