@@ -5,7 +5,7 @@ on the whole batch) against the same dataset read item by item, as a per-item Da
 CelebA 64 (the 32 real sample images, cached as a set of 4,096 = 128 copies): the cache against
 decoding the JPEG, cropping and resizing at every access, as NVAE's encoded-LMDB reader does.
 
-    python benchmarks/data.py [--batches 50] [--workers 0]
+    python -m benchmarks.data [--batches 50] [--workers 0]
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from datamodules.images.cache import CachedImages, UInt8Cache  # noqa: E402
+from datamodules.images.cache import CachedImages, UInt8Cache
 from datamodules.images.datamodule import random_horizontal_flip
-from datamodules.images.mnist import MNISTDataModule  # noqa: E402
-from datamodules.images.readers import celeba64  # noqa: E402
+from datamodules.images.mnist import MNISTDataModule
+from datamodules.images.readers import celeba64
 
-SHARED = ROOT.parent / "shared"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 class ItemByItem(Dataset):

@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 
 import zoo
+from datamodules.flow.synthetic import SyntheticFlow
 from datamodules.flow.video import video_frames, video_writer
 from models.pwcnet.inference import estimate_flow
-from tests.support.video_fixtures import texture
 from zoo.cli import main as zoo_main
 
 SIZE, STEP = (360, 640), (3, 1)
@@ -39,7 +39,9 @@ SIZE, STEP = (360, 640), (3, 1)
 def write_clip(path: Path, frames: int) -> None:
     """A 640x360 clip of a window panning over a texture, H.264 yuv420p crf 18 (a typical encode)."""
     height, width = SIZE
-    source = texture(height + frames * STEP[1] + 1, width + frames * STEP[0] + 1)
+    canvas = (height + frames * STEP[1] + 1, width + frames * STEP[0] + 1)  # a rendered scene as the texture
+    image = SyntheticFlow(size=canvas, length=1, seed=0, photometric=False, recipe="v1")[0]["image1"]
+    source = (image.permute(1, 2, 0).numpy() * 255).round().astype("uint8")
     with video_writer(path, 25, options={"crf": "18"}) as write:
         for k in range(frames):
             write(source[k * STEP[1]:k * STEP[1] + height, k * STEP[0]:k * STEP[0] + width])

@@ -7,8 +7,11 @@ runs in a fresh subprocess so that its peak RSS is its own; on a GPU the peak is
 step, and are also given as a ratio to the MNIST preset at its batch size (the baseline,
 measured in the same run; the first of ``--cases``).
 
-    python benchmarks/nvae_training.py [--steps 3] [--threads 1] [--device cpu|cuda]
-        [--precision 32 [bf16]] [--cases mnist mnist-cpu]
+    python -m benchmarks.nvae_training [--steps 3] [--threads 1] [--device cpu|cuda]
+        [--precision 32 [bf16] [16]] [--cases mnist mnist-cpu]
+
+Precisions: ``32`` float32 without autocast, ``bf16`` bfloat16 autocast, ``16`` float16 autocast
+(CUDA only); each row is labelled with the one it ran.
 
 Cases (``--cases``): the released MNIST preset (33 M parameters) at its batch of 200 per
 process, and ``configs/nvae/mnist-cpu.yaml`` at its batch of 32.
@@ -20,40 +23,44 @@ import argparse
 import multiprocessing as mp
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import torch  # noqa: E402
-import yaml  # noqa: E402
+import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+#: ``--precision`` choice -> autocast dtype (None: float32, no autocast) and the label it prints.
+AUTOCAST = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+LABELS = {"32": "fp32", "bf16": "bf16-autocast", "16": "fp16-autocast"}
 
 
 def _cases(names: list[str]) -> dict[str, tuple[dict, int]]:
-    """name -> (network config, batch size), read from the shipped YAML configs."""
+    """name -> (``NVAEModule`` arguments, batch size), read from the shipped YAML configs."""
     cases = {}
     for name in names:
         cfg = yaml.safe_load((ROOT / "configs" / "nvae" / f"{name}.yaml").read_text())
-        cases[name] = (cfg["model"]["init_args"]["config"], cfg["data"]["init_args"]["batch_size"])
+        cases[name] = (cfg["model"]["init_args"], cfg["data"]["init_args"]["batch_size"])
     return cases
 
 
-def _run_case(config: dict, batch_size: int, steps: int, threads: int, device: str,
+def _run_case(module_args: dict, batch_size: int, steps: int, threads: int, device: str,
               precision: str, queue: mp.Queue) -> None:
     from models.nvae.module import NVAEModule
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    module = NVAEModule(config=config).to(device)
-    decayed = [p for n, p in module.network.named_parameters() if not n.endswith("log_weight_norm")]
-    norms = [p for n, p in module.network.named_parameters() if n.endswith("log_weight_norm")]
-    optimizer = torch.optim.Adamax([{"params": decayed, "weight_decay": 3e-4},
-                                    {"params": norms, "weight_decay": 0.0}], lr=1e-3, eps=1e-3)
+    module = NVAEModule(**{**module_args, "sample_every_n_steps": 0}).to(device)
+    hp = module.hparams
+    decayed = [p for n, p in module.network.named_parameters()
+               if hp.decay_weight_norm or not n.endswith("log_weight_norm")]
+    norms = [p for n, p in module.network.named_parameters()
+             if not hp.decay_weight_norm and n.endswith("log_weight_norm")]
+    # the optimiser of NVAEModule.configure_optimizers (which needs a Trainer for its schedule)
+    optimizer = torch.optim.Adamax([{"params": decayed, "weight_decay": hp.weight_decay},
+                                    {"params": norms, "weight_decay": 0.0}], lr=hp.learning_rate, eps=hp.eps)
     x = torch.bernoulli(torch.full((batch_size, 1, 32, 32), 0.13)).to(device)
-    dtype = torch.bfloat16 if precision == "bf16" else (torch.float16 if device == "cuda" else None)
+    dtype = AUTOCAST[precision]
     times = []
     for _ in range(steps + 1):
         if device == "cuda":
@@ -78,32 +85,34 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--precision", nargs="+", choices=("32", "bf16"), default=["32"],
-                        help="32: float32 (fp16 autocast on cuda); bf16: bf16 autocast; "
+    parser.add_argument("--precision", nargs="+", choices=tuple(AUTOCAST), default=["32"],
+                        help="32: float32; bf16: bf16 autocast; 16: fp16 autocast (cuda); "
                              "several run every case at each")
     parser.add_argument("--cases", nargs="+", default=["mnist", "mnist-cpu"],
                         help="configs/nvae/<case>.yaml to run; the first is the baseline")
     args = parser.parse_args()
+    if "16" in args.precision and args.device != "cuda":
+        parser.error("--precision 16 (float16 autocast) runs on cuda only")
     context = mp.get_context("spawn")
     results = {}
-    for name, (config, batch_size) in _cases(args.cases).items():
+    for name, (module_args, batch_size) in _cases(args.cases).items():
         for precision in args.precision:
             queue = context.Queue()
-            process = context.Process(target=_run_case, args=(config, batch_size, args.steps,
+            process = context.Process(target=_run_case, args=(module_args, batch_size, args.steps,
                                                                args.threads, args.device,
                                                                precision, queue))
             process.start()
-            results[f"{name}/{precision}"] = (batch_size, queue.get())
+            results[f"{name}/{LABELS[precision]}"] = (batch_size, queue.get())
             process.join()
     baseline = next(iter(results))
     base_step = results[baseline][1]["step_s"]
     print(f"device {args.device}, {args.threads} thread(s), median of {args.steps} steps after "
           f"one warm-up; case/precision")
-    print(f"{'case':<15} {'params':>11} {'batch':>5} {'step s':>8} {'img/s':>7} "
-          f"{'vs ' + baseline:>18} {'peak MB':>8}")
+    print(f"{'case':<24} {'params':>11} {'batch':>5} {'step s':>8} {'img/s':>7} "
+          f"{'vs ' + baseline:>28} {'peak MB':>8}")
     for name, (batch_size, r) in results.items():
-        print(f"{name:<15} {r['params']:>11,} {batch_size:>5} {r['step_s']:>8.3f} "
-              f"{batch_size / r['step_s']:>7.1f} {r['step_s'] / base_step:>18.3f} "
+        print(f"{name:<24} {r['params']:>11,} {batch_size:>5} {r['step_s']:>8.3f} "
+              f"{batch_size / r['step_s']:>7.1f} {r['step_s'] / base_step:>28.3f} "
               f"{r['peak_mb']:>8.0f}")
 
 

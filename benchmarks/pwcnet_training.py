@@ -1,28 +1,37 @@
-"""PWC-Net training speed against the synthetic data supply, side by side in one process.
+"""PWC-Net training speed against the speed of its training data, side by side in one process.
 
-Measures, at the paper's Chairs crop (384x448) and batch 4 unless told otherwise:
+The step and the data are those of a training config (default ``configs/pwcnet/synthetic.yaml``,
+the recipe of ``pwcnet.synth``): its ``PWCNetModule`` arguments (loss, feature-matching term,
+optimiser) and its ``FlowDataModule`` arguments (renders, crops, batch size), read from the YAML.
 
-* the training step (forward of all levels, multi-scale loss, backward, Adam step), fp32 and
-  optionally bf16 autocast, against the forward pass alone (the in-process baseline);
-* the throughput of the synthetic training data (``FlowDataModule(train="synthetic")``: render
-  at 384x512, augment, crop), one loader process.
+* the training step: ``PWCNetModule.training_step`` (both pyramids, all levels, the multi-scale
+  loss and, when the config sets ``matching_weight``, the feature-matching term), backward and
+  the module's Adam step, at the config's precision (``bf16-mixed``: bf16 CPU autocast) and in
+  float32, against the forward of all levels alone (the in-process baseline);
+* the training data: batches per second of the config's train dataloader, one process.
 
-The ratio "pairs/s the data supplies / pairs/s the step consumes" is how many loader workers
-keep a training process fed (< 1: one worker is enough).
+``data/step`` is pairs/s the data supplies divided by pairs/s the step consumes: at >= 1 one
+loader process keeps a training process fed; below 1 it takes ``ceil(1 / (data/step))``.
 
-    python benchmarks/pwcnet_training.py [--steps 3] [--threads 2] [--bf16] [--size 384 448] [--batch 4]
+    python -m benchmarks.pwcnet_training [--config configs/pwcnet/synthetic.yaml] [--steps 3] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
+import warnings
+from pathlib import Path
 
 import torch
+import yaml
 
 from datamodules.flow.datamodule import FlowDataModule
-from models.pwcnet.loss import multiscale_loss
-from models.pwcnet.network import PWCNet
+from models.pwcnet.module import PWCNetModule
+
+ROOT = Path(__file__).resolve().parents[1]
+PRECISIONS = {"32": None, "32-true": None, "bf16-mixed": torch.bfloat16, "bf16": torch.bfloat16}
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -35,62 +44,83 @@ def _median_seconds(fn, repeats: int) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def training_step_seconds(size: tuple[int, int], batch: int, repeats: int, bf16: bool) -> tuple[float, float]:
-    """(median seconds of a forward, of a full training step) on random frames."""
+def read_config(path: Path) -> tuple[dict, dict, str]:
+    """(PWCNetModule arguments, FlowDataModule arguments, trainer precision) of a training config."""
+    config = yaml.safe_load(path.read_text())
+    return (dict(config["model"]["init_args"]), dict(config["data"]["init_args"]),
+            str(config.get("trainer", {}).get("precision", "32")))
+
+
+def training_batch(data_args: dict) -> dict:
+    """The first training batch of the config's datamodule (built in this process)."""
+    data = FlowDataModule(**{**data_args, "num_workers": 0})
+    data.setup("fit")
+    return next(iter(data.train_dataloader()))
+
+
+def step_seconds(model_args: dict, batch: dict, dtype: torch.dtype | None, repeats: int) -> tuple[float, float]:
+    """(median seconds of the forward of all levels, of a full training step) at autocast ``dtype``."""
     torch.manual_seed(0)
-    network = PWCNet()
-    optimizer = torch.optim.Adam(network.parameters(), lr=1e-4, weight_decay=4e-4)
-    image1, image2 = torch.rand(2, batch, 3, *size).unbind(0)
-    target = torch.randn(batch, 2, *size) * 5
+    module = PWCNetModule(**model_args)
+    optimizer = module.configure_optimizers()["optimizer"]
+    autocast = {"device_type": "cpu", "dtype": dtype, "enabled": dtype is not None}
 
     def forward() -> None:
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            network.forward_levels(image1, image2)
+        with torch.no_grad(), torch.autocast(**autocast):
+            module.network.forward_levels(batch["image1"], batch["image2"])
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            flows = network.forward_levels(image1, image2)
-        loss, _ = multiscale_loss(flows, target)
+        with torch.autocast(**autocast):
+            loss = module.training_step(batch, 0)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    return _median_seconds(forward, repeats), _median_seconds(step, repeats)
+    with warnings.catch_warnings():  # self.log without a Trainer: nothing to log to, which is fine here
+        warnings.filterwarnings("ignore", message=".*self.log.*")
+        return _median_seconds(forward, repeats), _median_seconds(step, repeats)
 
 
-def data_pairs_per_second(size: tuple[int, int], batch: int, batches: int) -> float:
-    data = FlowDataModule(train="synthetic", crop_size=size, batch_size=batch, num_workers=0)
+def data_pairs_per_second(data_args: dict, batches: int) -> float:
+    """Training pairs per second of the config's train dataloader in this process, after one batch."""
+    data = FlowDataModule(**{**data_args, "num_workers": 0})
     data.setup("fit")
     iterator = iter(data.train_dataloader())
     next(iterator)  # warm-up
-    start = time.perf_counter()
+    start, pairs = time.perf_counter(), 0
     for _ in range(batches):
-        next(iterator)
-    return batches * batch / (time.perf_counter() - start)
+        pairs += len(next(iterator)["image1"])
+    return pairs / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs=2, default=(384, 448), metavar=("H", "W"))
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pwcnet" / "synthetic.yaml")
     parser.add_argument("--steps", type=int, default=3, help="timed repeats (median reported)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    size = tuple(args.size)
-    print(f"PWC-Net training, {size[0]}x{size[1]}, batch {args.batch}, {args.threads} threads, "
-          f"median of {args.steps}")
-    data_rate = data_pairs_per_second(size, args.batch, max(args.steps, 2))
-    print(f"{'what':<28} {'s/batch':>9} {'pairs/s':>9} {'vs forward':>11} {'data/step':>10}")
-    for name, bf16 in [("fp32", False)] + ([("bf16 autocast", True)] if args.bf16 else []):
-        forward, step = training_step_seconds(size, args.batch, args.steps, bf16)
-        print(f"{'forward (' + name + ')':<28} {forward:>9.3f} {args.batch / forward:>9.2f} {1.0:>11.2f}")
-        print(f"{'train step (' + name + ')':<28} {step:>9.3f} {args.batch / step:>9.2f} {step / forward:>11.2f} "
-              f"{data_rate / (args.batch / step):>10.2f}")
-    print(f"{'synthetic data (1 process)':<28} {args.batch / data_rate:>9.3f} {data_rate:>9.2f}")
-    print("data/step: pairs/s the synthetic data supplies per pair/s the step consumes "
-          "(>= 1: one loader process keeps up)")
+    model_args, data_args, precision = read_config(args.config)
+    if precision not in PRECISIONS:
+        raise SystemExit(f"{args.config}: precision {precision!r} is not a CPU precision this benchmark runs")
+    batch = training_batch(data_args)
+    size, batch_size = tuple(batch["image1"].shape[-2:]), batch["image1"].shape[0]
+    print(f"PWC-Net training as {args.config.name}: {size[0]}x{size[1]} crops, batch {batch_size}, "
+          f"matching_weight {model_args.get('matching_weight', 0.0)}, {args.threads} threads, median of {args.steps}")
+    data_rate = data_pairs_per_second(data_args, max(args.steps, 2))
+    print(f"{'what':<42} {'s/batch':>9} {'pairs/s':>9} {'vs forward':>11} {'data/step':>10}")
+    runs = {f"config precision ({precision})": PRECISIONS[precision]}
+    if PRECISIONS[precision] is not None:
+        runs["float32"] = None
+    for name, dtype in runs.items():
+        forward, step = step_seconds(model_args, batch, dtype, args.steps)
+        ratio = data_rate / (batch_size / step)
+        print(f"{'forward, ' + name:<42} {forward:>9.3f} {batch_size / forward:>9.2f} {1.0:>11.2f}")
+        print(f"{'train step, ' + name:<42} {step:>9.3f} {batch_size / step:>9.2f} {step / forward:>11.2f} "
+              f"{ratio:>10.2f}  -> {max(1, math.ceil(1 / ratio))} loader process(es)")
+    print(f"{'training data (1 process)':<42} {batch_size / data_rate:>9.3f} {data_rate:>9.2f}")
+    print("data/step: pairs/s the data supplies per pair/s the step consumes "
+          "(>= 1: one loader process keeps up; else ceil(1 / data/step) processes)")
 
 
 if __name__ == "__main__":

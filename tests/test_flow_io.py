@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,15 @@ def test_flo_hand_built_file_is_read(tmp_path):
     assert flow.dtype == np.float32 and flow.shape == (2, 3, 2) and valid.dtype == bool
     np.testing.assert_array_equal(flow[valid], values[valid])
     assert valid.sum() == 5 and not valid[1, 2]
+
+
+def test_flo_unknown_means_above_1e9(tmp_path):
+    """Middlebury's flowIO: a pixel is unknown when |u| or |v| exceeds 1e9, or is NaN."""
+    values = np.array([[[1e9, -1e9], [1.0000001e9, 0.0], [0.0, -1.0000001e9], [np.nan, 0.0]]], np.float32)
+    path = tmp_path / "edge.flo"
+    path.write_bytes(struct.pack("<fii", 202021.25, 4, 1) + values.astype("<f4").tobytes())
+    _, valid = read_flow(path)
+    np.testing.assert_array_equal(valid, [[True, False, False, False]])
 
 
 def test_flo_round_trip_keeps_values_and_invalid_pixels(tmp_path):
@@ -394,3 +405,223 @@ def test_image_size_reads_the_header_only(tmp_path):
     assert image_size(path) == (3000, 2000)
     with pytest.raises(OSError, match="claims.png: cannot read image"):
         read_image(path)  # the data holds one row of 4 pixels
+
+
+# --- edges of the formats: sizes, masks, byte order, and what the errors say --------------------
+
+
+def _flo_header(width: int, height: int) -> bytes:
+    return struct.pack("<fii", 202021.25, width, height)
+
+
+@pytest.mark.parametrize("width, height, readable", [
+    (1, 1, True), (65536, 1, True), (1, 65536, True),                   # 1 .. 2^16 px per side
+    (0, 1, False), (1, 0, False), (65537, 1, False), (1, 65537, False),
+])
+def test_flo_sides_from_1_to_65536_px(tmp_path, width, height, readable):
+    path = tmp_path / "side.flo"
+    path.write_bytes(_flo_header(width, height) + bytes(8 * width * height))
+    if readable:
+        flow, valid = read_flow(path)
+        assert flow.shape == (height, width, 2) and valid.all()
+    else:
+        with pytest.raises(FlowFormatError, match=rf"side\.flo: absurd \.flo size {width}x{height}"):
+            read_flow(path)
+
+
+def test_flo_errors_give_the_sizes(tmp_path):
+    path = tmp_path / "odd.flo"
+    path.write_bytes(_flo_header(2, 2) + bytes(3))  # 15 bytes: not even a whole number of floats
+    with pytest.raises(FlowFormatError, match=r"odd\.flo: \.flo of 2x2 needs 44 bytes, the file has 15"):
+        read_flow(path)
+
+
+def test_flo_nan_marks_only_its_own_pixel(tmp_path):
+    values = np.zeros((2, 2, 2), np.float32)
+    values[0, 1, 1] = np.nan
+    path = tmp_path / "nan.flo"
+    path.write_bytes(_flo_header(2, 2) + values.astype("<f4").tobytes())
+    np.testing.assert_array_equal(read_flow(path)[1], [[True, False], [True, True]])
+
+
+def test_flo_stores_invalid_pixels_as_1e10(tmp_path):
+    """Middlebury's unknown value on disk; non-finite input is invalid as well."""
+    flow = np.array([[[1.0, 2.0], [3.0, np.inf]], [[5.0, 6.0], [7.0, 8.0]]], np.float32)
+    write_flow(tmp_path / "u.flo", flow, valid=np.array([[1.0, 1.0], [0.0, 1.0]]))  # any truthy mask
+    stored = np.frombuffer((tmp_path / "u.flo").read_bytes(), "<f4", offset=12).reshape(2, 2, 2)
+    expected = np.where(np.array([[True, False], [False, True]])[..., None], flow, np.float32(1e10))
+    np.testing.assert_array_equal(stored, expected)
+
+
+@pytest.mark.parametrize("suffix", [".flo", ".png", ".pfm"])
+def test_writers_check_the_flow_and_name_the_file(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    with pytest.raises(FlowFormatError, match=rf"out\{suffix}: flow must have shape \(H, W, 2\), got \(2, 2, 3\)"):
+        write_flow(path, np.zeros((2, 2, 3), np.float32))
+    with pytest.raises(FlowFormatError, match=rf"out\{suffix}: valid mask shape \(2, 3\) does not match flow \(2, 2\)"):
+        write_flow(path, np.zeros((2, 2, 2), np.float32), np.ones((2, 3), bool))
+    one_nan = np.zeros((2, 2, 2), np.float32)
+    one_nan[1, 0, 0] = np.nan
+    write_flow(path, one_nan)
+    np.testing.assert_array_equal(read_flow(path)[1], [[True, True], [False, True]])
+
+
+def test_kitti_png_range_is_minus_512_to_just_below_512(tmp_path):
+    """u = (R - 2^15) / 64 with R in 0 .. 2^16 - 1: -512 and 511.984375 are the extremes."""
+    flow = np.array([[[-512.0, 511.984375]]], np.float32)
+    write_flow(tmp_path / "edge.png", flow)
+    np.testing.assert_array_equal(read_flow(tmp_path / "edge.png")[0], flow)
+    for too_far in (512.0, -512.015625):
+        with pytest.raises(FlowFormatError, match=r"big\.png: KITTI PNG flow must lie in \[-512, 512\) px"):
+            write_flow(tmp_path / "big.png", np.array([[[too_far, 0.0]]], np.float32))
+
+
+def test_kitti_png_stores_the_float32_value_of_the_flow(tmp_path):
+    """A float64 flow is taken as float32 first (the module's convention): 1/128 + 1e-12 px is
+    float32 1/128, half a 1/64 step, which rounds to even: 0."""
+    write_flow(tmp_path / "half.png", np.array([[[1 / 128 + 1e-12, 3 / 128 + 1e-12]]], np.float64))
+    np.testing.assert_array_equal(read_flow(tmp_path / "half.png")[0], [[[0.0, 2 / 64]]])
+
+
+def test_kitti_png_flow_is_float32_and_errors_name_the_file(tmp_path):
+    path = tmp_path / "f.png"
+    write_flow(path, np.full((1, 2, 2), 0.5, np.float32))
+    assert read_flow(path)[0].dtype == np.float32
+    (tmp_path / "cut.png").write_bytes(path.read_bytes()[:30])
+    with pytest.raises(PNGError, match=r"cut\.png"):
+        read_flow(tmp_path / "cut.png")
+
+
+def _pfm(header: bytes, values: np.ndarray, dtype: str) -> bytes:
+    return header + np.flipud(values).astype(dtype).tobytes()
+
+
+@pytest.mark.parametrize("width, height, readable", [(1, 1, True), (0, 1, False), (1, 0, False),
+                                                     (65537, 1, False), (1, 65537, False)])
+def test_pfm_sides_from_1_to_65536_px(tmp_path, width, height, readable):
+    path = tmp_path / "side.pfm"
+    path.write_bytes(f"Pf\n{width} {height}\n-1.0\n".encode() + bytes(4 * width * height))
+    if readable:
+        assert read_pfm(path).shape == (height, width)
+    else:
+        with pytest.raises(FlowFormatError, match=rf"side\.pfm: absurd PFM header \(size {width}x{height}, scale -1\.0\)"):
+            read_pfm(path)
+
+
+def test_pfm_largest_side_is_65536(tmp_path):
+    for width, height in ((65536, 1), (1, 65536)):
+        (tmp_path / "wide.pfm").write_bytes(f"Pf\n{width} {height}\n-1.0\n".encode() + bytes(4 * width * height))
+        assert read_pfm(tmp_path / "wide.pfm").shape == (height, width)
+
+
+def test_pfm_scale_sign_gives_the_byte_order_whatever_its_size(tmp_path):
+    """PFM: a positive scale (0.5 here, not only 1) means big-endian, a negative one little-endian."""
+    values = np.array([[1.5, -2.25], [3.0, 1e-3]], np.float32)
+    (tmp_path / "big.pfm").write_bytes(_pfm(b"Pf\n2 2\n0.5\n", values, ">f4"))
+    (tmp_path / "little.pfm").write_bytes(_pfm(b"Pf\n2 2\n-0.5\n", values, "<f4"))
+    np.testing.assert_array_equal(read_pfm(tmp_path / "big.pfm"), values)
+    np.testing.assert_array_equal(read_pfm(tmp_path / "little.pfm"), values)
+
+
+def test_pfm_errors_say_what_is_wrong(tmp_path):
+    path = tmp_path / "bad.pfm"
+    path.write_bytes(b"P6\n2 2\n255\n" + bytes(12))
+    with pytest.raises(FlowFormatError, match=r"bad\.pfm: not a PFM file \(expected 'PF' or 'Pf', width, height, scale\)"):
+        read_pfm(path)
+    path.write_bytes(b"PF\n3 2\n-1.0\n" + bytes(10))
+    with pytest.raises(FlowFormatError, match=r"bad\.pfm: PFM of 3x2x3 needs 72 data bytes, has 10"):
+        read_pfm(path)
+    path.write_bytes(b"PF\n3 2\n0\n" + bytes(72))
+    with pytest.raises(FlowFormatError, match=r"scale 0\.0"):
+        read_pfm(path)
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 2), (1, 2, 2, 3), (4,)])
+def test_write_pfm_takes_only_one_or_three_channels(tmp_path, shape):
+    with pytest.raises(FlowFormatError, match=rf"x\.pfm: PFM holds \(H, W\) or \(H, W, 3\) arrays, got shape {re.escape(str(shape))}"):
+        write_pfm(tmp_path / "x.pfm", np.zeros(shape, np.float32))
+
+
+def test_kitti_png_cannot_hold_an_empty_flow_field(tmp_path):
+    with pytest.raises(PNGError, match=r"a PNG holds uint8 or uint16 \(H, W\), \(H, W, 3\) or \(H, W, 4\) samples, got uint16 \(0, 2, 3\)"):
+        write_flow(tmp_path / "empty.png", np.zeros((0, 2, 2), np.float32))
+
+
+# --- the PNG reader (libpng through OpenCV) against files written from the PNG specification ----
+
+
+def decode_png(data: bytes):
+    """``read_png`` of ``data`` written to a temporary file."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "spec.png"
+        path.write_bytes(data)
+        return read_png(path, 1 << 20)
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def _spec_paeth(a: int, b: int, c: int) -> int:
+    """PNG specification, 9.4: the Paeth predictor, ties broken in the order a, b, c."""
+    p = a + b - c
+    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+    if pa <= pb and pa <= pc:
+        return a
+    return b if pb <= pc else c
+
+
+def _spec_scanlines(raw: np.ndarray, filters: list[int], bpp: int) -> bytes:
+    """PNG specification, 9.2: each row of raw bytes (H, stride) filtered by its filter type,
+    byte by byte, with its type byte in front."""
+    out, previous = b"", [0] * raw.shape[1]
+    for row, kind in zip(raw.tolist(), filters):
+        line = [kind]
+        for i, x in enumerate(row):
+            a = row[i - bpp] if i >= bpp else 0
+            b = previous[i]
+            c = previous[i - bpp] if i >= bpp else 0
+            line.append((x - (0, a, b, (a + b) // 2, _spec_paeth(a, b, c))[kind]) % 256)
+        out += bytes(line)
+        previous = row
+    return out
+
+
+def _spec_png(samples: np.ndarray, filters: list[int], *, ihdr: bytes | None = None,
+              extra: list[bytes] = (), split_idat: bool = False) -> bytes:
+    """A PNG of ``samples`` ((H, W) gray or (H, W, 3) RGB, uint8 or uint16) written from the
+    specification alone (big-endian samples, the given filter type on each row)."""
+    height, width = samples.shape[:2]
+    channels = 1 if samples.ndim == 2 else 3
+    depth = 16 if samples.dtype == np.uint16 else 8
+    raw = np.frombuffer(samples.astype(">u2" if depth == 16 else "u1").tobytes(), np.uint8).reshape(height, -1)
+    data = zlib.compress(_spec_scanlines(raw, filters, channels * depth // 8))
+    idat = [data[:len(data) // 2], data[len(data) // 2:]] if split_idat else [data]
+    header = ihdr if ihdr is not None else struct.pack(">IIBBBBB", width, height, depth, 0 if channels == 1 else 2, 0, 0, 0)
+    return (_SIGNATURE + _chunk(b"IHDR", header) + b"".join(extra) + b"".join(_chunk(b"IDAT", d) for d in idat)
+            + _chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("dtype, shape", [(np.uint8, (5, 7)), (np.uint8, (5, 7, 3)),
+                                          (np.uint16, (5, 7)), (np.uint16, (5, 7, 3))])
+@pytest.mark.parametrize("filters", [[0] * 5, [1] * 5, [2] * 5, [3] * 5, [4] * 5, [4, 3, 2, 1, 0], [3, 4, 3, 4, 3]])
+def test_png_reader_undoes_every_filter_of_the_specification(dtype, shape, filters):
+    rng = np.random.default_rng(5)
+    samples = rng.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    samples[2] = samples[2, :1]  # a flat row: Paeth ties between its neighbours
+    decoded = decode_png(_spec_png(samples, filters))
+    assert decoded.dtype == dtype
+    np.testing.assert_array_equal(decoded, samples)
+
+
+def test_png_reader_reads_split_image_data_and_skips_ancillary_chunks():
+    """IDAT may be split over several chunks; unknown ancillary chunks (tEXt) and a suggested
+    palette (PLTE, allowed in truecolour files) do not change the pixels."""
+    rng = np.random.default_rng(6)
+    samples = rng.integers(0, 65536, (4, 6, 3)).astype(np.uint16)
+    extra = [_chunk(b"tEXt", b"Software\x00zoo tests"), _chunk(b"PLTE", bytes(range(6)))]
+    np.testing.assert_array_equal(decode_png(_spec_png(samples, [1, 2, 3, 4], extra=extra, split_idat=True)), samples)

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from models.nvae.config import NVAEConfig
 from models.nvae.distributions import DiagonalNormal, LogisticMixtureImage
-from models.nvae.layers import autoregressive_mask
+from models.nvae.flows import AutoregressiveShift
+from models.nvae.layers import MaskedWeightNormConv2d, WeightNormConv2d, autoregressive_mask, normalize_weight
 from models.nvae.network import NVAE
 from tests.support.nvae_networks import TINY, tiny_binary_nvae, tiny_mixture_nvae
 
@@ -150,6 +151,79 @@ def test_autoregressive_mask_is_causal() -> None:
     assert mask[:, :, 1, 1].tolist() == [[0, 0], [0, 0], [1, 0], [1, 0]]
     mirrored = autoregressive_mask(3, 2, 4, groups=1, zero_diagonal=True, mirror=True)
     torch.testing.assert_close(mirrored, mask.flip(2, 3))
+
+
+@pytest.mark.parametrize("c_in, c_out, groups, zero_diagonal, centre", [
+    # official ``channel_mask``: output block i sees input channels <= i (< i with zero_diag)
+    (2, 4, 1, False, [[1, 0], [1, 0], [1, 1], [1, 1]]),
+    (2, 4, 1, True, [[0, 0], [0, 0], [1, 0], [1, 0]]),
+    (3, 3, 1, False, [[1, 0, 0], [1, 1, 0], [1, 1, 1]]),
+    # fewer outputs than inputs: output i sees the input blocks <= i (< i with zero_diag)
+    (4, 2, 1, False, [[1, 1, 0, 0], [1, 1, 1, 1]]),
+    (4, 2, 1, True, [[0, 0, 0, 0], [1, 1, 0, 0]]),
+    # depthwise: each channel sees itself, or nothing with zero_diag
+    (3, 3, 3, False, [[1], [1], [1]]),
+    (3, 3, 3, True, [[0], [0], [0]]),
+])
+def test_autoregressive_mask_centre_taps(c_in, c_out, groups, zero_diagonal, centre) -> None:
+    mask = autoregressive_mask(3, c_in, c_out, groups, zero_diagonal, mirror=False)
+    assert mask.shape == (c_out, c_in // groups, 3, 3)
+    assert mask[:, :, 1, 1].tolist() == centre
+    assert mask[:, :, 0].all() and mask[:, :, 1, 0].all() and not mask[:, :, 2].any() and not mask[:, :, 1, 2].any()
+
+
+def test_autoregressive_mask_refuses_what_it_cannot_order() -> None:
+    with pytest.raises(ValueError, match="^a masked convolution needs an odd kernel size, got 4$"):
+        autoregressive_mask(4, 2, 2, 1, False, False)
+    with pytest.raises(ValueError, match="^masked convolution supports groups 1 or 4, got 2$"):
+        autoregressive_mask(3, 4, 4, 2, False, False)
+
+
+def test_masked_convolution_starts_at_the_norm_of_its_masked_kernel() -> None:
+    """Official ARConv2d: log_weight_norm = log(||w * mask|| + 0.01) per output filter; unmirrored
+    unless asked; the mask is not saved with the weights."""
+    torch.manual_seed(3)
+    conv = MaskedWeightNormConv2d(2, 4, 3, zero_diagonal=True)
+    torch.testing.assert_close(conv.mask, autoregressive_mask(3, 2, 4, 1, True, mirror=False))
+    masked = (conv.weight * conv.mask).detach().double()
+    expected = torch.log(masked.flatten(1).norm(dim=1) + 0.01).view(4, 1, 1, 1)
+    torch.testing.assert_close(conv.log_weight_norm.detach().double(), expected)
+    assert "mask" not in conv.state_dict()
+
+
+def test_weight_norm_convolution_starts_at_the_norm_of_its_kernel() -> None:
+    """Official Conv2D: log_weight_norm = log(||w|| + 0.01) per output filter."""
+    torch.manual_seed(5)
+    conv = WeightNormConv2d(3, 4, 3)
+    expected = torch.log(conv.weight.detach().double().flatten(1).norm(dim=1) + 0.01).view(4, 1, 1, 1)
+    torch.testing.assert_close(conv.log_weight_norm.detach().double(), expected)
+
+
+def test_weight_norm_kernel_cache_is_reused_only_while_the_parameters_stay_the_same() -> None:
+    torch.manual_seed(6)
+    conv = WeightNormConv2d(2, 3, 3).eval()
+    x = torch.randn(1, 2, 5, 5)
+    with torch.no_grad():
+        cached = conv.normalized_weight()
+        assert conv.normalized_weight() is cached
+        conv.weight.add_(torch.randn_like(conv.weight))
+        torch.testing.assert_close(conv.normalized_weight(), normalize_weight(conv.weight, conv.log_weight_norm))
+        conv.log_weight_norm.add_(1.0)
+        torch.testing.assert_close(conv.normalized_weight(), normalize_weight(conv.weight, conv.log_weight_norm))
+    # eval mode with autograd on: a fresh kernel for every pass, so each backward has its own graph
+    first = torch.autograd.grad(conv(x).square().sum(), conv.weight)[0]
+    second = torch.autograd.grad(conv(x).square().sum(), conv.weight)[0]
+    torch.testing.assert_close(first, second)
+
+
+def test_flow_cell_mean_starts_at_a_tenth_of_its_weight_norm() -> None:
+    """Official CellAR: the 1x1 mean convolution has weight_init_coeff 0.1, so z' = z - mu(z)
+    starts close to the identity."""
+    torch.manual_seed(4)
+    cell = AutoregressiveShift(4, mirror=False)
+    masked = (cell.mean.weight * cell.mean.mask).detach().double()
+    expected = torch.log(masked.flatten(1).norm(dim=1) + 0.01).view(-1, 1, 1, 1) + math.log(0.1)
+    torch.testing.assert_close(cell.mean.log_weight_norm.detach().double(), expected)
 
 
 def test_logistic_mixture_of_one_sharp_component_is_a_bin_probability() -> None:

@@ -106,6 +106,48 @@ def test_learning_rate_warm_up_then_epoch_cosine():
         learning_rate(0, 0, 12, 2, 1e-2, 1e-4)
 
 
+def test_kl_coeff_with_short_anneals():
+    """``clip((step - constant) / anneal, min, 1)`` for any positive anneal length, even below 1."""
+    assert kl_coeff(0, 1.0, 0.0, 1e-4) == 1e-4
+    assert kl_coeff(0, 0.5, -0.25, 1e-4) == 0.5
+    assert kl_coeff(1, 1.0, 0.0, 1e-4) == 1.0
+
+
+def test_kl_balancer_coeff_default_and_exact_ratios():
+    """Encoder order [1, 1, 7]: 7 groups of side 1 (1/7), then sides 2 and 4 (4 and 16): 1, 28, 112,
+    exact (computed in float64 before the float32 result)."""
+    assert kl_balancer_coeff([1, 1, 7]).tolist() == [1.0] * 7 + [28.0, 112.0]
+    assert kl_balancer_coeff([1, 1, 7]).dtype == torch.float32
+
+
+def test_kl_balancer_keeps_the_dtype_of_the_kl_and_names_a_missing_alpha():
+    kl_all = torch.tensor([[1.0, 3.0], [2.0, 6.0]], dtype=torch.float32)
+    alpha = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    weighted, coeffs, _ = kl_balancer(kl_all, 0.5, alpha)
+    assert weighted.dtype == coeffs.dtype == torch.float32
+    ratio = torch.tensor([2.01, 4.01 / 3], dtype=torch.float32)
+    torch.testing.assert_close(coeffs, 2 * ratio / ratio.sum())
+    with pytest.raises(ValueError, match=r"^KL balancing needs alpha of shape \(2,\), got None$"):
+        kl_balancer(kl_all, 0.5, None)
+    with pytest.raises(ValueError, match=r"^KL balancing needs alpha of shape \(2,\), got \(3,\)$"):
+        kl_balancer(kl_all, 0.5, torch.ones(3))
+
+
+def test_regularizer_coeff_interpolates_the_logs_of_both_ends():
+    # exp(0.25 log 0.1 + 0.75 log 0.01) = 0.1^0.25 * 0.01^0.75
+    assert regularizer_coeff(0.75, 1e-2, 1e-1) == pytest.approx(0.1 ** 0.25 * 0.01 ** 0.75, rel=1e-12)
+    with pytest.raises(ValueError, match="weight_decay_norm_init=0.0"):
+        regularizer_coeff(0.5, 1e-2, 0.0)
+
+
+def test_learning_rate_edge_schedules():
+    # one step per epoch, no warm-up: the cosine starts at step 0
+    assert learning_rate(0, 1, 3, 0, 1e-2, 1e-4) == pytest.approx(1e-2)
+    # a cosine of period 1 (3 epochs, 1 of warm-up): the full rate, then the minimum
+    assert learning_rate(10, 10, 3, 1, 1e-2, 1e-4) == pytest.approx(1e-2)
+    assert learning_rate(20, 10, 3, 1, 1e-2, 1e-4) == pytest.approx(1e-4)
+
+
 # ------------------------------------------------------------------------ the Lightning module
 
 
@@ -458,7 +500,14 @@ def test_bundled_mnist_cpu_model_prefers_digits_to_noise(tmp_path):
     result = nvae_demo(tmp_path, num_importance_samples=20)
     digits = [v for k, v in result["nll_nats"].items() if k != "noise"]
     assert max(digits) < result["nll_nats"]["noise"]
-    assert result["mean_digit_nll_nats"] < 200
+    # the demo reports the bundled model's importance-weighted NLL (K = 20, training-time batch
+    # norm) of its drawn digits: an estimate of our own with other noise agrees within 1.5 nats on
+    # the mean of the ten (its seed-to-seed spread is ~0.3 nats)
+    from zoo.cli.demo_nvae import draw_digits
+
+    images = torch.stack([v for k, v in draw_digits(0).items() if k != "noise"])
+    ours = -zoo.load("nvae.mnist-cpu").log_likelihood(images, 20, generator=torch.Generator().manual_seed(99))
+    assert result["mean_digit_nll_nats"] == pytest.approx(ours.mean().item(), abs=1.5)
 
 
 def test_readme_names_log_likelihood_for_what_it_returns():
@@ -495,13 +544,37 @@ def test_fine_tune_from_an_official_checkpoint_pt(shared_dir, tmp_path):
                            if v.is_floating_point())
 
 
-def test_bf16_mixed_trains_on_cpu(tmp_path):
-    module = _module(learning_rate=1e-2, learning_rate_min=1e-4, warmup_epochs=1)
-    before = {k: v.clone() for k, v in module.network.state_dict().items() if v.is_floating_point()}
-    trainer = _trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
-    trainer.fit(module, datamodule=_TinyData.make())
+def test_bf16_mixed_step_is_close_to_the_float32_step(tmp_path):
+    """Same weights, batch and noise: the bf16 autocast loss is within 0.1 % of float32's and its
+    gradient within 1 % in norm (measured: 0.005 % and 0.26 %); the weights stay float32 and the
+    optimiser moves them."""
+    import pytorch_lightning as pl
+
+    class FirstStep(pl.Callback):
+        def __init__(self) -> None:
+            self.loss, self.grads = None, None
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            if self.loss is None:
+                self.loss = float(outputs["loss"])
+
+        def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
+            if self.grads is None:
+                self.grads = torch.cat([p.grad.detach().double().flatten() for p in module.parameters()
+                                        if p.grad is not None])
+
+    runs = {}
+    for precision in ("32-true", "bf16-mixed"):
+        module, record = _module(learning_rate=1e-2, learning_rate_min=1e-4, warmup_epochs=1), FirstStep()
+        before = {k: v.clone() for k, v in module.network.state_dict().items() if v.is_floating_point()}
+        torch.manual_seed(1)  # the same shuffle and the same posterior noise
+        trainer = _trainer(tmp_path / precision, max_epochs=1, precision=precision, callbacks=[record])
+        trainer.fit(module, datamodule=_TinyData.make())
+        runs[precision] = record
+    exact, mixed = runs["32-true"], runs["bf16-mixed"]
+    assert mixed.loss == pytest.approx(exact.loss, rel=1e-3)
+    assert ((mixed.grads - exact.grads).norm() / exact.grads.norm()).item() < 0.01
     assert trainer.global_step == 3
     after = module.network.state_dict()
     assert all(after[k].dtype == torch.float32 and torch.isfinite(after[k]).all() for k in before)
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the optimiser moved them
-    assert torch.isfinite(trainer.callback_metrics["train/loss"])

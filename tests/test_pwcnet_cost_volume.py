@@ -128,3 +128,43 @@ def test_warp_of_low_precision_features_uses_float32_coordinates():
 def test_warp_rejects_mismatched_flow():
     with pytest.raises(ValueError, match="flow must be"):
         warp(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 5))
+
+
+def test_cost_volume_defaults_to_radius_4_and_radius_0_is_the_dot_product():
+    generator = torch.Generator().manual_seed(4)
+    f1, f2 = torch.randn(2, 1, 3, 5, 6, generator=generator, dtype=torch.float64).unbind(0)
+    assert cost_volume(f1, f2).shape == (1, 81, 5, 6)
+    torch.testing.assert_close(cost_volume(f1, f2, max_displacement=0), (f1 * f2).sum(1, keepdim=True) / 3)
+
+
+def test_cost_volume_errors_name_the_shapes():
+    with pytest.raises(ValueError, match=r"^cost_volume: expected \(B, C, H, W\) feature maps, got shape \(2, 4, 4\)$"):
+        cost_volume(torch.zeros(2, 4, 4), torch.zeros(2, 4, 4))
+    with pytest.raises(ValueError, match=r"^cost_volume: max_displacement must be >= 0, got -1$"):
+        cost_volume(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 4), max_displacement=-1)
+
+
+def test_warp_of_a_two_pixel_map_uses_its_own_pixel_spacing():
+    """Width and height 2: pixel x maps to 2 x - 1; a shift of 1 px reads the other column or row."""
+    features = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64).view(1, 1, 2, 2)
+    right = torch.zeros(1, 2, 2, 2, dtype=torch.float64)
+    right[0, 0, :, 0] = 1.0
+    torch.testing.assert_close(warp(features, right)[0, 0], torch.tensor([[2.0, 2.0], [4.0, 4.0]], dtype=torch.float64))
+    down = torch.zeros(1, 2, 2, 2, dtype=torch.float64)
+    down[0, 1, 0, :] = 1.0
+    torch.testing.assert_close(warp(features, down)[0, 0], torch.tensor([[3.0, 4.0], [3.0, 4.0]], dtype=torch.float64))
+
+
+def test_warp_keeps_a_sample_whose_coverage_is_exactly_the_threshold():
+    """Official ``mask[mask < 0.9999] = 0``: coverage 0.9999 itself is kept (x = 1.0001 on a
+    two-pixel row gives that coverage exactly in float64)."""
+    features = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64).view(1, 1, 2, 2)
+    flow = torch.zeros(1, 2, 2, 2, dtype=torch.float64)
+    flow[0, 0, 0, 0] = 1.0001
+    assert warp(features, flow)[0, 0, 0, 0].item() == pytest.approx(2.0 * 0.9999, rel=1e-12)
+
+
+def test_warp_refuses_a_flow_without_two_channels():
+    with pytest.raises(ValueError, match=r"warp: flow must be \(B, 2, H, W\) matching features \(1, 2, 4, 4\), "
+                                         r"got \(1, 3, 4, 4\)"):
+        warp(torch.zeros(1, 2, 4, 4), torch.zeros(1, 3, 4, 4))

@@ -184,17 +184,37 @@ def test_fit_writes_flow_images_and_a_checkpoint_the_zoo_loads(tmp_path: Path) -
                        module.network.state_dict()["decoders.6.predict_flow.weight"])
 
 
-def test_bf16_mixed_trains_on_cpu(tmp_path: Path) -> None:
+class FirstStep(pl.Callback):
+    """Records the loss and the gradients of the first optimiser step."""
+
+    def __init__(self) -> None:
+        self.loss, self.grads = None, None
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.loss is None:
+            self.loss = float(outputs["loss"])
+
+    def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
+        if self.grads is None:
+            self.grads = torch.cat([p.grad.detach().double().flatten() for p in module.parameters()])
+
+
+def first_step(tmp_path: Path, precision: str) -> tuple[PWCNetModule, FirstStep]:
     torch.manual_seed(0)
-    module = PWCNetModule()
-    before = module.network.decoders["2"].predict_flow.weight.detach().clone()
-    fit = trainer(tmp_path, precision="bf16-mixed")
-    fit.fit(module, loader(size=(64, 128)))
-    assert fit.global_step == 2
-    assert module.network.decoders["2"].predict_flow.weight.dtype == torch.float32
-    after = module.network.decoders["2"].predict_flow.weight
-    assert torch.isfinite(after).all() and not torch.equal(before, after)
-    assert torch.isfinite(fit.callback_metrics["train/loss"])
+    module, record = PWCNetModule(), FirstStep()
+    trainer(tmp_path / precision, precision=precision, max_steps=1, callbacks=[record]).fit(module, loader(size=(64, 128)))
+    return module, record
+
+
+def test_bf16_mixed_step_is_close_to_the_float32_step(tmp_path: Path) -> None:
+    """Same weights and batch: the bf16 autocast loss is within 0.2 % of float32's and its gradient
+    within 5 % in norm (measured: 0.04 % and 1.6 %; bf16 keeps 8 bits, a relative step of 0.4 %);
+    the weights stay float32."""
+    _, exact = first_step(tmp_path, "32-true")
+    module, mixed = first_step(tmp_path, "bf16-mixed")
+    assert mixed.loss == pytest.approx(exact.loss, rel=2e-3)
+    assert ((mixed.grads - exact.grads).norm() / exact.grads.norm()).item() < 0.05
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in module.parameters())
 
 
 # --- zoo fit / validate through the CLI -----------------------------------------------------

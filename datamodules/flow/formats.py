@@ -82,7 +82,8 @@ def write_flow(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None = Non
 
 
 def read_flo(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a Middlebury ``.flo`` file; components above 1e9 in magnitude mark invalid pixels."""
+    """Read a Middlebury ``.flo`` file; components above 1e9 in magnitude mark invalid pixels
+    (Middlebury's ``unknown_flow``: ``|u| > 1e9 or |v| > 1e9``, so 1e9 itself is a value)."""
     data = Path(path).read_bytes()
     if len(data) < 12:
         raise FlowFormatError(f"{path}: truncated .flo file ({len(data)} bytes, the header alone has 12)")
@@ -98,7 +99,7 @@ def read_flo(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:
             f"{path}: .flo of {width}x{height} needs {expected} bytes, the file has {len(data)} (truncated or corrupt)"
         )
     flow = np.frombuffer(data, "<f4", 2 * width * height, offset=12).reshape(height, width, 2).astype(np.float32)
-    valid = (np.abs(flow) < UNKNOWN_FLOW_THRESHOLD).all(axis=2) & np.isfinite(flow).all(axis=2)
+    valid = (np.abs(flow) <= UNKNOWN_FLOW_THRESHOLD).all(axis=2) & np.isfinite(flow).all(axis=2)
     return flow, valid
 
 
