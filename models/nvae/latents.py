@@ -21,6 +21,7 @@ near a sphere that a straight line between two points cuts inside.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Collection, Iterable, Sequence
 
@@ -28,7 +29,7 @@ import torch
 
 from models.nvae.distributions import DiagonalNormal
 
-__all__ = ["LatentGroup", "NVAEOutput", "PosteriorGroup", "Encoding", "slerp", "noise_path",
+__all__ = ["LatentGroup", "NVAEOutput", "PosteriorGroup", "Encoding", "checked_temperature", "slerp", "noise_path",
            "checked_groups"]
 
 
@@ -156,6 +157,21 @@ class Encoding:
     @property
     def prior_noise(self) -> list[torch.Tensor]:
         return [g.prior_noise for g in self.groups]
+
+    @classmethod
+    def of(cls, out: NVAEOutput, temperature: float) -> "Encoding":
+        """The user-facing view of a posterior pass (:class:`NVAEOutput`) at ``temperature``."""
+        return cls(groups=tuple(
+            PosteriorGroup(mean=g.posterior.mu, scale=g.posterior.sigma, sample=g.z_before_flow,
+                           latent=g.z, prior_mean=g.prior.mu, prior_scale=g.prior.sigma)
+            for g in out.groups), temperature=float(temperature))
+
+
+def checked_temperature(temperature: float) -> float:
+    """``temperature`` as a float; ValueError unless it is a finite number >= 0."""
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    return float(temperature)
 
 
 def slerp(start: torch.Tensor, end: torch.Tensor, t: float) -> torch.Tensor:

@@ -25,7 +25,7 @@ from models.nvae.cells import DecoderCombiner, EncoderCombiner, ResidualCell
 from models.nvae.config import NVAEConfig
 from models.nvae.distributions import DiagonalNormal, output_distribution
 from models.nvae.flows import FlowPair
-from models.nvae.latents import Encoding, LatentGroup, NVAEOutput, PosteriorGroup, checked_groups, noise_path
+from models.nvae.latents import Encoding, LatentGroup, NVAEOutput, checked_groups, checked_temperature, noise_path
 from models.nvae.layers import WeightNormConv2d
 from models.nvae.plan import Cell, GroupPoint, LatentGroupPlan, plan_nvae
 from models.nvae.regularizers import SpectralNormRegularizer, batchnorm_scale_penalty
@@ -316,7 +316,7 @@ class NVAE(nn.Module):
         ``temperature`` >= 0 (it scales the reparameterisation noise; 0 gives the means, so
         ``encode(x, 0).latents`` is the posterior-mean path that :meth:`reconstruct` decodes).
         """
-        return _encoding(self(x, _checked_temperature(temperature), generator=generator),
+        return Encoding.of(self(x, checked_temperature(temperature), generator=generator),
                          temperature)
 
     def decode(self, latents: Sequence[torch.Tensor]) -> Any:
@@ -344,7 +344,7 @@ class NVAE(nn.Module):
         .mean()``: the Bernoulli probabilities of binary models, the mixture-weighted component
         means of the logistic mixture (as the official FID sampler shows images; its training
         logs draw a sample instead), the clamped mean of a normal decoder."""
-        out = self(x, _checked_temperature(temperature), generator=generator)
+        out = self(x, checked_temperature(temperature), generator=generator)
         return self.output_distribution(out.logits).mean()
 
     @torch.no_grad()
@@ -374,7 +374,7 @@ class NVAE(nn.Module):
         times = [k / (steps - 1) for k in range(1, steps - 1 if ends_at_x2 else steps)]
         frames = [self.output_distribution(start.logits).mean()]
         if times:
-            noise = noise_path(_encoding(start, 0.0).prior_noise, _encoding(end, 0.0).prior_noise,
+            noise = noise_path(Encoding.of(start, 0.0).prior_noise, Encoding.of(end, 0.0).prior_noise,
                                times, selected)
             path = self.sample_logits(len(noise[0]), 1.0, noise)
             frames.extend(self.output_distribution(path).mean().chunk(len(times)))
@@ -437,20 +437,6 @@ class NVAE(nn.Module):
     def batchnorm_loss(self) -> torch.Tensor:
         """Sum over batch norms of the largest absolute scale ``max |gamma|``."""
         return batchnorm_scale_penalty(self._batch_norms)
-
-
-def _encoding(out: NVAEOutput, temperature: float) -> Encoding:
-    """The user-facing view of a posterior pass at ``temperature``."""
-    return Encoding(groups=tuple(
-        PosteriorGroup(mean=g.posterior.mu, scale=g.posterior.sigma, sample=g.z_before_flow,
-                       latent=g.z, prior_mean=g.prior.mu, prior_scale=g.prior.sigma)
-        for g in out.groups), temperature=float(temperature))
-
-
-def _checked_temperature(temperature: float) -> float:
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
-    return float(temperature)
 
 
 def build_nvae(**config: Any) -> NVAE:
