@@ -95,7 +95,7 @@ def celeba(tmp: Path, batches: int, workers: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--workers", type=int, default=0,
                         help="DataLoader workers (0: in the main process)")

@@ -87,7 +87,7 @@ def bench(name: str, network: torch.nn.Module, arch: str, part: str, module: tor
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-onnx", action="store_true", help="only eager and torch.compile")

@@ -38,7 +38,7 @@ def peak_mb(height: int, width: int, precision: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sides", nargs="+", default=["512x768", "1024x1536", "1536x2048"],
                         help="HEIGHTxWIDTH sizes to measure")
     args = parser.parse_args()

@@ -192,7 +192,7 @@ def evaluate(weights: str, pairs: int, seed: int, size: tuple[int, int] = (384, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("weights")
     parser.add_argument("--pairs", type=int, default=32)
     parser.add_argument("--seed", type=int, default=2)

@@ -94,7 +94,7 @@ def data_pairs_per_second(data_args: dict, batches: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "pwcnet" / "synthetic.yaml")
     parser.add_argument("--steps", type=int, default=3, help="timed repeats (median reported)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())

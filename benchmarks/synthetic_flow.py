@@ -95,7 +95,7 @@ def describe(magnitudes: np.ndarray) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=12, help="pairs timed per recipe and size")
     parser.add_argument("--steps", type=int, default=2, help="PWC-Net training steps timed (0: skip)")
     parser.add_argument("--stats", action="store_true", help="print the motion histograms")

@@ -195,8 +195,9 @@ def _status_kib(field: str) -> int:
 def peak_rss_growth(fn: Callable[[], Any]) -> int | None:
     """Bytes the resident set grew to during ``fn()`` over its size before (Linux; None elsewhere)."""
     try:
-        before = _status_kib("VmRSS")
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
+        # the mark itself, not VmRSS read apart from the reset: memory freed in between is not growth
+        before = _status_kib("VmHWM")
     except OSError:
         return None
     fn()
