@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -64,12 +64,12 @@ def _onnx_runner(network: torch.nn.Module, arch: str, part: str, inputs: tuple, 
 def bench(name: str, network: torch.nn.Module, arch: str, part: str, module: torch.nn.Module, inputs: tuple,
           repeats: int, threads: int, onnx: bool, workdir: Path) -> None:
     """Print the rows of one graph: eager, torch.compile, onnxruntime."""
-    first = lambda out: out[0] if isinstance(out, tuple) else out  # noqa: E731 - the graphs' first output
+    first = lambda out: out[0] if isinstance(out, tuple) else out  # the graphs' first output
     with torch.no_grad():
-        eager = lambda: first(module(*inputs))  # noqa: E731
+        eager = lambda: first(module(*inputs))
         compiled_module = torch.compile(module)
         compile_s, _ = _timed(lambda: compiled_module(*inputs))
-        compiled = lambda: first(compiled_module(*inputs))  # noqa: E731
+        compiled = lambda: first(compiled_module(*inputs))
         candidates = {"eager": eager, "torch.compile": compiled}
         export_s = None
         if onnx:

@@ -169,7 +169,7 @@ def fused_swish_calls(network: torch.nn.Module, x: torch.Tensor) -> int:
 
 
 def measure_plain_versions(repeats: int) -> dict:
-    import models.nvae.layers as layers
+    from models.nvae import layers
 
     network = _network().train()
     results = {}

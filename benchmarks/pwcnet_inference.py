@@ -21,8 +21,8 @@ import argparse
 import contextlib
 import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -30,12 +30,12 @@ BUCKETS = (0, 1, 10, 40, 100, np.inf)
 #: What the benchmarks publish about their motion, with sources. The fractions of pixels per
 #: magnitude bucket were not found in the sources searched; they are printed as such, never guessed.
 PUBLISHED = (
-    ("MPI Sintel", "speed buckets s0-10 / s10-40 / s40+ (EPE over pixels moving 0-10, 10-40, 40+ px per frame) "
+    ("MPI Sintel", ("speed buckets s0-10 / s10-40 / s40+ (EPE over pixels moving 0-10, 10-40, 40+ px per frame) "
      "are the benchmark's own (Butler et al., ECCV 2012, sintel.is.tue.mpg.de; e.g. printed by GMFlow's "
-     "scripts/evaluate.sh); the share of pixels in each bucket: not found in the sources searched"),
-    ("KITTI 2015", "flow-magnitude distribution: not found in the sources searched (Menze & Geiger, CVPR 2015; "
+     "scripts/evaluate.sh); the share of pixels in each bucket: not found in the sources searched")),
+    ("KITTI 2015", ("flow-magnitude distribution: not found in the sources searched (Menze & Geiger, CVPR 2015; "
      "the benchmark's Fl outlier is > 3 px and > 5 % of the true flow). Issue 14 (this project, not a published "
-     "figure): motion up to ~250 px at 1242x375"),
+     "figure): motion up to ~250 px at 1242x375")),
 )
 
 

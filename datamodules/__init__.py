@@ -41,7 +41,7 @@ _LAZY = {
     "FlowDataModule": "datamodules.flow.datamodule",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = sorted(_LAZY)  # noqa: PLE0605 - the lazily imported names are the public ones
 
 
 def __getattr__(name: str) -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["LISTED", "state_dict_of", "strip_prefix", "mismatch_report", "check_fits"]
+__all__ = ["LISTED", "check_fits", "mismatch_report", "state_dict_of", "strip_prefix"]
 
 LISTED = 20
 

@@ -33,3 +33,17 @@ def test_flow_demo_writes_flow_and_figure_and_reports_the_epe(tmp_path: Path, mo
     assert result["max_true_flow"] > 0
     with Image.open(result["png"]) as png:
         assert png.size == (2 * DEMO_SIZE[1], 2 * DEMO_SIZE[0]) and png.mode == "RGB"
+
+
+def test_flow_demo_prints_the_published_figures_of_the_bundled_weights(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    flow_demo(tmp_path)
+    printed = capsys.readouterr().out.splitlines()
+    metrics = zoo.weights_info("pwcnet.synth").metrics
+    assert metrics
+    for dataset, figures in metrics.items():
+        line = next(line for line in printed if line.strip().startswith(f"{dataset}:"))
+        for metric, value in figures.items():
+            assert f"{metric} {value:.3f}" in line, (dataset, metric)
+    flow_demo(tmp_path, weights="pwcnet.synth")  # other weights than the bundled default: no figures of theirs
+    assert "published figures" not in capsys.readouterr().out

@@ -149,8 +149,8 @@ def test_killed_download_leaves_nothing_visible(http_server, tmp_path):
     http_server.routes["/w/model.pth"] = slow
     url = http_server.url("/w/model.pth")
     child = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from datamodules.files import download as hub; "
-         "hub.download(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3])", url, SHA, str(tmp_path)],
+        [sys.executable, "-c", ("import sys; from datamodules.files import download as hub; "
+         "hub.download(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3])"), url, SHA, str(tmp_path)],
         cwd=Path(__file__).resolve().parents[1])
     target = hub_cache.cached_file(url, tmp_path)
     deadline = time.time() + 30

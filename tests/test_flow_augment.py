@@ -30,7 +30,7 @@ def _translated_pair(height=48, width=64, t=(3.0, -2.0)):
 
 
 def _no_randomness(**kwargs):
-    settings = dict(scale_range=(0.0, 0.0), stretch=0.0, hflip_prob=0.0, vflip_prob=0.0, photometric=None)
+    settings = {"scale_range": (0.0, 0.0), "stretch": 0.0, "hflip_prob": 0.0, "vflip_prob": 0.0, "photometric": None}
     settings.update(kwargs)
     return settings
 

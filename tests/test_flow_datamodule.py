@@ -27,8 +27,8 @@ def test_parse_composition():
 
 
 def _synthetic_module(**kwargs):
-    settings = dict(crop_size=(64, 96), synthetic_size=(80, 112), synthetic_length=4, synthetic_val_length=2,
-                    batch_size=2, num_workers=0)
+    settings = {"crop_size": (64, 96), "synthetic_size": (80, 112), "synthetic_length": 4, "synthetic_val_length": 2,
+                "batch_size": 2, "num_workers": 0}
     settings.update(kwargs)
     return FlowDataModule(**settings)
 

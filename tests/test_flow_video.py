@@ -112,14 +112,12 @@ def test_estimate_flow_max_size_helper_is_exact():
 
 def test_video_writer_is_atomic_and_refuses_unknown_extensions(tmp_path):
     target = tmp_path / "out.mp4"
-    with pytest.raises(RuntimeError, match="stop"):
-        with video_writer(target, 10) as write:
-            write(np.zeros((16, 16, 3), np.uint8))
-            raise RuntimeError("stop")
+    with pytest.raises(RuntimeError, match="stop"), video_writer(target, 10) as write:
+        write(np.zeros((16, 16, 3), np.uint8))
+        raise RuntimeError("stop")
     assert list(tmp_path.iterdir()) == []  # nothing half-written is left
-    with pytest.raises(ValueError, match="unknown video extension"):
-        with video_writer(tmp_path / "out.gif", 10):
-            pass
+    with pytest.raises(ValueError, match="unknown video extension"), video_writer(tmp_path / "out.gif", 10):
+        pass
     with video_writer(target, 10) as write:  # odd sides are padded for yuv420p
         for value in (0, 128, 255):
             write(np.full((15, 17, 3), value, np.uint8))

@@ -295,7 +295,7 @@ def _faces(folder, count, size=260):
 
 def test_ffhq_saved_split_is_reused_and_checked(tmp_path):
     images = _faces(tmp_path / "ffhq/images1024x1024", 5)
-    args = dict(batch_size=2, num_workers=0, num_validation=2, split_seed=0)
+    args = {"batch_size": 2, "num_workers": 0, "num_validation": 2, "split_seed": 0}
     module = FFHQ256DataModule(str(tmp_path / "ffhq"), **args)
     module.prepare_data()
     module.setup()

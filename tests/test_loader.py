@@ -8,6 +8,7 @@ exercised end to end with real files.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -25,7 +26,7 @@ from zoo.cli import main
 def test_weights_info_is_immutable_and_validated():
     info = registry.WeightsInfo(name="a.b", layout="zoo", config={"x": 1},
                                 metrics={"sintel": {"epe": 2.5}})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         info.layout = "other"
     with pytest.raises(TypeError):
         info.config["x"] = 2

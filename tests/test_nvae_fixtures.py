@@ -98,7 +98,7 @@ def test_recipe_reproduced_bit_for_bit(shared_dir: Path) -> None:
 
 @torch.no_grad()
 def test_eval_mode_posterior_passes(case) -> None:
-    name, path, ref = case
+    _name, path, ref = case
     network = _load(path)
     x = torch.from_numpy(ref["x"])
     check_posterior_pass("eval0_", network, network(x, temperature=0.0), x, ref)
@@ -107,7 +107,7 @@ def test_eval_mode_posterior_passes(case) -> None:
 
 @torch.no_grad()
 def test_prior_samples(case) -> None:
-    name, path, ref = case
+    _name, path, ref = case
     network = _load(path)
     check_logits("sample0_", network.sample_logits(2, temperature=0.0), ref)
     check_logits("sampleeps_", network.sample_logits(2, 0.8, noise=_noise(ref, "sampleeps")), ref)
@@ -115,7 +115,7 @@ def test_prior_samples(case) -> None:
 
 @torch.no_grad()
 def test_train_mode_posterior_pass(case) -> None:
-    name, path, ref = case
+    _name, path, ref = case
     network = _load(path).train()
     x = torch.from_numpy(ref["x"])
     check_posterior_pass("train0_", network, network(x, temperature=0.0), x, ref)

@@ -196,9 +196,9 @@ def test_interpolation_frames_decode_the_slerped_prior_noise(net: NVAE) -> None:
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(steps=1), "steps"), (dict(steps=2.5), "steps"), (dict(steps=True), "steps"),
-    (dict(groups=[99]), "groups"), (dict(groups=[0, 0]), "groups"), (dict(groups=[]), "groups"),
-    (dict(groups=[-1]), "groups"),
+    ({"steps": 1}, "steps"), ({"steps": 2.5}, "steps"), ({"steps": True}, "steps"),
+    ({"groups": [99]}, "groups"), ({"groups": [0, 0]}, "groups"), ({"groups": []}, "groups"),
+    ({"groups": [-1]}, "groups"),
 ])
 def test_interpolate_refuses_bad_arguments(binary_net: NVAE, kwargs: dict, message: str) -> None:
     x = _images(binary_net, 2, 13)

@@ -16,12 +16,12 @@ from models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, lear
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "nvae"
 
-TINY = dict(image_size=32, image_channels=1, decoder_distribution="bernoulli", crop_border=2,
-            arch_instance="res_bnswish", num_channels_enc=4, num_channels_dec=4,
-            num_latent_scales=2, num_groups_per_scale=2, ada_groups=True, num_latent_per_group=2,
-            num_preprocess_blocks=1, num_preprocess_cells=1, num_postprocess_blocks=1,
-            num_postprocess_cells=1, num_cell_per_cond_enc=1, num_cell_per_cond_dec=1,
-            use_se=True, res_dist=True, num_nf=0)
+TINY = {"image_size": 32, "image_channels": 1, "decoder_distribution": "bernoulli", "crop_border": 2,
+        "arch_instance": "res_bnswish", "num_channels_enc": 4, "num_channels_dec": 4,
+        "num_latent_scales": 2, "num_groups_per_scale": 2, "ada_groups": True, "num_latent_per_group": 2,
+        "num_preprocess_blocks": 1, "num_preprocess_cells": 1, "num_postprocess_blocks": 1,
+        "num_postprocess_cells": 1, "num_cell_per_cond_enc": 1, "num_cell_per_cond_dec": 1,
+        "use_se": True, "res_dist": True, "num_nf": 0}
 
 
 # ------------------------------------------------------------------------ objective
@@ -92,7 +92,7 @@ def test_regularizer_coeff_log_interpolates():
 
 def test_learning_rate_warm_up_then_epoch_cosine():
     # 10 steps per epoch, 12 epochs, 2 warm-up epochs: 20 warm-up steps, cosine period 9 epochs.
-    lr = lambda step: learning_rate(step, 10, 12, 2, 1e-2, 1e-4)  # noqa: E731
+    lr = lambda step: learning_rate(step, 10, 12, 2, 1e-2, 1e-4)
     assert lr(0) == 0.0
     assert lr(5) == pytest.approx(1e-2 * 5 / 20)
     assert lr(19) == pytest.approx(1e-2 * 19 / 20)
@@ -188,9 +188,9 @@ class _TinyData:
 def _trainer(tmp_path: Path, **kwargs):
     import pytorch_lightning as pl
 
-    defaults = dict(accelerator="cpu", devices=1, max_epochs=2, logger=False,
-                    enable_progress_bar=False, enable_model_summary=False,
-                    enable_checkpointing=False, default_root_dir=str(tmp_path))
+    defaults = {"accelerator": "cpu", "devices": 1, "max_epochs": 2, "logger": False,
+                "enable_progress_bar": False, "enable_model_summary": False,
+                "enable_checkpointing": False, "default_root_dir": str(tmp_path)}
     return pl.Trainer(**{**defaults, **kwargs})
 
 

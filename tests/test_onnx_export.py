@@ -22,7 +22,7 @@ ort = pytest.importorskip("onnxruntime", reason="ONNX tests need the export extr
 pytest.importorskip("onnxscript", reason="ONNX export needs the export extra: pip install -e '.[test,export]'")
 
 
-def _session(path) -> "ort.InferenceSession":
+def _session(path) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

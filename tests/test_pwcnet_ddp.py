@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_two_process_ddp_matches_one_process_on_the_union_of_batches(tmp_path: Path) -> None:
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(29500 + os.getpid() % 1000),
            "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "tests.support.ddp_pwcnet", str(tmp_path)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "tests.support.ddp_pwcnet", str(tmp_path)], check=False, cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2]

@@ -32,9 +32,9 @@ def loader(size=(64, 64), length=4, seed=0, batch_size=2) -> DataLoader:
 
 
 def trainer(tmp_path: Path, **kwargs) -> pl.Trainer:
-    options = dict(accelerator="cpu", devices=1, max_steps=2, logger=False, enable_checkpointing=False,
-                   enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                   default_root_dir=tmp_path)
+    options = {"accelerator": "cpu", "devices": 1, "max_steps": 2, "logger": False, "enable_checkpointing": False,
+               "enable_progress_bar": False, "enable_model_summary": False, "num_sanity_val_steps": 0,
+               "default_root_dir": tmp_path}
     options.update(kwargs)
     return pl.Trainer(**options)
 

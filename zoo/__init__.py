@@ -16,15 +16,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "load",
-    "load_module",
+    "WeightsInfo",
+    "export_onnx",
     "list_models",
     "list_weights",
-    "weights_info",
-    "WeightsInfo",
-    "save_pretrained",
+    "load",
+    "load_module",
     "push_to_hub",
-    "export_onnx",
+    "save_pretrained",
+    "weights_info",
 ]
 __version__ = "0.1.0"
 

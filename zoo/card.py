@@ -15,7 +15,7 @@ import re
 from zoo.records import HUB_PREFIX, WeightsInfo
 from zoo.registry import architecture, list_models
 
-__all__ = ["model_card", "hub_license"]
+__all__ = ["hub_license", "model_card"]
 
 #: Licence texts of the catalog (by their first words) and their Hub identifiers.
 _HUB_LICENSES = (("apache-2.0", "apache-2.0"), ("cc by-nc-sa 4.0", "cc-by-nc-sa-4.0"))

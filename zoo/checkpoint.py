@@ -18,8 +18,9 @@ import pickle
 import re
 import tarfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -28,13 +29,13 @@ from models.state_dict import check_fits, state_dict_of
 from zoo.records import Architecture
 
 __all__ = [
-    "ZOO_LAYOUT",
     "LIGHTNING_LAYOUT",
+    "ZOO_LAYOUT",
+    "load_state_dict_strict",
     "read_checkpoint",
     "read_zoo_metadata",
     "save_weights",
     "to_state_dict",
-    "load_state_dict_strict",
 ]
 
 ZOO_LAYOUT = "zoo"
@@ -169,7 +170,7 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118 - safe_open is not iterable
                 tensors[key] = f.get_tensor(key)
     except (SafetensorError, OSError, RuntimeError) as error:
         raise ValueError(f"{path}: not a readable safetensors file, truncated or damaged ({_first_line(error)})") from None

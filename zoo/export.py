@@ -9,8 +9,9 @@ safetensors weight file; ONNX export is :mod:`zoo.onnx_export`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -19,7 +20,7 @@ from zoo.checkpoint import read_checkpoint, save_weights, to_state_dict
 from zoo.loader import as_model
 from zoo.registry import architecture
 
-__all__ = ["export_weights", "ExportBest"]
+__all__ = ["ExportBest", "export_weights"]
 
 
 def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,

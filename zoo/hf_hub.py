@@ -25,17 +25,17 @@ from zoo.checkpoint import read_zoo_metadata
 from zoo.records import HUB_PREFIX, WeightsInfo, hub_name
 
 __all__ = [
-    "HUB_PREFIX",
-    "WEIGHTS_FILE",
-    "CONFIG_FILE",
     "CARD_FILE",
+    "CONFIG_FILE",
+    "HUB_PREFIX",
     "PRETRAINED_FILES",
-    "is_hub_name",
-    "hub_name",
-    "parse_hub_name",
+    "WEIGHTS_FILE",
     "download",
-    "read_config",
+    "hub_name",
     "hub_weights",
+    "is_hub_name",
+    "parse_hub_name",
+    "read_config",
 ]
 
 WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "README.md"

@@ -24,7 +24,7 @@ from zoo.registry import (
     weights_info,
 )
 
-__all__ = ["load", "load_module", "load_weights_into", "import_weights", "as_model", "ModelRecord"]
+__all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "load_weights_into"]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from zoo.checkpoint import save_weights
 from zoo.hf_hub import CARD_FILE, CONFIG_FILE, PRETRAINED_FILES, WEIGHTS_FILE, hub_name
 from zoo.loader import as_model
 
-__all__ = ["save_pretrained", "push_to_hub"]
+__all__ = ["push_to_hub", "save_pretrained"]
 
 
 def _check_folder(directory: Path) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
-__all__ = ["WeightsInfo", "Architecture", "DESCRIPTION_FIELDS", "HUB_PREFIX", "hub_name", "split_name", "resolve_import"]
+__all__ = ["DESCRIPTION_FIELDS", "HUB_PREFIX", "Architecture", "WeightsInfo", "hub_name", "resolve_import", "split_name"]
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -108,7 +109,7 @@ class WeightsInfo:
         return {name: _thaw(getattr(self, name)) for name in DESCRIPTION_FIELDS}
 
     @classmethod
-    def from_description(cls, name: str, description: Mapping[str, Any], **fields: Any) -> "WeightsInfo":
+    def from_description(cls, name: str, description: Mapping[str, Any], **fields: Any) -> WeightsInfo:
         """The record ``name`` with the descriptive fields of :meth:`description` (unknown keys
         are ignored) and the locating ``fields`` (``layout``, ``hf_repo``, ...; layout defaults to ours)."""
         known = {k: v for k, v in description.items() if k in DESCRIPTION_FIELDS}

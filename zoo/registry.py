@@ -17,19 +17,19 @@ import importlib
 from zoo.records import Architecture, WeightsInfo, resolve_import, split_name
 
 __all__ = [
+    "CATALOG_MODULES",
     "Architecture",
     "WeightsInfo",
-    "CATALOG_MODULES",
-    "register_architecture",
-    "register_weights",
+    "all_architectures",
     "architecture",
-    "weights_info",
+    "bundled_weights",
     "list_models",
     "list_weights",
-    "all_architectures",
-    "bundled_weights",
-    "split_name",
+    "register_architecture",
+    "register_weights",
     "resolve_import",
+    "split_name",
+    "weights_info",
 ]
 
 CATALOG_MODULES = ("zoo.catalog.pwcnet", "zoo.catalog.nvae")

@@ -30,16 +30,16 @@ from datamodules.files.atomic import atomic_output
 
 __all__ = [
     "ChecksumError",
-    "ManifestError",
     "Manifest",
+    "ManifestError",
     "cache_root",
     "cached_file",
-    "sha256_file",
-    "git_blob_sha1",
     "check_digests",
-    "verify_file",
-    "remove_stale_parts",
+    "git_blob_sha1",
     "is_read_only_error",
+    "remove_stale_parts",
+    "sha256_file",
+    "verify_file",
 ]
 
 CHUNK_BYTES = 1 << 20

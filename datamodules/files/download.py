@@ -46,8 +46,16 @@ from datamodules.files.cache import (
     verify_file,
 )
 
-__all__ = ["FileUnavailableError", "OfflineError", "DownloadError", "MAX_DOWNLOAD_BYTES", "is_offline", "download", "download_any",
-           "import_file"]
+__all__ = [
+    "MAX_DOWNLOAD_BYTES",
+    "DownloadError",
+    "FileUnavailableError",
+    "OfflineError",
+    "download",
+    "download_any",
+    "import_file",
+    "is_offline",
+]
 
 MAX_DOWNLOAD_BYTES = 64 << 30  # larger than any archive we know of (FlyingChairs: 31 GB)
 _RETRIES = 4
@@ -196,7 +204,7 @@ def download(url: str, sha256: str | None = None, *, git_sha1: str | None = None
             try:
                 _download_to(url, target, sha256, git_sha1, size, max_size, progress)
                 return target
-            except Exception as error:  # noqa: BLE001 - re-raised unless transient
+            except Exception as error:  # re-raised below unless transient
                 if not _is_transient(error) or attempt == _RETRIES:
                     raise
                 time.sleep(_BACKOFF_S * 2**attempt)

@@ -31,7 +31,7 @@ from torch import Tensor
 __all__ = ["FlowAugmentation", "PhotometricJitter", "affine_augment"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class PhotometricJitter:
     """Ranges of the colour augmentation (all factors drawn uniformly)."""
 

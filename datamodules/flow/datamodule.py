@@ -51,7 +51,7 @@ from datamodules.flow.resumable_loader import ResumableLoader
 from datamodules.flow.sources import SOURCES, prepare_dataset
 from datamodules.flow.synthetic import SyntheticFlow
 
-__all__ = ["FlowDataModule", "DATASET_NAMES", "DEFAULT_FOLDERS", "parse_composition"]
+__all__ = ["DATASET_NAMES", "DEFAULT_FOLDERS", "FlowDataModule", "parse_composition"]
 
 DEFAULT_FOLDERS = {
     "chairs": "FlyingChairs_release",

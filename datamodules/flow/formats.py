@@ -28,8 +28,8 @@ import contextlib
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -42,16 +42,16 @@ __all__ = [
     "MAX_PIXELS",
     "UNKNOWN_FLOW_THRESHOLD",
     "FlowFormatError",
-    "read_flow",
-    "write_flow",
-    "read_flo",
-    "write_flo",
-    "read_kitti_flow",
-    "write_kitti_flow",
-    "read_pfm",
-    "write_pfm",
-    "read_image",
     "image_size",
+    "read_flo",
+    "read_flow",
+    "read_image",
+    "read_kitti_flow",
+    "read_pfm",
+    "write_flo",
+    "write_flow",
+    "write_kitti_flow",
+    "write_pfm",
 ]
 
 FLO_TAG = 202021.25

@@ -17,7 +17,8 @@ import re
 import struct
 import tempfile
 import zlib
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 

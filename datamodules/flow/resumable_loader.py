@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-__all__ = ["SeededShuffle", "SeededItems", "ResumableLoader"]
+__all__ = ["ResumableLoader", "SeededItems", "SeededShuffle"]
 
 
 class SeededShuffle(DistributedSampler):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from datamodules.files.download import download, download_any
 
-__all__ = ["DataSource", "SOURCES", "prepare_dataset"]
+__all__ = ["SOURCES", "DataSource", "prepare_dataset"]
 
 _PathLike = str | os.PathLike
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from datamodules.files.atomic import atomic_output
 
-__all__ = ["VideoInfo", "video_info", "video_frames", "video_writer", "CONTAINERS"]
+__all__ = ["CONTAINERS", "VideoInfo", "video_frames", "video_info", "video_writer"]
 
 #: Container format of each output file extension.
 CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".avi": "avi"}

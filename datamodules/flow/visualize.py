@@ -13,7 +13,7 @@ import numpy as np
 
 from datamodules.flow.formats import UNKNOWN_FLOW_THRESHOLD
 
-__all__ = ["COLOR_WHEEL_SEGMENTS", "color_wheel", "flow_to_color", "color_wheel_legend"]
+__all__ = ["COLOR_WHEEL_SEGMENTS", "color_wheel", "color_wheel_legend", "flow_to_color"]
 
 COLOR_WHEEL_SEGMENTS = (("RY", 15), ("YG", 6), ("GC", 4), ("CB", 11), ("BM", 13), ("MR", 6))
 

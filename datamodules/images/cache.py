@@ -15,8 +15,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from filelock import FileLock
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-__all__ = ["CACHE_FORMAT", "fingerprint", "UInt8Cache", "CachedImages"]
+__all__ = ["CACHE_FORMAT", "CachedImages", "UInt8Cache", "fingerprint"]
 
 CACHE_FORMAT = 1  # bump when the cache layout or any decoder changes
 

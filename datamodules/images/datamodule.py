@@ -21,9 +21,10 @@ split: a seeded one (NVAE's sizes, 63,000 / 7,000 and 27,000 / 3,000) is saved a
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, ClassVar, Iterable, Iterator
+from typing import ClassVar
 
 import numpy as np
 import pytorch_lightning as pl
@@ -34,7 +35,7 @@ from datamodules.files.cache import cache_root
 from datamodules.files.download import download_any
 from datamodules.images.cache import BatchTransform, CachedImages, UInt8Cache, fingerprint
 
-__all__ = ["ImageDataModule", "random_horizontal_flip", "dynamic_binarize", "seeded_split", "missing_dataset"]
+__all__ = ["ImageDataModule", "dynamic_binarize", "missing_dataset", "random_horizontal_flip", "seeded_split"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import ClassVar
 
 import numpy as np
 from filelock import FileLock
@@ -13,7 +14,7 @@ from datamodules.files.atomic import write_atomic
 from datamodules.images import readers
 from datamodules.images.datamodule import ImageDataModule, missing_dataset, seeded_split
 
-__all__ = ["SquareImageFolderDataModule", "CelebAHQ256DataModule", "FFHQ256DataModule"]
+__all__ = ["CelebAHQ256DataModule", "FFHQ256DataModule", "SquareImageFolderDataModule"]
 
 
 class SquareImageFolderDataModule(ImageDataModule):

@@ -23,27 +23,27 @@ import numpy as np
 from PIL import Image
 
 __all__ = [
+    "CELEBA_ALIGNED_SIZE",
+    "CELEBA_CROP_BOX",
+    "CIFAR10_ARCHIVE_SHA256",
+    "CIFAR10_ARCHIVE_URL",
+    "CIFAR10_FOLDER",
+    "CIFAR10_TEST_BATCH",
+    "CIFAR10_TRAIN_BATCHES",
+    "IMAGE_SUFFIXES",
     "MNIST_FILES",
     "MNIST_MIRRORS",
     "MNISTFile",
-    "CIFAR10_ARCHIVE_URL",
-    "CIFAR10_ARCHIVE_SHA256",
-    "CIFAR10_FOLDER",
-    "CIFAR10_TRAIN_BATCHES",
-    "CIFAR10_TEST_BATCH",
-    "CELEBA_CROP_BOX",
-    "CELEBA_ALIGNED_SIZE",
-    "IMAGE_SUFFIXES",
-    "read_idx_bytes",
-    "parse_idx",
-    "read_idx",
-    "md5_hex",
-    "read_cifar_batch",
-    "read_celeba_partition",
-    "read_rgb",
     "celeba64",
-    "square_resized",
     "list_images",
+    "md5_hex",
+    "parse_idx",
+    "read_celeba_partition",
+    "read_cifar_batch",
+    "read_idx",
+    "read_idx_bytes",
+    "read_rgb",
+    "square_resized",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +183,7 @@ _PICKLE_ALLOWED = {
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Builds dicts, lists, strings, numbers and numpy arrays; refuses every other global."""
 
-    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle protocol
+    def find_class(self, module: str, name: str):
         try:
             return _PICKLE_ALLOWED[(module, name)]
         except KeyError:

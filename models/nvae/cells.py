@@ -20,17 +20,17 @@ from models.nvae.layers import SqueezeExcitation, WeightNormConv2d
 
 __all__ = [
     "BN_MOMENTUM",
-    "batch_norm",
     "BNActConv",
     "ConvBNSwish",
-    "InvertedResidual",
-    "FactorizedReduce",
-    "UpsampleConv",
-    "ResidualCell",
-    "EncoderCombiner",
     "DecoderCombiner",
-    "make_op",
+    "EncoderCombiner",
+    "FactorizedReduce",
+    "InvertedResidual",
+    "ResidualCell",
+    "UpsampleConv",
+    "batch_norm",
     "cell_stride",
+    "make_op",
 ]
 
 BN_MOMENTUM = 0.05

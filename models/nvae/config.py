@@ -10,16 +10,17 @@ central 28 x 28 crop only).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = [
-    "NVAEConfig",
     "ARCH_INSTANCES",
     "CHANNEL_MULT",
     "PRESETS",
-    "preset",
+    "NVAEConfig",
     "groups_per_scale",
+    "preset",
 ]
 
 CHANNEL_MULT = 2
@@ -221,9 +222,9 @@ class NVAEConfig:
         return dataclasses.asdict(self)
 
 
-_COMMON = dict(arch_instance="res_mbconv", use_se=True, res_dist=True, num_latent_per_group=20,
-               num_cell_per_cond_enc=2, num_cell_per_cond_dec=2, num_preprocess_blocks=1,
-               num_preprocess_cells=2, num_postprocess_blocks=1, num_postprocess_cells=2)
+_COMMON = {"arch_instance": "res_mbconv", "use_se": True, "res_dist": True, "num_latent_per_group": 20,
+           "num_cell_per_cond_enc": 2, "num_cell_per_cond_dec": 2, "num_preprocess_blocks": 1,
+           "num_preprocess_cells": 2, "num_postprocess_blocks": 1, "num_postprocess_cells": 2}
 _FACES_256 = dict(_COMMON, image_size=256, num_channels_enc=30, num_channels_dec=30,
                   num_latent_scales=5, num_groups_per_scale=16, ada_groups=True,
                   min_groups_per_scale=4, num_nf=2, num_x_bits=5)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import functools
 import re
 from argparse import Namespace
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import torch
 
@@ -26,7 +27,7 @@ from models.nvae.config import NVAEConfig
 from models.nvae.plan import GroupPoint, TowerStep, plan_nvae
 from models.state_dict import check_fits, state_dict_of, strip_prefix
 
-__all__ = ["LAYOUTS", "detect_layout", "convert", "config_from_args", "official_key_map"]
+__all__ = ["LAYOUTS", "config_from_args", "convert", "detect_layout", "official_key_map"]
 
 LAYOUTS: tuple[str, ...] = ("nvae-official",)
 

@@ -13,12 +13,12 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "soft_clamp",
-    "DiagonalNormal",
     "BernoulliImage",
+    "DiagonalNormal",
     "LogisticMixtureImage",
     "NormalImage",
     "output_distribution",
+    "soft_clamp",
 ]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -38,7 +38,7 @@ class DiagonalNormal:
 
     @classmethod
     def from_raw(cls, mu: torch.Tensor, log_sigma: torch.Tensor,
-                 temperature: float = 1.0) -> "DiagonalNormal":
+                 temperature: float = 1.0) -> DiagonalNormal:
         """From raw network outputs; ``temperature`` (if not 1) multiplies sigma."""
         sigma = torch.exp(soft_clamp(log_sigma)) + 1e-2
         if temperature != 1.0:
@@ -57,7 +57,7 @@ class DiagonalNormal:
         normalized = (z - self.mu) / self.sigma
         return -0.5 * normalized * normalized - _HALF_LOG_2PI - torch.log(self.sigma)
 
-    def kl(self, other: "DiagonalNormal") -> torch.Tensor:
+    def kl(self, other: DiagonalNormal) -> torch.Tensor:
         """Elementwise analytic ``KL(self || other)`` in nats."""
         term1 = (self.mu - other.mu) / other.sigma
         ratio = self.sigma / other.sigma

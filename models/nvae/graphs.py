@@ -17,7 +17,7 @@ from torch import nn
 
 from models.nvae.network import NVAE
 
-__all__ = ["SamplingGraph", "PosteriorGraph", "noise_names", "example_noise"]
+__all__ = ["PosteriorGraph", "SamplingGraph", "example_noise", "noise_names"]
 
 
 def noise_names(nvae: NVAE) -> list[str]:

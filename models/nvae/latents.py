@@ -22,15 +22,23 @@ near a sphere that a straight line between two points cuts inside.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Collection, Iterable, Sequence
 
 import torch
 
 from models.nvae.distributions import DiagonalNormal
 
-__all__ = ["LatentGroup", "NVAEOutput", "PosteriorGroup", "Encoding", "checked_temperature", "slerp", "noise_path",
-           "checked_groups"]
+__all__ = [
+    "Encoding",
+    "LatentGroup",
+    "NVAEOutput",
+    "PosteriorGroup",
+    "checked_groups",
+    "checked_temperature",
+    "noise_path",
+    "slerp",
+]
 
 
 @dataclass
@@ -159,7 +167,7 @@ class Encoding:
         return [g.prior_noise for g in self.groups]
 
     @classmethod
-    def of(cls, out: NVAEOutput, temperature: float) -> "Encoding":
+    def of(cls, out: NVAEOutput, temperature: float) -> Encoding:
         """The user-facing view of a posterior pass (:class:`NVAEOutput`) at ``temperature``."""
         return cls(groups=tuple(
             PosteriorGroup(mean=g.posterior.mu, scale=g.posterior.sigma, sample=g.z_before_flow,

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "normalize_weight",
-    "WeightNormConv2d",
-    "autoregressive_mask",
     "MaskedWeightNormConv2d",
     "SqueezeExcitation",
+    "WeightNormConv2d",
+    "autoregressive_mask",
+    "normalize_weight",
 ]
 
 

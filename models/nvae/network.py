@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -120,7 +121,7 @@ class NVAE(nn.Module):
         if placed != len(modules):
             raise RuntimeError(f"NVAE plan: modules outside {list_names}: {sorted(modules)}")
 
-    def set_memory_format(self, memory_format: torch.memory_format) -> "NVAE":
+    def set_memory_format(self, memory_format: torch.memory_format) -> NVAE:
         """Lay out kernels and activations as ``memory_format``. The default, channels-last,
         makes oneDNN's depthwise and 3x3 convolutions (and their backward passes) markedly
         faster on CPU (``benchmarks/nvae.py`` compares)."""

@@ -15,16 +15,16 @@ formulas follow the official ``train.py`` / ``utils.py`` so that runs are compar
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 __all__ = [
-    "kl_coeff",
-    "kl_balancer_coeff",
     "kl_balancer",
-    "regularizer_coeff",
+    "kl_balancer_coeff",
+    "kl_coeff",
     "learning_rate",
+    "regularizer_coeff",
 ]
 
 BALANCE_FUNCTIONS = ("equal", "linear", "sqrt", "square")

@@ -16,11 +16,10 @@ the module's path inside ``NVAE`` and the prefix of its state-dict keys.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from models.nvae.config import CHANNEL_MULT, NVAEConfig
 
-__all__ = ["Cell", "GroupPoint", "TowerStep", "LatentGroupPlan", "NVAEPlan", "plan_nvae"]
+__all__ = ["Cell", "GroupPoint", "LatentGroupPlan", "NVAEPlan", "TowerStep", "plan_nvae"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class GroupPoint:
     group: int
 
 
-TowerStep = Union[Cell, GroupPoint]
+TowerStep = Cell | GroupPoint
 
 
 @dataclass(frozen=True)

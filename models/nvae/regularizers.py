@@ -9,7 +9,7 @@ shape, so they follow the module across devices and dtypes and are not part of t
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

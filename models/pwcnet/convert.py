@@ -25,7 +25,7 @@ import torch
 
 from models.state_dict import check_fits, state_dict_of
 
-__all__ = ["LAYOUTS", "detect_layout", "convert", "nvlabs_names", "sniklaus_names", "ptlflow_names"]
+__all__ = ["LAYOUTS", "convert", "detect_layout", "nvlabs_names", "ptlflow_names", "sniklaus_names"]
 
 LAYOUTS: tuple[str, ...] = ("pwcnet-nvlabs", "pwcnet-sniklaus", "pwcnet-ptlflow")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["cost_volume", "cost_volume_unfold", "num_displacements", "TILE"]
+__all__ = ["TILE", "cost_volume", "cost_volume_unfold", "num_displacements"]
 
 #: Width of the tiles of the band matmul: the best trade-off on CPU between the wasted products
 #: outside the band ((TILE + 2d) / (2d + 1) times the useful ones) and the efficiency of small matmuls.

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from models.pwcnet.network import resize_flow
 
-__all__ = ["PRECISIONS", "cpu_flags", "bf16_supported", "resolve_precision", "downscaled_size", "estimate_flow"]
+__all__ = ["PRECISIONS", "bf16_supported", "cpu_flags", "downscaled_size", "estimate_flow", "resolve_precision"]
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}

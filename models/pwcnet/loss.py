@@ -28,7 +28,7 @@ pooling give slightly different targets.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -39,11 +39,11 @@ __all__ = [
     "LEVEL_WEIGHTS",
     "ROBUST_EPSILON",
     "ROBUST_Q",
-    "tent_weights",
-    "downsample_flow",
-    "multiscale_loss",
     "displacement_targets",
+    "downsample_flow",
     "feature_matching_loss",
+    "multiscale_loss",
+    "tent_weights",
 ]
 
 #: Loss weights alpha of levels 2, 3, 4, 5, 6 (the order of ``PWCNet.forward_levels``).

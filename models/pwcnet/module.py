@@ -20,8 +20,9 @@ The module's ``weights`` argument is only recorded: whoever builds the module (`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -34,7 +35,7 @@ from datamodules.flow.visualize import flow_to_color
 from models.pwcnet.loss import LEVEL_WEIGHTS, ROBUST_EPSILON, ROBUST_Q, feature_matching_loss, multiscale_loss
 from models.pwcnet.network import FLOW_SCALE, STRIDE, PWCNet
 
-__all__ = ["PWCNetModule", "SCHEDULES", "msra_init_", "flow_panel", "upsampled_flow2"]
+__all__ = ["SCHEDULES", "PWCNetModule", "flow_panel", "msra_init_", "upsampled_flow2"]
 
 #: Named learning-rate schedules of the paper: (initial rate, iterations at which it is halved).
 SCHEDULES: dict[str, tuple[float, tuple[int, ...]]] = {

@@ -25,8 +25,17 @@ from torch import nn
 from models.pwcnet.cost_volume import cost_volume, num_displacements
 from models.pwcnet.warp import warp
 
-__all__ = ["PWCNet", "resize_flow", "FLOW_SCALE", "STRIDE", "RANGE_MARGIN", "LEVELS", "PYRAMID_CHANNELS",
-           "ESTIMATOR_WIDTHS", "CONTEXT_DILATIONS"]
+__all__ = [
+    "CONTEXT_DILATIONS",
+    "ESTIMATOR_WIDTHS",
+    "FLOW_SCALE",
+    "LEVELS",
+    "PYRAMID_CHANNELS",
+    "RANGE_MARGIN",
+    "STRIDE",
+    "PWCNet",
+    "resize_flow",
+]
 
 #: The network predicts flow divided by this factor ("div_flow" of the official code).
 FLOW_SCALE = 20.0

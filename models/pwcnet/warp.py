@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["warp", "VALID_THRESHOLD"]
+__all__ = ["VALID_THRESHOLD", "warp"]
 
 #: A warped sample is kept when bilinear sampling of a map of ones gives at least this value,
 #: i.e. when (almost) all four neighbours lie inside the map; otherwise it is set to 0.

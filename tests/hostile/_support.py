@@ -41,7 +41,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pytest
@@ -266,7 +266,7 @@ def registered_weights(**fields: Any) -> Iterator[Any]:
     try:
         yield info
     finally:
-        registry._WEIGHTS.pop(info.name, None)  # noqa: SLF001 - the registry has no public removal
+        registry._WEIGHTS.pop(info.name, None)  # the registry has no public removal
 
 
 @contextlib.contextmanager
@@ -277,12 +277,12 @@ def changed_weights(name: str, **changes: Any) -> Iterator[Any]:
     from zoo import registry
 
     registry.list_models()
-    original = registry._WEIGHTS[name]  # noqa: SLF001 - the registry has no public replacement
-    registry._WEIGHTS[name] = dataclasses.replace(original, **changes)  # noqa: SLF001
+    original = registry._WEIGHTS[name]  # the registry has no public replacement
+    registry._WEIGHTS[name] = dataclasses.replace(original, **changes)
     try:
-        yield registry._WEIGHTS[name]  # noqa: SLF001
+        yield registry._WEIGHTS[name]
     finally:
-        registry._WEIGHTS[name] = original  # noqa: SLF001
+        registry._WEIGHTS[name] = original
 
 
 # ------------------------------------------------------------------------------ hashes
@@ -394,7 +394,7 @@ class _TensorRef:
     def __reduce__(self):  # what torch.save writes for a float32 tensor of numel elements
         import torch
 
-        return (torch._utils._rebuild_tensor_v2,  # noqa: SLF001 - the name torch.save writes
+        return (torch._utils._rebuild_tensor_v2,  # the name torch.save writes
                 (self.storage, 0, (self.numel,), (1,), False, collections.OrderedDict()))
 
 
@@ -413,7 +413,7 @@ def torch_zip_bomb(path: str | os.PathLike, numel: int, key: str = "conv1a.0.wei
     storage = _StorageRef()
 
     class Pickler(pickle.Pickler):
-        def persistent_id(self, obj):  # noqa: ANN001, ANN201 - pickle protocol
+        def persistent_id(self, obj):
             return ("storage", torch.FloatStorage, "0", "cpu", numel) if obj is storage else None
 
     buffer = io.BytesIO()
@@ -552,14 +552,14 @@ class EndlessServer:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def __enter__(self) -> EndlessServer:
+    def __enter__(self) -> Self:
         state = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()
@@ -577,7 +577,7 @@ class EndlessServer:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         assert self._server is not None
         self._server.shutdown()
         self._server.server_close()

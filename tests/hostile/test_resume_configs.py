@@ -25,11 +25,11 @@ import yaml
 from tests.hostile._support import ROOT, run_cli
 
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
-NVAE_TINY = dict(image_size=32, image_channels=1, decoder_distribution="bernoulli", crop_border=2,
-                 arch_instance="res_bnswish", num_channels_enc=4, num_channels_dec=4, num_latent_scales=2,
-                 num_groups_per_scale=2, ada_groups=True, num_latent_per_group=2, num_preprocess_blocks=1,
-                 num_preprocess_cells=1, num_postprocess_blocks=1, num_postprocess_cells=1,
-                 num_cell_per_cond_enc=1, num_cell_per_cond_dec=1, use_se=True, res_dist=True, num_nf=0)
+NVAE_TINY = {"image_size": 32, "image_channels": 1, "decoder_distribution": "bernoulli", "crop_border": 2,
+             "arch_instance": "res_bnswish", "num_channels_enc": 4, "num_channels_dec": 4, "num_latent_scales": 2,
+             "num_groups_per_scale": 2, "ada_groups": True, "num_latent_per_group": 2, "num_preprocess_blocks": 1,
+             "num_preprocess_cells": 1, "num_postprocess_blocks": 1, "num_postprocess_cells": 1,
+             "num_cell_per_cond_enc": 1, "num_cell_per_cond_dec": 1, "use_se": True, "res_dist": True, "num_nf": 0}
 
 
 def _callbacks(config: dict) -> list[dict]:

@@ -74,7 +74,7 @@ class FakeHub:
         repo["refs"][revision] = sha.hexdigest()
         return sha.hexdigest()
 
-    def start(self) -> "FakeHub":
+    def start(self) -> FakeHub:
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,7 +93,7 @@ class FakeHub:
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length", 0)))
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 hub.requests.append(("POST", self.path, {k.lower(): v for k, v in self.headers.items()}))
                 body = self._body()
                 parts = self.path.split("?")[0].strip("/").split("/")
@@ -142,10 +142,10 @@ class FakeHub:
                 if send_body:
                     self.wfile.write(data)
 
-            def do_HEAD(self) -> None:  # noqa: N802
+            def do_HEAD(self) -> None:
                 self._resolve(send_body=False)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._resolve(send_body=True)
 
         self._server = start_server(Handler)

@@ -38,14 +38,14 @@ class LoopbackServer:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         server_state = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 route = server_state.routes.get(self.path)
                 server_state.hits[self.path] += 1
                 n = server_state.hits[self.path]

@@ -9,10 +9,10 @@ from models.nvae.network import NVAE
 
 __all__ = ["TINY", "tiny_binary_nvae", "tiny_mixture_nvae"]
 
-TINY = dict(num_channels_enc=8, num_channels_dec=8, num_latent_scales=2, num_groups_per_scale=2,
-            ada_groups=True, num_latent_per_group=4, num_preprocess_blocks=1,
-            num_preprocess_cells=2, num_postprocess_blocks=1, num_postprocess_cells=2,
-            num_cell_per_cond_enc=1, num_cell_per_cond_dec=1, use_se=True, res_dist=True)
+TINY = {"num_channels_enc": 8, "num_channels_dec": 8, "num_latent_scales": 2, "num_groups_per_scale": 2,
+        "ada_groups": True, "num_latent_per_group": 4, "num_preprocess_blocks": 1,
+        "num_preprocess_cells": 2, "num_postprocess_blocks": 1, "num_postprocess_cells": 2,
+        "num_cell_per_cond_enc": 1, "num_cell_per_cond_dec": 1, "use_se": True, "res_dist": True}
 """Two scales with 2 and 1 groups (3 latent groups), 8 channels, 4 latent channels."""
 
 

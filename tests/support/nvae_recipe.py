@@ -17,8 +17,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["TINY_CONFIGS", "FULL_CONFIGS", "recipe_state_dict", "official_checkpoint",
-           "write_official_checkpoint"]
+__all__ = [
+    "FULL_CONFIGS",
+    "TINY_CONFIGS",
+    "official_checkpoint",
+    "recipe_state_dict",
+    "write_official_checkpoint",
+]
 
 TINY_CONFIGS = ("tiny-mnist", "tiny-cifar-flow", "tiny-celeba-3scale")
 FULL_CONFIGS = ("full-mnist", "full-cifar10", "full-celeba64")

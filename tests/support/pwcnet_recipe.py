@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["recipe_nvlabs", "nvlabs_to_sniklaus_name", "official_checkpoint", "write_official_file", "FIXTURE_LAYOUTS"]
+__all__ = ["FIXTURE_LAYOUTS", "nvlabs_to_sniklaus_name", "official_checkpoint", "recipe_nvlabs", "write_official_file"]
 
 GAINS = {"predict_flow6.weight": 24.0, "predict_flow5.weight": 6.0, "predict_flow4.weight": 3.0,
          "predict_flow3.weight": 3.0}

@@ -6,7 +6,8 @@ so layout detection and conversion are exercised end to end with real files.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn

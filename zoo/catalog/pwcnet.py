@@ -103,27 +103,45 @@ _PUBLISHED = (
 )
 
 
-# --- pwcnet.synth: our own training run (configs/pwcnet/synthetic.yaml) ----------------
-# Trained from scratch on SyntheticFlow on a shared 2-core CPU: configs/pwcnet/synthetic.yaml, exported
-# with `zoo export` from the best validation checkpoint; benchmarks/pwcnet_synth_eval.py prints the metrics.
+# --- pwcnet.synth: our own training runs (configs/pwcnet/synthetic*.yaml) --------------
+# Trained on SyntheticFlow on a shared 2-core CPU in three stages (from scratch, then full-size renders,
+# then recipe v2's wide driving scenes), exported with `zoo export` from the best validation checkpoint;
+# benchmarks/pwcnet_synth_eval.py prints the metrics.
 _SYNTH = WeightsInfo(
     name="pwcnet.synth", layout="zoo", bundled="pwcnet-synth.safetensors", file_name="pwcnet-synth.safetensors",
-    sha256="109299f72a7121cc9dc506eba010e4936a44a433d1b01b29626c015c380f7342", file_size=18761588, config=CONFIG, input_convention=INPUT,
+    sha256="b71087f88898932ed4920c2cc7b8bbb1b3219e98bd8a7aa3c12d7f0e49503399", file_size=18763108, config=CONFIG,
+    input_convention=INPUT,
     license="Apache-2.0 (weights trained by this project on its own synthetic data)",
-    source="this project: zoo fit --config configs/pwcnet/synthetic.yaml (9,000 iterations, 2 CPU cores, 52 min)",
+    source="this project: zoo fit with configs/pwcnet/synthetic.yaml, synthetic-384.yaml, then synthetic-v2.yaml "
+           "(9,000 + 1,250 + 4,000 iterations, 2 CPU cores, about 4 h 20 min in all)",
     paper=PAPER, num_params=NUM_PARAMS,
-    metrics={"synthetic-seed2-192x256 (64 pairs, training size)": {"epe": 2.053, "zero-flow epe": 5.647},
-             "synthetic-seed2-384x512 (32 pairs, twice the motion)": {"epe": 4.772, "zero-flow epe": 12.028},
-             "flyingchairs-crop-50x50 (1 real pair)": {"epe": 1.122, "zero-flow epe": 1.783},
-             "sintel-frame10-11-436x1024 (1 real pair, no ground truth)": {"warping error": 3.994, "zero-flow warping error": 8.796}},
-    metrics_source="benchmarks/pwcnet_synth_eval.py on the shipped fp16 file: held-out seed 2 (training used seed 0, "
-                   "selection seed 1); the real FlyingChairs crop and Sintel pair of ../shared, evaluation only "
-                   "(warping error: mean |frame 1 - warped frame 2|, 0-255)",
-    recipe="from scratch on SyntheticFlow 192x256 renders (half the generator's reference motion), 128x192 crops, "
-           "batch 4, bf16-mixed; the paper's multi-scale L2 loss and weight decay plus our feature-matching term "
-           "(weight 1); Adam 1e-3 halved at 5.6 k, 7.3 k, 8.3 k; MSRA init; best of validation every 500 steps "
-           "(step 9,000). A small CPU model, far from the paper's 1.2 M iterations: continue training with "
-           "--model.weights zoo/weights/pwcnet-synth.safetensors",
+    metrics={
+        "synthetic-seed2-192x256 (64 held-out pairs, recipe v1)": {"epe": 2.132, "zero-flow epe": 5.647, "farneback epe": 2.744,
+                                                            "dis-medium epe": 1.906},
+        "synthetic-seed2-384x512 (32 held-out pairs, recipe v1)": {"epe": 4.074, "zero-flow epe": 12.028, "farneback epe": 6.583,
+                                                            "dis-medium epe": 3.835},
+        "synthetic-v2-seed2-384x512 (32 held-out pairs)": {"epe": 2.177, "zero-flow epe": 7.192, "farneback epe": 4.407,
+                                                            "dis-medium epe": 5.35},
+        "synthetic-v2-seed2-375x1242 (16 held-out pairs, KITTI size)": {"epe": 4.831, "zero-flow epe": 14.381,
+                                                                         "farneback epe": 9.245, "dis-medium epe": 7.412},
+        "flyingchairs-crop-50x50 (1 real pair)": {"epe": 0.82, "zero-flow epe": 1.783, "farneback epe": 1.259,
+                                                  "dis-medium epe": 0.898},
+        "sintel-frame10-11-436x1024 (1 real pair, no ground truth)": {"warping error": 3.106,
+                                                                      "zero-flow warping error": 8.815,
+                                                                      "farneback warping error": 3.071,
+                                                                      "dis-medium warping error": 1.97},
+    },
+    metrics_source="benchmarks/pwcnet_synth_eval.py --baselines on the shipped fp16 file: held-out seed 2 of recipes "
+                   "v1 and v2 (training used seed 0, selection seed 1); the real FlyingChairs crop and Sintel pair of "
+                   "../shared, evaluation only (warping error: mean |frame 1 - warped frame 2|, 0-255); Farneback and "
+                   "DIS (medium preset) from OpenCV, measured in the same run",
+    recipe="stage 0: from scratch on SyntheticFlow v1 192x256 renders, 128x192 crops, batch 4, Adam 1e-3 halved at "
+           "5.6 k, 7.3 k, 8.3 k of 9 k; stage 1: v1 384x512 renders, 256x320 crops, Adam 5e-4, best at step 1,250; "
+           "stage 2: recipe v2 (driving scenes with ego-motion and parallax, layered, non-rigid, sub-pixel) 320x896 "
+           "renders, 256x768 crops, batch 2, Adam 2e-4 halved at 2.4 k, 3.2 k, 3.6 k of 4 k, best at 4 k. All "
+           "bf16-mixed with the paper's multi-scale L2 loss and weight decay plus our feature-matching term "
+           "(weight 1). Far from the paper's 1.2 M iterations: continue with --model.weights "
+           "zoo/weights/pwcnet-synth.safetensors",
     **measured_fields("pwcnet.synth"),
 )
 

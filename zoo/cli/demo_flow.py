@@ -1,7 +1,8 @@
 """The optical-flow half of ``zoo demo``: PWC-Net (``pwcnet.synth``) on a freshly rendered pair.
 
-Offline and quick on a CPU: one 384x512 pair from :class:`datamodules.SyntheticFlow` (recipe v1, a seed
-the weights were not trained on), one forward pass, a ``.flo`` file, a PNG and the end-point error.
+Offline and quick on a CPU: one 384x512 pair from :class:`datamodules.SyntheticFlow` (recipe v2, a seed
+the weights were not trained on), one forward pass, a ``.flo`` file, a PNG and the end-point error;
+then the figures the bundled weights publish (``zoo info pwcnet.synth``).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from datamodules.flow.formats import write_flow
 from datamodules.flow.synthetic import SyntheticFlow
 from datamodules.flow.visualize import flow_to_color
 from zoo.loader import load
+from zoo.registry import weights_info
 
-__all__ = ["flow_demo", "DEMO_SIZE", "DEMO_SEED", "DEMO_RECIPE"]
+__all__ = ["DEMO_RECIPE", "DEMO_SEED", "DEMO_SIZE", "flow_demo", "published_figures"]
 
 #: Size (H, W) of the rendered demo pair.
 DEMO_SIZE = (384, 512)
 #: Seed of the demo pair: neither the training (0) nor the validation (1) seed of ``pwcnet.synth``.
 DEMO_SEED = 7
 #: SyntheticFlow recipe of the demo pair: the one ``pwcnet.synth`` was trained on.
-DEMO_RECIPE = "v1"
+DEMO_RECIPE = "v2"
 
 
 def flow_demo(out_dir: str | os.PathLike, *, weights: str | os.PathLike | None = None,
@@ -68,4 +70,15 @@ def flow_demo(out_dir: str | os.PathLike, *, weights: str | os.PathLike | None =
     print(f"flow: {result['weights']} on a {DEMO_SIZE[0]}x{DEMO_SIZE[1]} synthetic pair: EPE {epe:.2f} px "
           f"(zero flow: {zero_epe:.2f} px); wrote {flo_path} and {png_path} "
           f"(top: frame 1 | frame 2, bottom: predicted | true flow)")
+    if weights is None:
+        print("\n".join(published_figures("pwcnet.synth")))
     return result
+
+
+def published_figures(name: str) -> list[str]:
+    """Lines ``"  dataset: metric value, metric value, ..."`` of the figures ``zoo info name`` publishes."""
+    info = weights_info(name)
+    lines = [f"{name}: published figures, lower is better (zoo info {name} says how each was measured):"]
+    for dataset, figures in info.metrics.items():
+        lines.append(f"  {dataset}: " + ", ".join(f"{metric} {value:.3f}" for metric, value in figures.items()))
+    return lines

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ import torch
 from datamodules.files.atomic import write_png
 from datamodules.images.grid import image_grid
 
-__all__ = ["nvae_demo", "draw_digits", "DEMO_TEMPERATURES"]
+__all__ = ["DEMO_TEMPERATURES", "draw_digits", "nvae_demo"]
 
 DEMO_TEMPERATURES = (0.6, 0.8, 1.0)
 _SCALE = 4  # digits are drawn at 4x and box-filtered down

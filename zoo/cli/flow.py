@@ -36,7 +36,7 @@ from zoo.cli.flow_estimation import estimate, load_network, read_frame, write_ou
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["add_parser", "run", "FRAME_SUFFIXES", "DEFAULT_MAX_PIXELS", "MEGABYTES_PER_MEGAPIXEL"]
+__all__ = ["DEFAULT_MAX_PIXELS", "FRAME_SUFFIXES", "MEGABYTES_PER_MEGAPIXEL", "add_parser", "run"]
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
 FLOW_SUFFIXES = (".flo", ".png", ".pfm")

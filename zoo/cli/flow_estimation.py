@@ -14,7 +14,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["load_network", "read_frame", "estimate", "write_outputs"]
+__all__ = ["estimate", "load_network", "read_frame", "write_outputs"]
 
 
 def load_network(args: argparse.Namespace) -> torch.nn.Module:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from models.nvae.network import NVAE
 
-__all__ = ["add_parser", "model_images", "mnist_test_digits", "parse_groups", "BINARIZE_MODES"]
+__all__ = ["BINARIZE_MODES", "add_parser", "mnist_test_digits", "model_images", "parse_groups"]
 
 BINARIZE_MODES = ("threshold", "sample", "none")
 _MNIST_TEST_IMAGES = "t10k-images-idx3-ubyte"

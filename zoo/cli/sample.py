@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from models.nvae.network import NVAE
 
-__all__ = ["add_parser", "run", "load_nvae", "MAX_SAMPLES", "MAX_GRID_PIXELS"]
+__all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "add_parser", "load_nvae", "run"]
 
 MAX_SAMPLES = 10_000  # images in one grid; refused before anything is loaded
 MAX_GRID_PIXELS = 1 << 28  # pixels of the grid (about 800 MB as RGB), checked once the image size is known
@@ -64,7 +64,7 @@ def _check_args(args: argparse.Namespace) -> None:
     torch_device(args.device)
 
 
-def load_nvae(name: str, weights: str | None, device: str, command: str) -> "NVAE":
+def load_nvae(name: str, weights: str | None, device: str, command: str) -> NVAE:
     """The NVAE network ``name`` (``nvae.TAG``, or ``nvae`` with a ``weights`` file) on
     ``device``, in eval mode; ``ValueError`` naming ``command`` for other architectures."""
     import zoo

@@ -36,9 +36,11 @@ __all__ = ["ZooCLI", "ZooTrainer", "root_checkpoints", "run_lightning_cli"]
 class ZooTrainer(pl.Trainer):
     """``pl.Trainer`` whose batch limits are typed ``int | float``, integer first (see the module doc)."""
 
-    def __init__(self, *args, limit_train_batches: int | float | None = None,
-                 limit_val_batches: int | float | None = None, limit_test_batches: int | float | None = None,
-                 limit_predict_batches: int | float | None = None, **kwargs) -> None:
+    # int | float, not float: jsonargparse reads the annotation, and an int limit is a batch count
+    def __init__(self, *args, limit_train_batches: int | float | None = None,  # noqa: PYI041
+                 limit_val_batches: int | float | None = None,  # noqa: PYI041
+                 limit_test_batches: int | float | None = None,  # noqa: PYI041
+                 limit_predict_batches: int | float | None = None, **kwargs) -> None:  # noqa: PYI041
         super().__init__(*args, limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches,
                          limit_test_batches=limit_test_batches, limit_predict_batches=limit_predict_batches,
                          **kwargs)

@@ -24,4 +24,4 @@ from datamodules.flow.datasets.kitti import KITTI
 from datamodules.flow.datasets.sintel import Sintel
 from datamodules.flow.datasets.things import FlyingThings3D
 
-__all__ = ["DatasetNotFoundError", "FlowSample", "FlowDataset", "FlyingChairs", "FlyingThings3D", "Sintel", "KITTI", "HD1K"]
+__all__ = ["HD1K", "KITTI", "DatasetNotFoundError", "FlowDataset", "FlowSample", "FlyingChairs", "FlyingThings3D", "Sintel"]

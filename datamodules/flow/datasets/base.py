@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from datamodules.flow.formats import read_flow, read_image
 
-__all__ = ["DatasetNotFoundError", "FlowSample", "FlowDataset", "PathLike", "Transform", "chw", "layout_error", "require", "none_found", "check_complete", "consecutive_pairs", "numbered"]
+__all__ = ["DatasetNotFoundError", "FlowDataset", "FlowSample", "PathLike", "Transform", "check_complete", "chw", "consecutive_pairs", "layout_error", "none_found", "numbered", "require"]
 
 PathLike = str | os.PathLike
 Transform = Callable[[dict], dict]

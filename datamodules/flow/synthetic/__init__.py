@@ -11,4 +11,4 @@ from .dataset import RECIPES, SCENE_KINDS, SyntheticFlow
 from .layered import MotionStatistics
 from .pair import SyntheticPair
 
-__all__ = ["SyntheticFlow", "SyntheticPair", "MotionStatistics", "RECIPES", "SCENE_KINDS"]
+__all__ = ["RECIPES", "SCENE_KINDS", "MotionStatistics", "SyntheticFlow", "SyntheticPair"]

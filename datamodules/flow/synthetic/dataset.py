@@ -43,7 +43,7 @@ from .layered import SUBPIXEL_MOTION, MotionStatistics, render_layered, render_l
 from .pair import SyntheticPair
 from .textures import natural_texture
 
-__all__ = ["SyntheticFlow", "RECIPES", "SCENE_KINDS"]
+__all__ = ["RECIPES", "SCENE_KINDS", "SyntheticFlow"]
 
 #: Texture families of the sub-pixel scenes: mostly fine, high-contrast structure.
 _FINE_TEXTURES = {"fine": 0.5, "fractal": 0.3, "cellular": 0.2}

@@ -19,7 +19,7 @@ from .layered import LayeredScene, MotionStatistics
 from .pair import SyntheticPair
 from .textures import natural_texture, smooth_noise
 
-__all__ = ["DEFORMATION_MOTION", "smooth_deformation", "render_deformation"]
+__all__ = ["DEFORMATION_MOTION", "render_deformation", "smooth_deformation"]
 
 #: The layers' affine motions under the deformation (px at 384x512).
 DEFORMATION_MOTION = MotionStatistics(

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .pair import SyntheticPair
 from .textures import pixel_coordinates, smooth_noise
 
-__all__ = ["degrade_v1", "gaussian_blur", "motion_blur", "camera_effects"]
+__all__ = ["camera_effects", "degrade_v1", "gaussian_blur", "motion_blur"]
 
 
 def degrade_v1(rng: np.random.Generator, image1: torch.Tensor, image2: torch.Tensor):

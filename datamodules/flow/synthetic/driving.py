@@ -33,7 +33,7 @@ from .planar_world import PinholeCamera, RigidMotion, Surface, mipmap, render_fr
 from .shapes import shape_coverage
 from .textures import fractal_noise, natural_texture
 
-__all__ = ["DrivingScene", "sample_driving_scene", "render_driving", "KITTI_SIZE", "KITTI_FOCAL"]
+__all__ = ["KITTI_FOCAL", "KITTI_SIZE", "DrivingScene", "render_driving", "sample_driving_scene"]
 
 KITTI_SIZE = (375, 1242)
 #: Focal length (px) of KITTI's colour cameras at 375x1242 (its calibration files: ~721.5).

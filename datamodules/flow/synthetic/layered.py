@@ -45,7 +45,7 @@ from .pair import SyntheticPair
 from .shapes import shape_coverage
 from .textures import natural_texture, palette_texture
 
-__all__ = ["MotionStatistics", "SUBPIXEL_MOTION", "Layer", "LayeredScene", "render_layered_v1", "render_layered"]
+__all__ = ["SUBPIXEL_MOTION", "Layer", "LayeredScene", "MotionStatistics", "render_layered", "render_layered_v1"]
 
 _REFERENCE_AREA = 384 * 512
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from .textures import pixel_coordinates
 
-__all__ = ["RigidMotion", "PinholeCamera", "Surface", "mipmap", "render_frame", "scene_flow"]
+__all__ = ["PinholeCamera", "RigidMotion", "Surface", "mipmap", "render_frame", "scene_flow"]
 
 #: Rays hit nothing nearer than this (m).
 NEAR = 0.05

@@ -22,8 +22,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["value_noise", "smooth_noise", "fractal_noise", "palette", "palette_texture", "stripes", "natural_texture",
-           "TEXTURE_FAMILIES", "pixel_coordinates"]
+__all__ = [
+    "TEXTURE_FAMILIES",
+    "fractal_noise",
+    "natural_texture",
+    "palette",
+    "palette_texture",
+    "pixel_coordinates",
+    "smooth_noise",
+    "stripes",
+    "value_noise",
+]
 
 
 def _from_numpy(array: np.ndarray, device: torch.device | str) -> torch.Tensor:
