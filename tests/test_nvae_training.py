@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate, regularizer_coeff
+from tests.support.first_step import FirstStep
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "nvae"
@@ -548,21 +549,6 @@ def test_bf16_mixed_step_is_close_to_the_float32_step(tmp_path):
     """Same weights, batch and noise: the bf16 autocast loss is within 0.1 % of float32's and its
     gradient within 1 % in norm (measured: 0.005 % and 0.26 %); the weights stay float32 and the
     optimiser moves them."""
-    import pytorch_lightning as pl
-
-    class FirstStep(pl.Callback):
-        def __init__(self) -> None:
-            self.loss, self.grads = None, None
-
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-            if self.loss is None:
-                self.loss = float(outputs["loss"])
-
-        def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
-            if self.grads is None:
-                self.grads = torch.cat([p.grad.detach().double().flatten() for p in module.parameters()
-                                        if p.grad is not None])
-
     runs = {}
     for precision in ("32-true", "bf16-mixed"):
         module, record = _module(learning_rate=1e-2, learning_rate_min=1e-4, warmup_epochs=1), FirstStep()

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from datamodules.flow.synthetic import SyntheticFlow
 from models.pwcnet.loss import feature_matching_loss, multiscale_loss
 from models.pwcnet.module import SCHEDULES, PWCNetModule, flow_panel
+from tests.support.first_step import FirstStep
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("image1", "image2", "flow", "valid")
@@ -182,21 +183,6 @@ def test_fit_writes_flow_images_and_a_checkpoint_the_zoo_loads(tmp_path: Path) -
     assert finetune.hparams.lr == 1e-5 and finetune.hparams.weights == str(ckpt)
     assert torch.equal(finetune.network.state_dict()["decoders.6.predict_flow.weight"],
                        module.network.state_dict()["decoders.6.predict_flow.weight"])
-
-
-class FirstStep(pl.Callback):
-    """Records the loss and the gradients of the first optimiser step."""
-
-    def __init__(self) -> None:
-        self.loss, self.grads = None, None
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if self.loss is None:
-            self.loss = float(outputs["loss"])
-
-    def on_before_optimizer_step(self, trainer, module, optimizer) -> None:
-        if self.grads is None:
-            self.grads = torch.cat([p.grad.detach().double().flatten() for p in module.parameters()])
 
 
 def first_step(tmp_path: Path, precision: str) -> tuple[PWCNetModule, FirstStep]:

@@ -85,5 +85,5 @@ def test_training_example_names_what_exists():
     module = zoo.load_module("pwcnet.synth", schedule="fine", robust=True)
     assert module.hparams.schedule == "fine" and module.hparams.robust is True
     assert {"train", "data_dir"} <= set(inspect.signature(FlowDataModule).parameters)
-    with pytest.raises(Exception, match="/data"):
+    with pytest.raises(FileNotFoundError, match="/data/MPI-Sintel-complete"):
         FlowDataModule(train="sintel-clean+sintel-final", data_dir="/data").setup("fit")

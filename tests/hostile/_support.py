@@ -34,7 +34,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import threading
 import time
 import traceback
 import zlib
@@ -45,6 +44,8 @@ from typing import Any, Self
 
 import numpy as np
 import pytest
+
+from tests.support.http_server import start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -572,15 +573,11 @@ class EndlessServer:
                     pass
                 self.close_connection = True
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = start_server(Handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        stop_server(self._server)
 
 
 # ------------------------------------------------------------------------------ read-only folders
