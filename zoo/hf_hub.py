@@ -31,6 +31,7 @@ __all__ = [
     "PRETRAINED_FILES",
     "WEIGHTS_FILE",
     "download",
+    "folder_weights",
     "hub_name",
     "hub_weights",
     "is_hub_name",
@@ -104,20 +105,42 @@ def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
         raise FileUnavailableError(f"{where}: the Hub answered {error}") from None
 
 
+_MAX_CONFIG_BYTES = 1 << 20  # a zoo config.json is a few kB; refuse to parse a huge one
+
+
 def read_config(path: Path) -> tuple[str, dict[str, Any]]:
     """(architecture name, network config) of a zoo ``config.json``.
 
     Raises:
-        ValueError: the file is not JSON or lacks ``architecture`` / ``config``.
+        ValueError: the file is over 1 MiB, not JSON, or lacks ``architecture`` / ``config``.
     """
     try:
+        size = path.stat().st_size
+        if size > _MAX_CONFIG_BYTES:
+            raise ValueError(f"{path}: {size:,} bytes; a zoo config.json is a few kB (limit {_MAX_CONFIG_BYTES:,})")
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: not a readable zoo config.json ({error})") from None
     if not isinstance(data, dict) or not isinstance(data.get("architecture"), str) \
             or not isinstance(data.get("config"), dict):
         raise ValueError(f"{path}: a zoo config.json needs 'architecture' (a name) and 'config' (an object)")
     return data["architecture"], data["config"]
+
+
+def _read_pretrained(name: str, config_path: Path, weights_path: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(architecture, config, weight record) of a save_pretrained pair ``config.json`` + ``model.safetensors``.
+
+    Raises:
+        ValueError: the files are not a zoo pair, or they disagree on the architecture or config.
+    """
+    arch, config = read_config(config_path)
+    metadata = read_zoo_metadata(weights_path)
+    if metadata is None:
+        raise ValueError(f"{name}: {WEIGHTS_FILE} has no zoo metadata; it was not written by zoo.save_pretrained")
+    if metadata["arch"] != arch or metadata["config"] != config:
+        raise ValueError(f"{name}: {CONFIG_FILE} ({arch}, {config}) disagrees with the metadata of {WEIGHTS_FILE} "
+                         f"({metadata['arch']}, {metadata['config']})")
+    return arch, config, metadata["info"].get("record") or {}
 
 
 def hub_weights(name: str) -> tuple[str, Path, WeightsInfo]:
@@ -135,14 +158,24 @@ def hub_weights(name: str) -> tuple[str, Path, WeightsInfo]:
     config_path = download(repo_id, CONFIG_FILE, revision)
     commit = config_path.parent.name  # huggingface_hub's snapshot folder is named by the commit
     weights_path = download(repo_id, WEIGHTS_FILE, commit)
-    arch, config = read_config(config_path)
-    metadata = read_zoo_metadata(weights_path)
-    if metadata is None:
-        raise ValueError(f"{name}: {WEIGHTS_FILE} has no zoo metadata; it was not written by zoo.save_pretrained")
-    if metadata["arch"] != arch or metadata["config"] != config:
-        raise ValueError(f"{name}: {CONFIG_FILE} ({arch}, {config}) disagrees with the metadata of {WEIGHTS_FILE} "
-                         f"({metadata['arch']}, {metadata['config']})")
-    record = metadata["info"].get("record") or {}
+    arch, config, record = _read_pretrained(name, config_path, weights_path)
     info = WeightsInfo.from_description(name, {**record, "config": config},
                                         hf_repo=repo_id, hf_revision=revision)
     return arch, weights_path, info
+
+
+def folder_weights(folder: Path) -> tuple[str, Path, WeightsInfo]:
+    """Resolve a local :func:`~zoo.pretrained.save_pretrained` folder (or a Hub snapshot folder):
+    (architecture name, its ``model.safetensors``, record named by the folder), as :func:`hub_weights`.
+
+    Raises:
+        FileNotFoundError: the folder lacks ``config.json`` or ``model.safetensors``.
+        ValueError: as :func:`hub_weights`.
+    """
+    missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no {' or '.join(missing)} in this folder; a zoo model folder (written by "
+                                f"zoo.save_pretrained) holds {CONFIG_FILE} and {WEIGHTS_FILE}")
+    arch, config, record = _read_pretrained(str(folder), folder / CONFIG_FILE, folder / WEIGHTS_FILE)
+    info = WeightsInfo.from_description(str(folder), {**record, "config": config})
+    return arch, folder / WEIGHTS_FILE, info

@@ -11,7 +11,7 @@ import torch
 
 from datamodules.files.download import download, import_file
 from zoo.checkpoint import load_state_dict_strict, read_checkpoint, to_state_dict
-from zoo.hf_hub import hub_weights, is_hub_name
+from zoo.hf_hub import folder_weights, hub_weights, is_hub_name
 from zoo.hub import cache_target, weights_file
 from zoo.registry import (
     Architecture,
@@ -24,7 +24,7 @@ from zoo.registry import (
     weights_info,
 )
 
-__all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "load_weights_into"]
+__all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "load_weights_into", "local_model"]
 
 
 @dataclass(frozen=True)
@@ -47,15 +47,62 @@ def _is_url(text: str) -> bool:
     return text.startswith(("http://", "https://", "file://"))
 
 
+def _is_registry_name(text: str) -> bool:
+    try:
+        architecture(text)
+    except KeyError:
+        return False
+    return True
+
+
+def local_model(name: str | os.PathLike) -> Path | None:
+    """The local folder or weight file that the model name ``name`` points to, or None.
+
+    A name that parses as a registry name (``pwcnet``, ``pwcnet.synth``) is the registry's even
+    when a file or folder of that name exists in the working directory; write it as a path
+    (``./pwcnet``) to mean the folder. A stray folder can so never change what a name loads.
+    """
+    text = str(name)
+    path = Path(text).expanduser()
+    if is_hub_name(text) or not path.exists():
+        return None
+    written_as_path = os.sep in text or (os.altsep or os.sep) in text or text.startswith(("~", "."))
+    return path if written_as_path or not _is_registry_name(text) else None
+
+
+def _local_weights(path: Path) -> tuple[str, Path, WeightsInfo | None]:
+    """(architecture, weight file, record) of a save_pretrained folder or a weight file that records its architecture."""
+    if path.is_dir():
+        return folder_weights(path)
+    return _file_architecture(str(path)), path, None
+
+
+def _registered_architecture(arch_name: str, source: str | os.PathLike) -> Architecture:
+    """The architecture a local folder or file names; ValueError naming the source if it is unknown."""
+    try:
+        return architecture(arch_name)
+    except KeyError as error:
+        raise ValueError(f"{source}: names architecture {arch_name!r}, which this zoo does not have "
+                         f"({error.args[0]})") from None
+
+
+def _named_architecture(name: str) -> Architecture:
+    try:
+        return architecture(name)
+    except KeyError as error:
+        raise KeyError(f"{error.args[0]}; {name!r} is no local folder or weight file either") from None
+
+
 def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture, Path | None, WeightsInfo | None]:
-    """The architecture, the local weight file (or None) and its record (registry or Hub), if any."""
-    if is_hub_name(name):
+    """The architecture, the local weight file (or None) and its record (registry, Hub or folder), if any."""
+    local = local_model(name)
+    if is_hub_name(name) or local is not None:
         if weights is not None:
             raise ValueError(f"give the weights either in the name ({name!r}) or as weights=, not both")
-        arch_name, path, info = hub_weights(name)
-        return architecture(arch_name), path, info
+        arch_name, path, info = hub_weights(name) if local is None else _local_weights(local)
+        return _registered_architecture(arch_name, name), path, info
     arch_name, tag = split_name(name)
-    arch = architecture(arch_name)
+    arch = _named_architecture(name)
     if weights is not None and tag is not None:
         raise ValueError(f"give the weights either in the name ({name!r}) or as weights=, not both")
     source = weights if weights is not None else (tag or arch.default_weights)
@@ -72,6 +119,12 @@ def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture
     path = Path(source).expanduser()
     if path.is_file():
         return arch, path, None
+    if path.is_dir():
+        folder_arch, path, info = folder_weights(path)
+        if folder_arch != arch_name:
+            raise ValueError(f"{source}: {path.parent / 'config.json'} holds {folder_arch!r} weights, "
+                             f"not {arch_name!r} (the name given)")
+        return arch, path, info
     if os.sep in source or path.suffix in {".pth", ".tar", ".pt", ".ckpt", ".safetensors", ".pytorch"}:
         raise FileNotFoundError(f"weights file {source} does not exist")
     info = weights_info(f"{arch_name}.{source}" if "." not in source else source)
@@ -220,7 +273,7 @@ def load_module(name: str, weights: str | os.PathLike | None = None, **hparams: 
     """
     arch, found = _read(name, weights)
     config = {**arch.default_config, **(found.config if found else {}), **hparams.pop("config", {})}
-    named_weights = is_hub_name(name) or split_name(name)[1] is not None
+    named_weights = is_hub_name(name) or local_model(name) is not None or split_name(name)[1] is not None
     weights_name = str(weights) if weights is not None else (name if named_weights else None)
     module = arch.module_class()(config=config, weights=weights_name, **hparams)
     if found is not None:

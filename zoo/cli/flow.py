@@ -60,7 +60,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--png", nargs="?", const=True, default=None, metavar="PATH",
                         help="also write the colour-coded flow (PATH for two images; a flag with --frames / --video)")
     parser.add_argument("--weights", default="pwcnet.things",
-                        help="registry name, tag, weight file or hf-hub:ORG/NAME[@REV] (default: pwcnet.things)")
+                        help="registry name, tag, weight file, zoo.save_pretrained folder or hf-hub:ORG/NAME[@REV] "
+                             "(default: pwcnet.things)")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="auto: bfloat16 where the device has native bf16 units, else float32 (CPU) / float16 (CUDA)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")

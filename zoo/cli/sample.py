@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Ancestral sampling from an NVAE prior at a temperature, written as one "
                     "PNG grid (binary models show pixel probabilities, colour models a draw "
                     "from the output distribution).")
-    p.add_argument("name", help="nvae.TAG (e.g. nvae.mnist), hf-hub:ORG/NAME, or nvae with --weights")
+    p.add_argument("name", help="nvae.TAG (e.g. nvae.mnist), hf-hub:ORG/NAME, a zoo.save_pretrained folder, "
+                   "or nvae with --weights")
     p.add_argument("--weights", default=None, help="a weight file (official checkpoint.pt, "
                    "our safetensors or a Lightning .ckpt) or hf-hub:ORG/NAME instead of a registered tag")
     p.add_argument("-n", "--num-samples", type=int, default=64,
@@ -70,10 +71,12 @@ def load_nvae(name: str, weights: str | None, device: str, command: str) -> NVAE
     import zoo
     from models.nvae.network import NVAE
     from zoo.hf_hub import is_hub_name
+    from zoo.loader import local_model
     from zoo.registry import split_name
 
     arch = split_name(name)[0]
-    if arch != "nvae" and not is_hub_name(name):  # a Hub repository names its architecture itself
+    # a Hub repository or a local folder / file names its architecture itself
+    if arch != "nvae" and not is_hub_name(name) and local_model(name) is None:
         raise ValueError(f"zoo {command} works with NVAE models; {name!r} is a {arch!r} model")
     network = zoo.load(name, weights=weights, map_location=device)
     if not isinstance(network, NVAE):
