@@ -47,8 +47,7 @@ def test_every_form_of_a_saved_folder_loads_the_same_network(saved, form):
               "file": lambda: zoo.load(folder / WEIGHTS_FILE),
               "weights-folder": lambda: zoo.load("pwcnet", weights=folder)}[form]()
     _same_network(loaded, original)
-    assert loaded.zoo_record.weights.name == str(folder / WEIGHTS_FILE if form == "file" else folder) \
-        or form == "weights-folder"
+    assert loaded.zoo_record.weights.name == str(folder / WEIGHTS_FILE if form == "file" else folder)
 
 
 def test_load_module_takes_a_folder(saved):
@@ -134,9 +133,7 @@ def test_unknown_architecture_in_matching_files_is_named(saved, tmp_path):
 def test_cli_flow_takes_the_folder_as_weights(saved, tmp_path):
     original, folder = saved
     frames = _two_frames(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "zoo.cli", "flow", *frames, "-o", str(tmp_path / "f.flo"),
-                             "--weights", str(folder), "--precision", "float32"], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    result = _zoo("flow", *frames, "-o", str(tmp_path / "f.flo"), "--weights", str(folder), "--precision", "float32")
     assert result.returncode == 0, result.stderr
     from datamodules.flow.formats import read_flow
     from models.pwcnet.inference import estimate_flow
@@ -159,3 +156,28 @@ def _two_frames(tmp_path: Path) -> list[str]:
         paths.append(str(tmp_path / f"{index}.png"))
         Image.fromarray(pixels).save(paths[-1])
     return paths
+
+
+def _zoo(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zoo.cli", *args], check=False, cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+
+
+def test_cli_info_describes_a_folder(saved):
+    result = _zoo("info", str(saved[1]))
+    assert result.returncode == 0, result.stderr
+    rows = dict(line.split(None, 1) for line in result.stdout.splitlines() if line.strip() and " " in line.strip())
+    assert rows["architecture"].strip() == "pwcnet" and rows["name"].strip() == str(saved[1])
+
+
+def test_cli_sample_takes_a_folder(tmp_path):
+    from datamodules.flow.formats import read_image
+
+    folder = zoo.save_pretrained("nvae.mnist-cpu", tmp_path / "nvae")
+    common = ("-n", "4", "--no-readjust-bn", "--seed", "3")
+    for name, output in ((str(folder), "folder.png"), ("nvae.mnist-cpu", "registry.png")):
+        result = _zoo("sample", name, *common, "-o", str(tmp_path / output))
+        assert result.returncode == 0, result.stderr
+    # two processes, one thread each: pixels may differ by a rounding step, never by more
+    difference = abs(read_image(tmp_path / "folder.png") - read_image(tmp_path / "registry.png"))
+    assert difference.max() <= 1 / 255 + 1e-6

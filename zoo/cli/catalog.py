@@ -35,8 +35,15 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from zoo.hf_hub import folder_weights
+    from zoo.loader import local_model
     from zoo.registry import architecture, list_weights, split_name, weights_info
 
+    local = local_model(args.name)
+    if local is not None and local.is_dir():
+        arch_name, _, info = folder_weights(local)
+        _print_rows([("architecture", arch_name), *info.as_rows()])
+        return 0
     arch_name, tag = split_name(args.name)
     arch = architecture(arch_name)
     if tag is None:
@@ -75,7 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_list)
 
     p = subparsers.add_parser("info", help="metadata of a weight set or an architecture")
-    p.add_argument("name", help="arch or arch.tag, e.g. pwcnet.things")
+    p.add_argument("name", help="arch or arch.tag, e.g. pwcnet.things, or a zoo.save_pretrained folder")
     p.set_defaults(func=_info)
 
     p = subparsers.add_parser("download", help="download and verify a weight set into the cache")
