@@ -119,12 +119,8 @@ def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture
     path = Path(source).expanduser()
     if path.is_file():
         return arch, path, None
-    if path.is_dir():
-        folder_arch, path, info = folder_weights(path)
-        if folder_arch != arch_name:
-            raise ValueError(f"{source}: {path.parent / 'config.json'} holds {folder_arch!r} weights, "
-                             f"not {arch_name!r} (the name given)")
-        return arch, path, info
+    if path.is_dir():  # a folder of another architecture is refused by to_state_dict, naming both
+        return arch, *folder_weights(path)[1:]
     if os.sep in source or path.suffix in {".pth", ".tar", ".pt", ".ckpt", ".safetensors", ".pytorch"}:
         raise FileNotFoundError(f"weights file {source} does not exist")
     info = weights_info(f"{arch_name}.{source}" if "." not in source else source)
