@@ -71,7 +71,8 @@ def _flow_of_video(network: Any, clip: Path, info: Any, out_dir: Path, args: arg
     fps = (info.fps or 25) / args.every
     with contextlib.ExitStack() as stack:
         write_frame = stack.enter_context(video_writer(args.video_out, fps)) if args.video_out else None
-        progress = stack.enter_context(tqdm(total=total, unit="frame", desc="zoo flow --video"))
+        progress = stack.enter_context(tqdm(total=total, unit="frame", desc="zoo flow --video",
+                                                     disable=None))  # None: only on a terminal
         pending: list[tuple[int, Any]] = []
         count = 0
         for index, frame in video_frames(clip, args.every):
