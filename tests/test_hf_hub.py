@@ -151,11 +151,18 @@ def test_hub_cache_loads_offline_to_identical_outputs_with_revisions(folders, tm
     assert result.returncode == 0, result.stderr[-3000:]
     out = torch.load(tmp_path / "out.pt")
     synth, random_init = _flow(zoo.load("pwcnet.synth")), _flow(zoo.load("pwcnet", weights=folders["random"] / "model.safetensors"))
+    # Computed in another process: equal to rounding, not promised bit for bit (both run on one
+    # thread, where they agree exactly today). 1e-5 px / logit is far above float32 rounding of
+    # these outputs (~1e-6) and far below the distance between two weight sets (asserted > 0.1).
+    def same(a, b):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
     for name in ("hf-hub:org/pwc", f"hf-hub:org/pwc@{COMMIT_A}", "registry"):
-        assert torch.equal(out[name], synth), name
-    assert torch.equal(out["hf-hub:org/pwc@v0"], random_init) and not torch.equal(random_init, synth)
-    assert torch.equal(out["registry@v0"], random_init)
-    assert torch.equal(out["nvae"], _logits(zoo.load("nvae.mnist-cpu")))
+        same(out[name], synth)
+    same(out["hf-hub:org/pwc@v0"], random_init)
+    assert float((random_init - synth).abs().max()) > 0.1
+    same(out["registry@v0"], random_init)
+    same(out["nvae"], _logits(zoo.load("nvae.mnist-cpu")))
     assert out["licence"].startswith("Apache-2.0")
     assert "hf-hub:org/missing: config.json is not in the Hugging Face cache" in out["missing"]
 

@@ -341,7 +341,22 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
     b = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=True)
     assert a["global_step"] == b["global_step"] == 6
     assert a["state_dict"].keys() == b["state_dict"].keys()
+    # The batches are exact (their place in the epoch is asserted above and FlowDataModule's batches
+    # are a pure function of (seed, epoch, position)); the weights agree to rounding only. On one
+    # thread the two runs are bit for bit equal; on two they differ in the last bits (up to 1.5e-8,
+    # in most tensors, measured with and without a competing CPU load), from the parallel kernels of
+    # separately built models and optimisers. Adam moves each
+    # weight by about lr = 1e-4 per step, so one batch seen in another order or another crop moves
+    # weights by ~1e-4; rounding moves them by ~1e-8. A tenth of one step separates the two.
+    one_step = 1e-4
     for key, value in a["state_dict"].items():
-        assert torch.equal(value, b["state_dict"][key]), key
-    assert not torch.equal(a["state_dict"]["network.decoders.6.predict_flow.weight"],
-                           interrupted["state_dict"]["network.decoders.6.predict_flow.weight"])
+        assert value.dtype == b["state_dict"][key].dtype and value.shape == b["state_dict"][key].shape, key
+        if value.is_floating_point():
+            assert float((value - b["state_dict"][key]).abs().max()) <= 0.1 * one_step, key
+        else:
+            assert torch.equal(value, b["state_dict"][key]), key
+    for state_a, state_b in zip(a["optimizer_states"][0]["state"].values(), b["optimizer_states"][0]["state"].values()):
+        assert int(state_a["step"]) == int(state_b["step"]) == 6
+    # the bound notices two steps fewer: step 4's weights are far outside it
+    key = "network.decoders.6.predict_flow.weight"
+    assert float((a["state_dict"][key] - interrupted["state_dict"][key]).abs().max()) > one_step
