@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 
 import numpy as np
@@ -58,12 +59,27 @@ def test_batch_norms_are_readjusted_unless_asked_not_to(checkpoint: Path, tmp_pa
     from models.nvae.network import NVAE
 
     calls = []
-    monkeypatch.setattr(NVAE, "readjust_bn", lambda self, batches, temperature, generator: calls.append(
+    monkeypatch.setattr(NVAE, "readjust_bn", lambda self, batches, temperature, generator, progress: calls.append(
         (batches, temperature, torch.is_grad_enabled())))
     for extra in ([], ["--readjust-batches", "7", "-t", "0.6"], ["--no-readjust-bn"]):
         args = _parse(["nvae", "--weights", str(checkpoint), "-n", "2", "-o", str(tmp_path / "s.png"), *extra])
         assert args.func(args) == 0
-    assert calls == [(500, 0.7, False), (7, 0.6, False)]  # the default, then the options; none with --no-
+    assert calls == [(40, 0.7, False), (7, 0.6, False)]  # the default, then the options; none with --no-
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stderr, shown", [(io.StringIO(), False), (_Terminal(), True)])
+def test_readjustment_progress_shows_on_a_terminal_after_a_second(monkeypatch, stderr, shown: bool) -> None:
+    from zoo.cli.sample import _readjust_progress
+
+    monkeypatch.setattr("sys.stderr", stderr)
+    bar = _readjust_progress(range(3))
+    assert bar.disable is not shown and list(bar) == [0, 1, 2]
+    assert not shown or bar.delay == 1.0  # a re-estimation under a second shows nothing
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -18,10 +18,18 @@ __all__ = [
     "ARCH_INSTANCES",
     "CHANNEL_MULT",
     "PRESETS",
+    "READJUST_BATCHES",
+    "READJUST_BATCH_SIZE",
     "NVAEConfig",
     "groups_per_scale",
     "preset",
 ]
+
+#: the official evaluation's sampling batch, and enough equal-weight batches of it to match the
+#: precision of its 500-batch moving average (see :meth:`models.nvae.network.NVAE.readjust_bn`)
+READJUST_BATCH_SIZE = 36
+READJUST_BATCHES = 40
+
 
 CHANNEL_MULT = 2
 """Channel factor of every down (x2) and up (/2) cell."""

@@ -10,7 +10,10 @@ the official evaluation do: without it, samples at temperatures below 1 are blur
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
+
+from models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES
 
 if TYPE_CHECKING:
     from models.nvae.network import NVAE
@@ -41,9 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="re-estimate batch-norm statistics from samples at the temperature first, as "
                         "the paper and the official evaluation (--readjust_bn) do; on by default, "
                         "--no-readjust-bn keeps the stored statistics (blurry samples below temperature 1)")
-    p.add_argument("--readjust-batches", type=int, default=500,
-                   help="batches of 16 samples for --readjust-bn (default 500, as official; "
-                        "fewer is faster)")
+    p.add_argument("--readjust-batches", type=int, default=READJUST_BATCHES,
+                   help=f"batches of {READJUST_BATCH_SIZE} samples for --readjust-bn, each counted equally (default "
+                        f"{READJUST_BATCHES}: the precision of the official 500-batch moving average)")
     p.add_argument("--batch-size", type=int, default=64, help="images per sampling batch")
     p.add_argument("--columns", type=int, default=None, help="grid columns (default: square)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -63,6 +66,13 @@ def _check_args(args: argparse.Namespace) -> None:
     if not str(args.output).lower().endswith(".png"):
         raise ValueError(f"--output must name a .png file, got {args.output}")
     torch_device(args.device)
+
+
+def _readjust_progress(batches: range) -> Iterable[int]:
+    """A progress bar over the re-estimation's batches, on a terminal and after its first second."""
+    from tqdm import tqdm
+
+    return tqdm(batches, desc="re-estimating batch norms", unit="batch", delay=1.0, disable=None, leave=False)
 
 
 def load_nvae(name: str, weights: str | None, device: str, command: str) -> NVAE:
@@ -100,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     with torch.no_grad():
         if args.readjust_bn:
-            network.readjust_bn(args.readjust_batches, args.temperature, generator=generator)
+            network.readjust_bn(args.readjust_batches, args.temperature, generator=generator,
+                                progress=_readjust_progress)
         images = torch.cat([
             network.sample(min(args.batch_size, args.num_samples - start), args.temperature,
                            generator=generator)
