@@ -131,6 +131,42 @@ def test_real_mnist_loader_with_a_worker(real_mnist):
     assert torch.equal(again, first)
 
 
+def _batches(loader, epoch: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    loader.sampler.set_epoch(epoch)  # Lightning's call before each epoch
+    batches = []
+    for batch in loader:
+        batches.append(batch)
+        if len(batches) == count:
+            break
+    return batches
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_real_mnist_train_loader_resumes_mid_epoch(real_mnist, workers):
+    """A loader restored from ``state_dict`` taken after 2 batches continues with the batches the
+    uninterrupted loader gives next: the same digits, binarised the same way (exact: {0, 1} data)."""
+    module = MNISTDataModule(str(real_mnist.data_dir), batch_size=100, num_workers=workers,
+                             cache_dir=str(real_mnist.cache_dir), seed=3)
+    module.setup()
+    reference = MNISTDataModule(str(real_mnist.data_dir), batch_size=100, num_workers=0,
+                                cache_dir=str(real_mnist.cache_dir), seed=3)
+    reference.setup()
+    whole = _batches(reference.train_dataloader(), epoch=1, count=5)
+    killed = module.train_dataloader()
+    head = _batches(killed, epoch=1, count=2)
+    state = killed.state_dict()
+    assert state == {"epoch": 1, "batches_drawn": 2}
+    resumed = module.train_dataloader()
+    resumed.load_state_dict(state)
+    tail = [batch for batch, _ in zip(resumed, range(3))]
+    for (images, labels), (expected_images, expected_labels) in zip(head + tail, whole, strict=True):
+        assert torch.equal(labels, expected_labels) and torch.equal(images, expected_images)
+    assert set(whole[0][0].unique().tolist()) == {0.0, 1.0}
+    # another epoch is another order and other draws
+    other = _batches(reference.train_dataloader(), epoch=2, count=1)[0]
+    assert not torch.equal(other[1], whole[0][1])
+
+
 @pytest.fixture()
 def tiny_mnist(monkeypatch, http_server):
     """Four small gzipped IDX files served over loopback, declared as the official ones."""

@@ -47,9 +47,9 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from datamodules.flow.augment import FlowAugmentation, PhotometricJitter
 from datamodules.flow.datasets import HD1K, KITTI, FlyingChairs, FlyingThings3D, Sintel
-from datamodules.flow.resumable_loader import ResumableLoader
 from datamodules.flow.sources import SOURCES, prepare_dataset
 from datamodules.flow.synthetic import SyntheticFlow
+from datamodules.resumable_loader import ResumableLoader
 
 __all__ = ["DATASET_NAMES", "DEFAULT_FOLDERS", "FlowDataModule", "parse_composition"]
 
@@ -272,7 +272,7 @@ class FlowDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> ResumableLoader:
         """Shuffled, augmented training batches; each sample is a pure function of ``(seed, epoch,
         position)``, and a run resumed from a mid-epoch checkpoint continues the epoch exactly
-        (:mod:`datamodules.flow.resumable_loader`)."""
+        (:mod:`datamodules.resumable_loader`)."""
         if self.train_dataset is None:
             self.setup("fit")
         hp = self.hparams

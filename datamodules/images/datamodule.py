@@ -7,7 +7,9 @@ Each is built as ``XDataModule(data_dir, batch_size=..., num_workers=..., seed=.
 (:mod:`datamodules.images.cache`, in ``cache_dir``, default ``<zoo cache>/datasets``); ``setup``
 memory-maps it. Items are ``(image, label)``: image float32 (C, H, W) in [0, 1], label int64
 (-1 for sets without labels). Random transforms (flip, dynamic binarisation) are drawn afresh at
-every access.
+every access; in training each draw is a pure function of ``(seed, epoch, position in the epoch)``
+and the train loader resumes mid-epoch (:mod:`datamodules.resumable_loader`), so a run continued
+with ``--ckpt_path last`` sees the batches, flips and binarised digits the uninterrupted run saw.
 
 Splits. NVAE selected its models on the test set for MNIST and CIFAR-10; we never select on
 test, so these two hold out ``num_validation`` training images (default 5,000: 55,000 / 5,000
@@ -34,6 +36,7 @@ from torch.utils.data import DataLoader
 from datamodules.files.cache import cache_root
 from datamodules.files.download import download_any
 from datamodules.images.cache import BatchTransform, CachedImages, UInt8Cache, fingerprint
+from datamodules.resumable_loader import ResumableLoader
 
 __all__ = ["ImageDataModule", "dynamic_binarize", "missing_dataset", "random_horizontal_flip", "seeded_split"]
 
@@ -78,7 +81,8 @@ class ImageDataModule(pl.LightningDataModule):
         batch_size: images per batch (training drops the last incomplete batch, as NVAE does).
         num_workers: DataLoader worker processes; also the processes that decode images while
             the cache is built.
-        seed: seeds the training shuffle and, through it, the workers' random transforms.
+        seed: seeds the training order and the training transforms' random draws (each
+            sample's draw is a function of ``(seed, epoch, position)``, whatever ``num_workers``).
         cache_dir: where the decoded cache (and any saved split) lives; default
             ``datasets/`` in the zoo's cache (``$ZOO_HOME`` or ``~/.cache/zoo``), so that a
             read-only ``data_dir`` works as it is.
@@ -146,23 +150,32 @@ class ImageDataModule(pl.LightningDataModule):
         self.datasets = {split: CachedImages(cache.path, rows, self.transforms(split))
                          for split, rows in splits.items()}
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+    def train_dataloader(self) -> ResumableLoader:
+        """Shuffled training batches (the last incomplete one dropped) that resume mid-epoch."""
+        trainer = self.trainer
+        return ResumableLoader(
+            self._dataset("train"), self.batch_size, seed=self.seed,
+            num_replicas=trainer.world_size if trainer is not None else 1,
+            rank=trainer.global_rank if trainer is not None else 0,
+            **self._loader_options())
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._evaluation_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._evaluation_loader("test")
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _dataset(self, split: str) -> CachedImages:
         if split not in self.datasets:
             raise RuntimeError(f"{type(self).__name__}: call setup() before asking for loaders")
-        return DataLoader(
-            self.datasets[split], batch_size=self.batch_size, shuffle=shuffle, drop_last=shuffle,
-            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None)
+        return self.datasets[split]
+
+    def _evaluation_loader(self, split: str) -> DataLoader:
+        return DataLoader(self._dataset(split), batch_size=self.batch_size, **self._loader_options())
+
+    def _loader_options(self) -> dict:
+        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0,
+                "pin_memory": torch.cuda.is_available()}
 
     # -- helpers for subclasses -------------------------------------------------------------
 

@@ -5,7 +5,7 @@ Configs name the module and datamodule by ``class_path`` (see ``configs/``). A m
 ``.ckpt``) is loaded into its network right after the classes are built, before training starts;
 ``--ckpt_path`` then resumes a run as usual.
 
-Two defaults differ from Lightning's, so that every config resumes and reports the same way:
+Some defaults differ from Lightning's, so that every config resumes and reports the same way:
 
 * A ``ModelCheckpoint`` without ``dirpath`` saves into ``<trainer.default_root_dir>/checkpoints``
   (Lightning would use the logger's ``version_N`` folder, new for every run, where the next
@@ -17,20 +17,36 @@ Two defaults differ from Lightning's, so that every config resumes and reports t
   integer stays an integer, ``0.25`` stays a fraction.
 * The progress bar is on when stderr is a terminal and off when it goes to a file (a log of a
   long run would otherwise fill with bar redraws); ``--trainer.enable_progress_bar`` decides.
+* A ``ModelCheckpoint`` with a ``monitor`` and no ``save_on_train_epoch_end`` saves when
+  validation ends, where its metric exists. Lightning would also save it at the end of a training
+  epoch when validation runs once an epoch (NVAE's configs), which includes an epoch cut short by
+  ``max_steps`` or ``max_time`` before its validation: there the metric is missing and Lightning
+  warns that the monitored key was not found.
+* Without a ``logger``, the logs are Lightning's ``CSVLogger`` in ``default_root_dir`` when
+  neither ``tensorboard`` nor ``tensorboardX`` is installed (TensorBoard's when one is), as
+  Lightning would choose, minus its notice that tensorboardX left its dependencies.
+
+Lightning's start-up lines that do not concern a zoo user are held back
+(:mod:`zoo.cli.lightning_noise` lists them and says why).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.loggers import CSVLogger
 
+from zoo.cli.lightning_noise import hold_back_resume_notice, quiet_lightning
 from zoo.loader import load_weights_into
 
-__all__ = ["ZooCLI", "ZooTrainer", "root_checkpoints", "run_lightning_cli"]
+__all__ = ["ZooCLI", "ZooTrainer", "default_logger", "monitor_after_validation", "root_checkpoints",
+           "run_lightning_cli"]
 
 
 class ZooTrainer(pl.Trainer):
@@ -41,6 +57,7 @@ class ZooTrainer(pl.Trainer):
                  limit_val_batches: int | float | None = None,  # noqa: PYI041
                  limit_test_batches: int | float | None = None,  # noqa: PYI041
                  limit_predict_batches: int | float | None = None, **kwargs) -> None:  # noqa: PYI041
+        kwargs["logger"] = default_logger(kwargs.get("logger"), kwargs.get("default_root_dir"))
         super().__init__(*args, limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches,
                          limit_test_batches=limit_test_batches, limit_predict_batches=limit_predict_batches,
                          **kwargs)
@@ -52,9 +69,14 @@ class ZooCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
         root_checkpoints(self.trainer)
+        monitor_after_validation(self.trainer)
         weights = getattr(self.model, "hparams", {}).get("weights")
         if weights:
             load_weights_into(self.model, weights)
+
+    def before_fit(self) -> None:
+        if self.config[self.subcommand].get("ckpt_path"):
+            hold_back_resume_notice()
 
 
 def root_checkpoints(trainer: pl.Trainer) -> None:
@@ -66,16 +88,34 @@ def root_checkpoints(trainer: pl.Trainer) -> None:
             callback.dirpath = folder
 
 
+def monitor_after_validation(trainer: pl.Trainer) -> None:
+    """Make every ``ModelCheckpoint`` of ``trainer`` that monitors a metric and leaves
+    ``save_on_train_epoch_end`` unset save at validation end only (see the module doc)."""
+    for callback in trainer.checkpoint_callbacks:
+        # the constructor's save_on_train_epoch_end argument; None lets Lightning decide per run
+        if isinstance(callback, ModelCheckpoint) and callback.monitor and callback._save_on_train_epoch_end is None:
+            callback._save_on_train_epoch_end = False
+
+
+def default_logger(logger: Any, default_root_dir: str | None) -> Any:
+    """``logger`` as given, except that the default (``None`` or ``True``) becomes a ``CSVLogger``
+    in ``default_root_dir`` when TensorBoard cannot be imported: what Lightning picks then, named."""
+    if logger not in (None, True) or any(importlib.util.find_spec(name) for name in ("tensorboard", "tensorboardX")):
+        return logger
+    return CSVLogger(save_dir=default_root_dir or os.getcwd())
+
+
 def run_lightning_cli(argv: list[str] | None = None) -> ZooCLI:
     """Run LightningCLI on ``argv`` (``["fit", "--config", ...]``); ``None`` reads ``sys.argv[1:]``,
     as the ``zoo`` command does (LightningCLI warns when it is given both)."""
-    return ZooCLI(
-        model_class=None,
-        datamodule_class=None,
-        trainer_class=ZooTrainer,
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        args=argv,
-        trainer_defaults={"enable_progress_bar": sys.stderr.isatty()},
-        save_config_kwargs={"overwrite": True},
-    )
+    with quiet_lightning():
+        return ZooCLI(
+            model_class=None,
+            datamodule_class=None,
+            trainer_class=ZooTrainer,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=argv,
+            trainer_defaults={"enable_progress_bar": sys.stderr.isatty()},
+            save_config_kwargs={"overwrite": True},
+        )
