@@ -1,8 +1,9 @@
 """The optical-flow half of ``zoo demo``: PWC-Net (``pwcnet.synth``) on a freshly rendered pair.
 
 Offline and quick on a CPU: one 384x512 pair from :class:`datamodules.SyntheticFlow` (recipe v2, a seed
-the weights were not trained on), one forward pass, a ``.flo`` file, a PNG and the end-point error;
-then the figures the bundled weights publish (``zoo info pwcnet.synth``).
+the weights were not trained on), written as ``frame1.png`` / ``frame2.png``; one forward pass, a
+``.flo`` file, a labelled picture and the end-point error; then the figures the bundled weights
+publish (``zoo info pwcnet.synth``) and where OpenCV's DIS, the classical baseline, beats them.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import torch
 from datamodules.files.atomic import write_png
 from datamodules.flow.formats import write_flow
 from datamodules.flow.synthetic import SyntheticFlow
-from datamodules.flow.visualize import flow_to_color
+from datamodules.flow.visualize import color_wheel_legend, flow_to_color
 from zoo.loader import load
 from zoo.registry import weights_info
 
-__all__ = ["DEMO_RECIPE", "DEMO_SEED", "DEMO_SIZE", "flow_demo", "published_figures"]
+__all__ = ["DEMO_RECIPE", "DEMO_SEED", "DEMO_SIZE", "EPE_CLIP", "baseline_wins", "flow_demo", "flow_picture",
+           "published_figures"]
 
 #: Size (H, W) of the rendered demo pair.
 DEMO_SIZE = (384, 512)
@@ -29,6 +31,10 @@ DEMO_SIZE = (384, 512)
 DEMO_SEED = 7
 #: SyntheticFlow recipe of the demo pair: the one ``pwcnet.synth`` was trained on.
 DEMO_RECIPE = "v2"
+#: End-point error (px) drawn white in the demo's error panel: KITTI's outlier threshold.
+EPE_CLIP = 3.0
+#: The metric prefix of the classical baseline in the weight records' figures (OpenCV's DIS, medium preset).
+BASELINE = "dis-medium"
 
 
 def flow_demo(out_dir: str | os.PathLike, *, weights: str | os.PathLike | None = None,
@@ -59,20 +65,68 @@ def flow_demo(out_dir: str | os.PathLike, *, weights: str | os.PathLike | None =
     write_flow(flo_path, pred_hw2)
     radius = float(np.linalg.norm(truth_hw2, axis=-1).max())
     frames = [(item[k].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for k in ("image1", "image2")]
-    panel = np.concatenate([
-        np.concatenate(frames, axis=1),
-        np.concatenate([flow_to_color(pred_hw2, max_radius=radius), flow_to_color(truth_hw2, max_radius=radius)], axis=1),
-    ], axis=0)
+    for number, frame in enumerate(frames, start=1):
+        write_png(out_dir / f"frame{number}.png", frame)
+    name = str(weights or "pwcnet.synth")
     png_path = out_dir / "flow.png"
-    write_png(png_path, panel)
+    write_png(png_path, flow_picture(frames, pred_hw2, truth_hw2, f"predicted ({name}): EPE {epe:.2f} px"))
     result = {"epe": epe, "zero_flow_epe": zero_epe, "max_true_flow": radius, "flo": flo_path,
-              "png": png_path, "size": DEMO_SIZE, "weights": str(weights or "pwcnet.synth")}
-    print(f"flow: {result['weights']} on a {DEMO_SIZE[0]}x{DEMO_SIZE[1]} synthetic pair: EPE {epe:.2f} px "
-          f"(zero flow: {zero_epe:.2f} px); wrote {flo_path} and {png_path} "
-          f"(top: frame 1 | frame 2, bottom: predicted | true flow)")
+              "png": png_path, "size": DEMO_SIZE, "weights": name}
+    print(f"flow: {name} on a {DEMO_SIZE[0]}x{DEMO_SIZE[1]} synthetic pair (H x W): EPE {epe:.2f} px "
+          f"(zero flow: {zero_epe:.2f} px); wrote {out_dir / 'frame1.png'}, {out_dir / 'frame2.png'}, {flo_path} "
+          f"and {png_path} (frames; predicted | true flow on one colour scale; error map | colour legend)")
     if weights is None:
         print("\n".join(published_figures("pwcnet.synth")))
+        wins = baseline_wins("pwcnet.synth")
+        print(f"OpenCV's DIS ({BASELINE}) beats pwcnet.synth on " + ("; ".join(wins) if wins else "none of these")
+              + (" (theirs vs ours); pwcnet.synth wins the others" if wins else ""))
     return result
+
+
+def flow_picture(frames: list[np.ndarray], pred: np.ndarray, truth: np.ndarray, pred_label: str) -> np.ndarray:
+    """The demo's labelled picture, uint8 (3H, 2W, 3): frame 1 | frame 2; predicted | true flow,
+    both coloured with the true flow's largest magnitude as full saturation; the end-point error
+    (black 0 px, white :data:`EPE_CLIP` px or more) | the colour wheel at that scale.
+
+    Args:
+        frames: the two uint8 (H, W, 3) frames. pred, truth: (H, W, 2) flows in pixels.
+    """
+    from PIL import Image, ImageDraw
+
+    height, width = truth.shape[:2]
+    radius = float(np.linalg.norm(truth, axis=-1).max())
+    error = np.linalg.norm(pred - truth, axis=-1)
+    error_image = np.repeat((np.clip(error / EPE_CLIP, 0, 1) * 255).round().astype(np.uint8)[..., None], 3, axis=2)
+    legend = np.full((height, width, 3), 255, np.uint8)
+    wheel = color_wheel_legend(min(height, width) - 40 | 1)
+    top, left = (height - wheel.shape[0]) // 2 + 10, (width - wheel.shape[1]) // 2
+    legend[top:top + wheel.shape[0], left:left + wheel.shape[1]] = wheel
+    panels = [(frames[0], "frame 1"), (frames[1], "frame 2"),
+              (flow_to_color(pred, max_radius=radius), pred_label),
+              (flow_to_color(truth, max_radius=radius), "ground truth (same colour scale)"),
+              (error_image, f"end-point error: black 0 px, white {EPE_CLIP:g} px or more"),
+              (legend, f"hue: direction, saturation: speed; rim = {radius:.1f} px")]
+    picture = Image.new("RGB", (2 * width, 3 * height))
+    draw = ImageDraw.Draw(picture)
+    for number, (panel, label) in enumerate(panels):
+        x, y = number % 2 * width, number // 2 * height
+        picture.paste(Image.fromarray(panel), (x, y))
+        box = draw.textbbox((x + 6, y + 4), label)
+        draw.rectangle((box[0] - 3, box[1] - 2, box[2] + 3, box[3] + 2), fill=(0, 0, 0))
+        draw.text((x + 6, y + 4), label, fill=(255, 255, 255))
+    return np.asarray(picture)
+
+
+def baseline_wins(name: str, baseline: str = BASELINE) -> list[str]:
+    """Each published figure of ``name`` that the ``baseline`` beats, as ``"dataset metric theirs vs ours"``
+    (the records hold both: ``"epe"`` beside ``"dis-medium epe"``; lower is better)."""
+    wins = []
+    for dataset, figures in weights_info(name).metrics.items():
+        for metric, ours in figures.items():
+            theirs = figures.get(f"{baseline} {metric}")
+            if theirs is not None and theirs < ours:
+                wins.append(f"{dataset} {metric} {theirs:.3f} vs {ours:.3f}")
+    return wins
 
 
 def published_figures(name: str) -> list[str]:
