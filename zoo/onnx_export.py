@@ -91,13 +91,16 @@ def _nvae_graph(network: torch.nn.Module, part: str, batch_size: int, dynamic: b
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """Mute the exporter's notices that concern neither the zoo nor its users (absent torchvision
-    operators, a deprecation inside torch.export)."""
+    operators, a deprecation inside torch.export, and, with dynamic shapes, that an axis name is
+    seen twice: PWC-Net's two images share their Dims on purpose, as their sizes must be equal)."""
     registration = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = registration.level
     registration.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            warnings.filterwarnings("ignore", message="# The axis name: .* shares the same shape constraints",
+                                    category=UserWarning)
             yield
     finally:
         registration.setLevel(level)

@@ -32,6 +32,9 @@ from models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, lear
 __all__ = ["NVAEModule"]
 
 
+#: checkpoint entry of the spectral regulariser's power-iteration state
+POWER_ITERATION_KEY = "nvae_power_iteration"
+
 class NVAEModule(pl.LightningModule):
     """LightningModule training an :class:`~models.nvae.network.NVAE`.
 
@@ -140,13 +143,13 @@ class NVAEModule(pl.LightningModule):
         return self.network.quantize(x)
 
     def compute_loss(self, x: torch.Tensor, step: int, total_steps: int,
-                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training loss of images ``x (B, C, S, S)`` at optimiser step ``step`` of
         ``total_steps``, and its terms: ``reconstruction`` and ``kl_group_g`` ``(B,)`` nats,
         ``kl_coeffs`` ``(G,)``, ``spectral_norm``, ``batchnorm``, ``kl_coeff`` and
-        ``weight_decay_norm`` scalars."""
+        ``weight_decay_norm`` scalars. ``generator`` draws the posterior samples' noise."""
         hp = self.hparams
-        out = self.network(x)
+        out = self.network(x, generator=generator)
         recon = -self.network.reconstruction_log_likelihood(out.logits, x)
         beta = kl_coeff(step, hp.kl_anneal_portion * total_steps,
                         hp.kl_const_portion * total_steps, hp.kl_const_coeff)
@@ -181,9 +184,16 @@ class NVAEModule(pl.LightningModule):
         warnings.warn(message + "; the batch is skipped", RuntimeWarning, stacklevel=2)
         return False
 
+    def step_generator(self, device: torch.device) -> torch.Generator:
+        """The generator of one training step's noise: a function of the run's seed (torch's
+        initial seed, which ``seed_everything`` sets), the step and the rank, so that a run resumed
+        from a checkpoint draws the noise the uninterrupted run drew, whatever the global RNG did."""
+        seed = hash((torch.initial_seed(), self.global_step, self.global_rank)) % (1 << 63)
+        return torch.Generator(device=device).manual_seed(seed)
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         x = self._images(batch)
-        loss, terms = self.compute_loss(x, self.global_step, self.total_steps)
+        loss, terms = self.compute_loss(x, self.global_step, self.total_steps, generator=self.step_generator(x.device))
         if not self.check_finite(loss, terms):
             return None
         recon = terms["reconstruction"].detach().float()
@@ -255,3 +265,13 @@ class NVAEModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["zoo"] = {"arch": "nvae", "config": dict(self.network_config)}
+        # the power iteration's vectors are no weights (not in state_dict, as in the official
+        # code), but a resumed run must continue them to compute the regulariser it would have
+        checkpoint[POWER_ITERATION_KEY] = {name: buffer.clone() for name, buffer
+                                           in self.network.spectral_regularizer.named_buffers()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        for name, buffer in self.network.spectral_regularizer.named_buffers():
+            saved = checkpoint.get(POWER_ITERATION_KEY, {}).get(name)
+            if saved is not None and saved.shape == buffer.shape:
+                buffer.copy_(saved)
