@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import PIL
 import pytest
 from PIL import Image
 
@@ -319,7 +320,9 @@ def _rgb(*pixels) -> np.ndarray:
 def test_read_image_every_mode_by_hand(tmp_path, mode, pixels, suffix, expected):
     path = _pillow_file(tmp_path, mode, pixels, suffix)
     with Image.open(path) as image:
-        assert image.mode == mode  # the file really is in that mode
+        written = image.mode
+    if written != mode:  # older Pillow writes 16-bit gray PNGs that it opens as I, YCbCr TIFFs as RGB
+        pytest.skip(f"Pillow {PIL.__version__} writes no {mode} {suffix} file (it reads back as {written})")
     image = read_image(path)
     assert image.dtype == np.float32 and image.shape == expected.shape
     np.testing.assert_array_equal(image, expected)

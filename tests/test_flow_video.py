@@ -59,6 +59,7 @@ def test_video_flow_files_png_and_flow_video(clip, tmp_path, monkeypatch, capsys
     captured = capsys.readouterr()
     assert "frame/s" not in captured.err and "zoo flow --video" not in captured.err  # no bar: stderr is no terminal
     assert f"{FRAMES - 1} flow files" in captured.out and "frames/s" in captured.out
+    assert f"({SIZE[0]}x{SIZE[1]}, H x W)" in captured.out  # the clip's size as every command prints sizes
 
     info = video_info(tmp_path / "flow.mp4")
     assert (info.width, info.height, info.fps) == (SIZE[1], SIZE[0], 25)

@@ -119,7 +119,7 @@ def test_colour_model_from_an_official_checkpoint(shared_dir: Path, tmp_path: Pa
     (["reconstruct", "pwcnet.things", "x.png", "-o", "o.png"], "NVAE models"),
     (["reconstruct", "nvae.mnist-cpu", "-o", "o.png"], "image files or --mnist-dir"),
     (["reconstruct", "nvae.mnist-cpu", "x.png", "-o", "o.jpg"], ".png"),
-    (["reconstruct", "nvae.mnist-cpu", "{small}", "-o", "o.png"], "20x20 image; this model takes 32x32 or 28x28"),
+    (["reconstruct", "nvae.mnist-cpu", "{small}", "-o", "o.png"], "20x20 (H x W) image; this model takes 32x32 or 28x28"),
     (["reconstruct", "nvae.mnist-cpu", "{small}", "--mnist-dir", "{dir}", "-o", "o.png"], "not both"),
     (["reconstruct", "nvae.mnist-cpu", "--mnist-dir", "{dir}", "--count", "0", "-o", "o.png"], "--count"),
     (["reconstruct", "nvae.mnist-cpu", "--mnist-dir", "{tmp}", "-o", "o.png"], "not found"),

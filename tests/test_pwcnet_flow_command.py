@@ -117,7 +117,7 @@ def test_missing_unreadable_and_mismatched_images(tmp_path, weights):
         _run(str(first), str(tmp_path / "nope.png"), *common)
     with pytest.raises(OSError, match="broken.png"):
         _run(str(broken), str(second), *common)
-    with pytest.raises(ValueError, match=r"b/frame_1.png is 64x64 but .*a/frame_1.png is 100x70; all frames must"):
+    with pytest.raises(ValueError, match=r"b/frame_1.png is 64x64 but .*a/frame_1.png is 70x100 \(H x W\); all frames must"):
         _run(str(first), str(small), *common)
     assert not (tmp_path / "x.flo").exists()
 
@@ -126,7 +126,7 @@ def test_frames_of_different_sizes_are_refused(tmp_path, weights):
     folder = tmp_path / "frames"
     _frames(folder, 2, size=(40, 64))
     Image.new("RGB", (80, 40)).save(folder / "frame_3.png")
-    with pytest.raises(ValueError, match="frame_3.png is 80x40 but .*frame_1.png is 64x40"):
+    with pytest.raises(ValueError, match=r"frame_3.png is 40x80 but .*frame_1.png is 40x64 \(H x W\)"):
         _run("--frames", str(folder), "-o", str(tmp_path / "out"), "--weights", str(weights))
 
 
@@ -167,9 +167,9 @@ def test_frames_over_the_pixel_budget_are_refused_from_the_header(tmp_path, monk
     with pytest.raises(ValueError) as info:
         _run(str(first), str(second), "-o", str(tmp_path / "out.flo"))
     assert str(info.value) == (
-        f"{first} is 10000x10000: 100.0 MP for the network, over --max-pixels 8,388,608 (about 46.5 GB on CPU); "
+        f"{first} is 10000x10000 (H x W): 100.0 MP for the network, over --max-pixels 8,388,608 (about 46.5 GB on CPU); "
         "pass --max-size 2896 to estimate on downscaled frames and scale the flow back, or raise --max-pixels")
-    with pytest.raises(ValueError, match=r"is 10000x10000: 8.4 MP for the network at --max-size 2897, .* "
+    with pytest.raises(ValueError, match=r"is 10000x10000 \(H x W\): 8.4 MP for the network at --max-size 2897, .* "
                                          r"pass --max-size 2896 "):
         _run(str(first), str(second), "-o", str(tmp_path / "out.flo"), "--max-size", "2897")
     wide = _claims(tmp_path / "wide.png", 16000, 2000)

@@ -19,12 +19,13 @@ from zoo.registry import (
     all_architectures,
     architecture,
     bundled_weights,
+    local_model,
     resolve_import,
     split_name,
     weights_info,
 )
 
-__all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "load_weights_into", "local_model"]
+__all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "load_weights_into"]
 
 
 @dataclass(frozen=True)
@@ -45,29 +46,6 @@ class ModelRecord:
 
 def _is_url(text: str) -> bool:
     return text.startswith(("http://", "https://", "file://"))
-
-
-def _is_registry_name(text: str) -> bool:
-    try:
-        architecture(text)
-    except KeyError:
-        return False
-    return True
-
-
-def local_model(name: str | os.PathLike) -> Path | None:
-    """The local folder or weight file that the model name ``name`` points to, or None.
-
-    A name that parses as a registry name (``pwcnet``, ``pwcnet.synth``) is the registry's even
-    when a file or folder of that name exists in the working directory; write it as a path
-    (``./pwcnet``) to mean the folder. A stray folder can so never change what a name loads.
-    """
-    text = str(name)
-    path = Path(text).expanduser()
-    if is_hub_name(text) or not path.exists():
-        return None
-    written_as_path = os.sep in text or (os.altsep or os.sep) in text or text.startswith(("~", "."))
-    return path if written_as_path or not _is_registry_name(text) else None
 
 
 def _local_weights(path: Path) -> tuple[str, Path, WeightsInfo | None]:

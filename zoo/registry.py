@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import os
+from pathlib import Path
 
-from zoo.records import Architecture, WeightsInfo, resolve_import, split_name
+from zoo.records import HUB_PREFIX, Architecture, WeightsInfo, resolve_import, split_name
 
 __all__ = [
     "CATALOG_MODULES",
@@ -25,6 +27,7 @@ __all__ = [
     "bundled_weights",
     "list_models",
     "list_weights",
+    "local_model",
     "register_architecture",
     "register_weights",
     "resolve_import",
@@ -120,3 +123,26 @@ def all_architectures() -> list[Architecture]:
     """Every registered architecture, sorted by name."""
     _load_catalog()
     return sorted(_ARCHITECTURES.values(), key=lambda a: a.name)
+
+
+def _is_registry_name(text: str) -> bool:
+    try:
+        architecture(text)
+    except KeyError:
+        return False
+    return True
+
+
+def local_model(name: str | os.PathLike) -> Path | None:
+    """The local folder or weight file that the model name ``name`` points to, or None.
+
+    A name that parses as a registry name (``pwcnet``, ``pwcnet.synth``) is the registry's even
+    when a file or folder of that name exists in the working directory; write it as a path
+    (``./pwcnet``) to mean the folder. A stray folder can so never change what a name loads.
+    """
+    text = str(name)
+    path = Path(text).expanduser()
+    if text.startswith(HUB_PREFIX) or not path.exists():
+        return None
+    written_as_path = os.sep in text or (os.altsep or os.sep) in text or text.startswith(("~", "."))
+    return path if written_as_path or not _is_registry_name(text) else None

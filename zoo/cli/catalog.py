@@ -35,12 +35,12 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from zoo.hf_hub import folder_weights
-    from zoo.loader import local_model
-    from zoo.registry import architecture, list_weights, split_name, weights_info
+    from zoo.registry import architecture, list_weights, local_model, split_name, weights_info
 
     local = local_model(args.name)
     if local is not None and local.is_dir():
+        from zoo.hf_hub import folder_weights  # reads safetensors through torch: only for folders
+
         arch_name, _, info = folder_weights(local)
         _print_rows([("architecture", arch_name), *info.as_rows()])
         return 0

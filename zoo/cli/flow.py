@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     network = load_network(args)
     flow = estimate(network, image1[None], image2[None], args)[0]
     write_outputs(flow, Path(args.output), Path(args.png) if args.png else None)
-    print(f"{args.output}: flow {flow.shape[1]}x{flow.shape[0]}, max |flow| {np.hypot(flow[..., 0], flow[..., 1]).max():.2f} px")
+    print(f"{args.output}: flow {flow.shape[0]}x{flow.shape[1]} (H x W), max |flow| {np.hypot(flow[..., 0], flow[..., 1]).max():.2f} px")
     return 0
 
 
@@ -182,7 +182,7 @@ def _common_size(frames: list[Path]) -> tuple[int, int]:
     for path in frames[1:]:
         other = _frame_size(path)
         if other != size:
-            raise ValueError(f"{path} is {other[0]}x{other[1]} but {frames[0]} is {size[0]}x{size[1]}; "
+            raise ValueError(f"{path} is {other[1]}x{other[0]} but {frames[0]} is {size[1]}x{size[0]} (H x W); "
                              "all frames must have the same size")
     return size
 
@@ -204,7 +204,7 @@ def _pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespa
     remedy = (f"pass --max-size {fitting} to estimate on downscaled frames and scale the flow back, or raise "
               "--max-pixels" if fitting >= 64 else "raise --max-pixels")
     raise ValueError(
-        f"{path} is {width}x{height}: {pixels / 1e6:.1f} MP for the network{at}, over --max-pixels "
+        f"{path} is {height}x{width} (H x W): {pixels / 1e6:.1f} MP for the network{at}, over --max-pixels "
         f"{args.max_pixels:,} (about {pixels * MEGABYTES_PER_MEGAPIXEL / 1e9:.1f} GB on CPU); {remedy}")
 
 

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     count = _flow_of_video(network, Path(args.video), info, Path(args.output), args)
     rate = count / (time.perf_counter() - started)
-    print(f"{args.output}: {count} flow files from {args.video} ({info.width}x{info.height}), {rate:.2f} frames/s"
+    print(f"{args.output}: {count} flow files from {args.video} ({info.height}x{info.width}, H x W), {rate:.2f} frames/s"
           + (f"; flow video {args.video_out}" if args.video_out else ""))
     return 0
 

@@ -138,7 +138,7 @@ def model_images(pixels: list[np.ndarray], network: NVAE, binarize: str | None,
     images = []
     for image, name in zip(pixels, names):
         if image.shape[:2] not in {(s, s) for s in allowed}:
-            raise ValueError(f"{name}: {image.shape[1]}x{image.shape[0]} image; this model takes "
+            raise ValueError(f"{name}: {image.shape[0]}x{image.shape[1]} (H x W) image; this model takes "
                              + " or ".join(f"{s}x{s}" for s in sorted(allowed, reverse=True)))
         pad = (size - image.shape[0]) // 2
         image = np.pad(image, ((pad, pad), (pad, pad)) + ((0, 0),) * (image.ndim - 2))

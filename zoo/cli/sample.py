@@ -81,8 +81,7 @@ def load_nvae(name: str, weights: str | None, device: str, command: str) -> NVAE
     import zoo
     from models.nvae.network import NVAE
     from zoo.hf_hub import is_hub_name
-    from zoo.loader import local_model
-    from zoo.registry import split_name
+    from zoo.registry import local_model, split_name
 
     arch = split_name(name)[0]
     # a Hub repository or a local folder / file names its architecture itself
