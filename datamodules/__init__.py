@@ -30,6 +30,7 @@ _LAZY = {
     "EndPointError": "datamodules.flow.metrics",
     "FlAll": "datamodules.flow.metrics",
     "PixelAccuracy": "datamodules.flow.metrics",
+    "WeightedAreaUnderCurve": "datamodules.flow.metrics",
     "SyntheticFlow": "datamodules.flow.synthetic",
     "FlyingChairs": "datamodules.flow.datasets",
     "FlyingThings3D": "datamodules.flow.datasets",

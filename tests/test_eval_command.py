@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -44,6 +45,10 @@ def hand_epe(truth: np.ndarray) -> np.ndarray:
     return np.sqrt(((truth - CONSTANT) ** 2).sum(-1))
 
 
+def by_metric(rows: list[EvalRow], metric: str) -> list[EvalRow]:
+    return [row for row in rows if row.metric == metric]
+
+
 def write_invalid(root, scene: str, frame: int, pixels: list[tuple[int, int]]):
     """``training/invalid/<scene>/frame_NNNN.png`` with ``pixels`` (y, x) marked 255; the mask."""
     mask = np.zeros((HEIGHT, WIDTH), bool)
@@ -72,7 +77,8 @@ def sintel_with_invalid(root):
 def test_sintel_epe_pools_all_pixels_except_invalid(tmp_path):
     root = tmp_path / "MPI-Sintel-complete"
     masks = sintel_with_invalid(root)
-    rows = evaluate_flow(constant_flow, Sintel(root, pass_="clean"), flow_protocol("sintel-clean"), per_sequence=True)
+    rows = by_metric(evaluate_flow(constant_flow, Sintel(root, pass_="clean"), flow_protocol("sintel-clean"),
+                                   per_sequence=True), "epe")
 
     errors = {key: hand_epe(flow_field(100 * s + key[1]))[~masks[key]]
               for s, scene in enumerate(("alley_1", "bamboo_2")) for key in [(scene, 1), (scene, 2)]}
@@ -91,7 +97,7 @@ def test_sintel_epe_pools_all_pixels_except_invalid(tmp_path):
 
 def test_limit_names_the_subset(tmp_path):
     root = make_sintel(tmp_path / "s")
-    (row,) = evaluate_flow(constant_flow, Sintel(root), flow_protocol("sintel-clean"), limit=3)
+    (row,) = by_metric(evaluate_flow(constant_flow, Sintel(root), flow_protocol("sintel-clean"), limit=3), "epe")
     assert (row.dataset, row.reference, row.count) == ("sintel-clean-train-first-3", "sintel-clean-train", 3)
     expected = np.concatenate([hand_epe(flow_field(f)).ravel() for f in (1, 2)] + [hand_epe(flow_field(101)).ravel()])
     assert row.value == pytest.approx(expected.mean(), rel=1e-6)
@@ -103,15 +109,16 @@ def test_limit_names_the_subset(tmp_path):
 def test_kitti_epe_per_image_and_fl_all_pooled(tmp_path):
     make_kitti(tmp_path / "KITTI2015", scenes=3)
     with open_flow_dataset("kitti-2015", str(tmp_path)) as dataset:  # found as <data dir>/KITTI2015
-        epe, fl_all = evaluate_flow(constant_flow, dataset, flow_protocol("kitti-2015"))
+        epe, fl_all, wauc = evaluate_flow(constant_flow, dataset, flow_protocol("kitti-2015"))
 
-    per_image, outliers, valid_pixels = [], 0, 0
+    per_image, per_image_wauc, outliers, valid_pixels = [], [], 0, 0
     for n in range(3):
         truth = flow_field(n, scale=40)
         valid = np.random.default_rng(n).random((HEIGHT, WIDTH)) > 0.4
         error = hand_epe(truth)[valid]
         magnitude = np.sqrt((truth ** 2).sum(-1))[valid]
         per_image.append(error.mean())
+        per_image_wauc.append(hand_wauc(error))
         outliers += int(((error > 3) & (error > 0.05 * magnitude)).sum())
         valid_pixels += int(valid.sum())
     assert (epe.dataset, epe.metric, epe.count) == ("kitti-2015-train", "epe", 3)
@@ -119,6 +126,63 @@ def test_kitti_epe_per_image_and_fl_all_pooled(tmp_path):
     assert fl_all.metric == "fl-all"
     assert fl_all.value == pytest.approx(100 * outliers / valid_pixels, rel=1e-6)
     assert 0 < outliers < valid_pixels  # both kinds of pixel occur
+    assert (wauc.metric, wauc.count) == ("wauc", 3)
+    assert wauc.value == pytest.approx(np.mean(per_image_wauc), rel=1e-6)
+    assert 0 < wauc.value < 100
+
+
+def hand_wauc(errors: np.ndarray) -> float:
+    """Spring's WAUC (%) of one image's valid-pixel errors: thresholds i / 20 px, weights 1 - (i - 1) / 100."""
+    weights = 1 - (np.arange(1, 101) - 1) / 100
+    within = np.array([(errors <= i / 20).mean() for i in range(1, 101)])
+    return 100 * float((weights * within).sum() / weights.sum())
+
+
+# --- Sintel occluded / non-occluded EPE (pooled) and WAUC (per image) ----------------------------
+# make_sintel's occlusion maps mark columns 0 .. f of frame f occluded (255), the others 0: 2 of
+# 12 columns in frames 1, 3 in frames 2; 8 rows. The prediction is the truth plus (3, 4) px (error 5)
+# on occluded pixels and plus (0.375, 0.5) px (error 0.625) elsewhere, exact in float32.
+# WAUC per pixel (sum of weights 50.5): 5 px is within delta_100 only, 100 * 0.01 / 50.5 = 2 / 101;
+# 0.625 px is within delta_13 .. delta_100, 100 * (sum_{k=1..88} k / 100) / 50.5 = 3916 / 50.5 = 7832 / 101.
+OCCLUDED_OFFSET, MATCHED_OFFSET = np.array([3.0, 4.0]), np.array([0.375, 0.5])
+
+
+def occlusion_aware_prediction(scenes=("alley_1", "bamboo_2")):
+    """A stub network giving the offsets above, pair after pair in the reader's order."""
+    predictions = []
+    for s, _ in enumerate(scenes):
+        for f in (1, 2):
+            occluded = np.zeros((HEIGHT, WIDTH), bool)
+            occluded[:, : f + 1] = True
+            flow = flow_field(100 * s + f) + np.where(occluded[..., None], OCCLUDED_OFFSET, MATCHED_OFFSET)
+            predictions.append(torch.from_numpy(flow.astype(np.float32)).permute(2, 0, 1)[None])
+    pairs = iter(predictions)
+    return lambda image1, image2: next(pairs)
+
+
+def test_sintel_occluded_and_non_occluded_epe_and_wauc_by_hand(tmp_path, capsys):
+    root = make_sintel(tmp_path / "MPI-Sintel-complete")
+    rows = evaluate_flow(occlusion_aware_prediction(), Sintel(root), flow_protocol("sintel-final"))
+    values = {row.metric: row.value for row in rows}
+    assert list(values) == ["epe", "epe-occ", "epe-non-occ", "wauc"]
+    assert {row.unit for row in rows} == {"px", "%"} and rows[-1].unit == "%"
+    assert values["epe-occ"] == pytest.approx(5.0, rel=1e-9)
+    assert values["epe-non-occ"] == pytest.approx(0.625, rel=1e-9)
+    # pooled: 80 occluded pixels (8 x (2 + 3 + 2 + 3)) of 384: (80 * 5 + 304 * 0.625) / 384
+    assert values["epe"] == pytest.approx(590 / 384, rel=1e-9)
+    # per image: (2 * 2 + 10 * 7832) / 101 / 12 and (3 * 2 + 9 * 7832) / 101 / 12, averaged
+    assert values["wauc"] == pytest.approx((78324 + 70494) / (101 * 24), rel=1e-9)
+    assert capsys.readouterr().err == ""
+
+
+def test_sintel_without_occlusion_maps_gives_no_occlusion_rows(tmp_path, capsys):
+    root = make_sintel(tmp_path / "MPI-Sintel-complete")
+    shutil.rmtree(root / "training" / "occlusions")
+    rows = evaluate_flow(occlusion_aware_prediction(), Sintel(root), flow_protocol("sintel-clean"), per_sequence=True)
+    assert [row.metric for row in rows] == ["epe", "wauc"] * 3  # the whole set, then alley_1 and bamboo_2
+    assert rows[0].value == pytest.approx(590 / 384, rel=1e-9)
+    (notice,) = capsys.readouterr().err.splitlines()
+    assert "sintel-clean-train: no occlusion maps" in notice and "epe-occ, epe-non-occ" in notice
 
 
 # --- synthetic: the real-layout path gives the in-memory pairs ----------------------------------
@@ -130,15 +194,18 @@ def test_synthetic_pairs_go_through_a_sintel_tree(tmp_path):
         assert isinstance(dataset, Sintel) and len(dataset) == 3
         root = dataset.samples[0].image1.parents[3]
         items = [dataset[i] for i in range(3)]
-        (row,) = evaluate_flow(constant_flow, dataset, flow_protocol("synthetic", (16, 24)))
+        row, wauc = evaluate_flow(constant_flow, dataset, flow_protocol("synthetic", (16, 24)))
     assert not root.exists()  # the temporary tree is gone
     for item, pair in zip(items, pairs):
         torch.testing.assert_close(item["flow"], pair["flow"], rtol=0, atol=0)
         for key in ("image1", "image2"):  # frames stored as 8-bit PNG, as Sintel's
             torch.testing.assert_close(item[key], (pair[key] * 255).round() / 255, rtol=0, atol=1e-7)
     expected = np.concatenate([hand_epe(p["flow"].permute(1, 2, 0).double().numpy()).ravel() for p in pairs])
-    assert (row.dataset, row.count) == ("synthetic-seed2-16x24", 3)
+    assert (row.dataset, row.metric, row.count) == ("synthetic-seed2-16x24", "epe", 3)
     assert row.value == pytest.approx(expected.mean(), rel=1e-6)
+    # no occlusion maps in the tree, and no occlusion rows in the protocol
+    per_image = [hand_wauc(hand_epe(p["flow"].permute(1, 2, 0).double().numpy()).ravel()) for p in pairs]
+    assert wauc.metric == "wauc" and wauc.value == pytest.approx(np.mean(per_image), rel=1e-6)
 
 
 def test_the_synthetic_recipe_is_rendered_and_named(tmp_path):
@@ -227,6 +294,11 @@ def test_published_lookup_prefers_the_subset_and_the_same_k():
     assert filled.as_dict()["diff"] == pytest.approx(0.5) and filled.published_as.endswith(": epe")
     assert published_figure(metrics, EvalRow("sintel-clean-train", "epe", 1, 1, "sintel-clean-train", "alley_1")) is None
     assert published_figure(metrics, EvalRow("kitti-2015-train", "epe", 1, 1, "kitti-2015-train")) is None
+    for metric in ("epe-occ", "epe-non-occ", "wauc"):  # a published EPE is not an occlusion-split EPE or a WAUC
+        assert published_figure(metrics, EvalRow("sintel-clean-train", metric, 1, 1, "sintel-clean-train")) is None
+    assert published_figure({"sintel-clean-train": {"wauc": 60.0}},
+                            EvalRow("sintel-clean-train", "wauc", 1, 1, "sintel-clean-train")) == (
+        60.0, "sintel-clean-train: wauc")
 
 
 def test_record_measured_keeps_figures_per_file(tmp_path):
@@ -289,6 +361,10 @@ def test_eval_command_sintel_and_kitti_match_the_network_by_hand(tmp_path, capsy
                  "--out", str(out), "--per-sequence"]) == 0
     printed = capsys.readouterr().out
     assert "sintel-clean-train" in printed and "kitti-2015-train" in printed
+    lines = printed.splitlines()
+    assert lines[1].split()[:5] == ["dataset", "sequence", "metric", "unit", "ours"]
+    for metric, unit in (("epe-occ", "px"), ("epe-non-occ", "px"), ("wauc", "%"), ("fl-all", "%")):
+        assert any(line.split()[1:4] == ["-", metric, unit] for line in lines), metric
 
     table = json.loads((out / "eval-pwcnet.synth.json").read_text())
     assert table["meta"]["command"].startswith("zoo eval pwcnet.synth --data sintel-clean,kitti-2015")
@@ -325,9 +401,10 @@ def test_eval_command_sintel_and_kitti_match_the_network_by_hand(tmp_path, capsy
 
     with open(out / "eval-pwcnet.synth.csv") as f:
         csv_rows = list(csv.DictReader(f))
-    assert list(csv_rows[0]) == ["dataset", "sequence", "metric", "ours", "count"]
-    assert len(csv_rows) == len(table["rows"]) == 3 + 2 * 3  # sintel: all + 2 scenes; kitti: 2 metrics x (all + 2)
-    assert "| dataset | sequence | metric | ours | n |" in (out / "eval-pwcnet.synth.md").read_text()
+    assert list(csv_rows[0]) == ["dataset", "sequence", "metric", "unit", "ours", "count"]
+    # (all + 2 scenes) x (sintel: epe, epe-occ, epe-non-occ, wauc; kitti: epe, fl-all, wauc)
+    assert len(csv_rows) == len(table["rows"]) == 3 * 4 + 3 * 3
+    assert "| dataset | sequence | metric | unit | ours | n |" in (out / "eval-pwcnet.synth.md").read_text()
 
 
 def test_eval_command_nvae_on_mnist(shared_dir, tmp_path, capsys):

@@ -3,11 +3,26 @@
 Optical flow (:func:`evaluate_flow`, protocols in :data:`FLOW_PROTOCOLS`): every pair of the set at
 full resolution (PWC-Net resizes to multiples of 64 inside and back, as the official script),
 compared with the ground truth over the pixels ``valid`` marks, with the metrics of
-:mod:`datamodules.flow.metrics`:
+:mod:`datamodules.flow.metrics`. Rows (metric names and units):
+
+- ``epe`` (px): the end-point error, pooled or per image as the set's protocol says below;
+- ``epe-occ``, ``epe-non-occ`` (px, Sintel only): the EPE pooled over the valid pixels of frame 1
+  that the release's occlusion maps (``training/occlusions``) mark occluded in frame 2, and over
+  the others: Sintel's "unmatched" and "matched" EPE. ptlflow averages these per image instead,
+  so its occluded / non-occluded figures are not directly comparable (the whole-frame Sintel EPE
+  is the same either way where every pixel is valid: all frames have the same size). A tree without ``training/occlusions`` (the
+  clean / final / flow part of the download only) gives no such rows and a one-line notice;
+- ``wauc`` (%, higher is better, every set): Spring's weighted area under the accuracy curve for
+  thresholds 0.05 .. 5 px (:class:`~datamodules.flow.metrics.WeightedAreaUnderCurve`), per image
+  over its valid pixels, then averaged over the images, as Spring and ptlflow report it;
+- ``fl-all`` (%, KITTI 2015): see below.
+
+Sets:
 
 - ``sintel-clean``, ``sintel-final``: MPI-Sintel training, EPE over every pixel of every frame
   (one pooled mean) except the pixels of the release's invalid-pixel maps
-  (``training/invalid``, which :class:`~datamodules.flow.datasets.Sintel` leaves out of ``valid``);
+  (``training/invalid``, which :class:`~datamodules.flow.datasets.Sintel` leaves out of ``valid``),
+  and the same over its occluded and non-occluded pixels;
 - ``kitti-2015``, ``kitti-2012``: training, ``flow_occ`` (every pixel with ground truth). EPE over
   each image's valid pixels, averaged over the images (how the PWC-Net paper and most others give
   KITTI train EPE); for 2015 also Fl-all, the percentage of valid pixels whose EPE exceeds both
@@ -16,7 +31,8 @@ compared with the ground truth over the pixels ``valid`` marks, with the metrics
 - ``synthetic``: :class:`~datamodules.flow.synthetic.SyntheticFlow` pairs of the held-out seed 2
   (pwcnet.synth trained on seed 0 and selected on seed 1), written as an MPI-Sintel tree
   (8-bit PNG frames, ``.flo`` flow) in a temporary folder and read back by the Sintel reader, so
-  they take exactly the path of the real datasets.
+  they take exactly the path of the real datasets (the tree has no occlusion maps, and the
+  protocol no occlusion rows).
 
 NVAE (:func:`evaluate_nll`, datasets in :data:`IMAGE_PROTOCOLS`), as NVlabs/NVAE's
 ``evaluate.py --eval_mode=evaluate``: batch norm in eval mode (running statistics, no
@@ -35,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -45,13 +62,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from datamodules.flow.metrics import EndPointError, FlAll
+from datamodules.flow.metrics import EndPointError, FlAll, WeightedAreaUnderCurve, occlusion_split
 from zoo.records import resolve_import
 
 __all__ = [
     "FLOW_PROTOCOLS",
     "HELD_OUT_SEED",
     "IMAGE_PROTOCOLS",
+    "METRIC_UNITS",
     "EvalRow",
     "FlowProtocol",
     "ImageProtocol",
@@ -68,6 +86,10 @@ __all__ = [
 #: SyntheticFlow seed that no zoo weights trained or were selected on.
 HELD_OUT_SEED = 2
 
+#: The unit of each row's metric, as the table shows it.
+METRIC_UNITS = {"epe": "px", "epe-occ": "px", "epe-non-occ": "px", "fl-all": "%", "wauc": "%",
+                "nll_nats": "nats", "bpd": "bits/dim"}
+
 
 @dataclass(frozen=True)
 class EvalRow:
@@ -76,7 +98,8 @@ class EvalRow:
     Attributes:
         dataset: what was evaluated, e.g. ``sintel-clean-train`` (``-first-N`` when ``--limit``
             cut the set short).
-        metric: ``epe`` (px), ``fl-all`` (%), ``nll_nats`` (nats per image) or ``bpd`` (bits/dim).
+        metric: ``epe``, ``epe-occ``, ``epe-non-occ`` (px), ``fl-all``, ``wauc`` (%), ``nll_nats``
+            (nats per image) or ``bpd`` (bits/dim); :attr:`unit` names the unit.
         value: our figure.
         count: frame pairs or images evaluated.
         reference: the record key of the published figure for the whole set (``sintel-clean-train``).
@@ -97,10 +120,16 @@ class EvalRow:
     published: float | None = None
     published_as: str | None = None
 
+    @property
+    def unit(self) -> str | None:
+        """The metric's unit (:data:`METRIC_UNITS`; None for a metric it does not know)."""
+        return METRIC_UNITS.get(self.metric)
+
     def as_dict(self) -> dict[str, Any]:
-        """The table row: every field and ``diff`` = ours - published (None without a published figure)."""
+        """The table row: every field, ``unit`` and ``diff`` = ours - published (None without a published figure)."""
         diff = None if self.published is None else self.value - self.published
-        return {"dataset": self.dataset, "sequence": self.sequence, "metric": self.metric, "ours": self.value,
+        return {"dataset": self.dataset, "sequence": self.sequence, "metric": self.metric, "unit": self.unit,
+                "ours": self.value,
                 "stderr": self.stderr, "num_samples": self.num_samples, "published": self.published,
                 "diff": diff, "published_as": self.published_as, "count": self.count}
 
@@ -117,16 +146,22 @@ class FlowProtocol:
     metrics: tuple[tuple[str, str], ...]
 
 
-_EPE_POOLED = (("epe", "pixel"),)
+_WAUC = ("wauc", "image")
+_POOLED = (("epe", "pixel"), _WAUC)
+_SINTEL = (("epe", "pixel"), ("epe-occ", "pixel"), ("epe-non-occ", "pixel"), _WAUC)
 FLOW_PROTOCOLS: dict[str, FlowProtocol] = {
-    "sintel-clean": FlowProtocol("sintel-clean-train", _EPE_POOLED),
-    "sintel-final": FlowProtocol("sintel-final-train", _EPE_POOLED),
-    "kitti-2015": FlowProtocol("kitti-2015-train", (("epe", "image"), ("fl-all", "pixel"))),
-    "kitti-2012": FlowProtocol("kitti-2012-train", (("epe", "image"),)),
-    "chairs": FlowProtocol("chairs-val", _EPE_POOLED),
-    "synthetic": FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", _EPE_POOLED),
+    "sintel-clean": FlowProtocol("sintel-clean-train", _SINTEL),
+    "sintel-final": FlowProtocol("sintel-final-train", _SINTEL),
+    "kitti-2015": FlowProtocol("kitti-2015-train", (("epe", "image"), ("fl-all", "pixel"), _WAUC)),
+    "kitti-2012": FlowProtocol("kitti-2012-train", (("epe", "image"), _WAUC)),
+    "chairs": FlowProtocol("chairs-val", _POOLED),
+    "synthetic": FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", _POOLED),
 }
-_FLOW_METRICS = {"epe": EndPointError, "fl-all": FlAll}
+#: Row metric -> (metric class, pixels it is measured over: None = all valid, or a region of the
+#: dataset's occlusion maps, "occ" / "non-occ").
+_FLOW_METRICS = {"epe": (EndPointError, None), "epe-occ": (EndPointError, "occ"),
+                 "epe-non-occ": (EndPointError, "non-occ"), "fl-all": (FlAll, None),
+                 "wauc": (WeightedAreaUnderCurve, None)}
 
 
 def flow_protocol(name: str, synthetic_size: tuple[int, int] = (192, 256), synthetic_recipe: str = "v1") -> FlowProtocol:
@@ -175,7 +210,9 @@ def evaluate_flow(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         predict: ``(image1, image2)`` (1, 3, H, W) RGB in [0, 1] -> (1, 2, H, W) flow in pixels,
             e.g. ``functools.partial(models.pwcnet.inference.estimate_flow, network)``.
         dataset: items with ``image1``, ``image2``, ``flow``, ``valid`` and ``meta["sequence"]``,
-            as the flow datasets give them.
+            as the flow datasets give them; for the occlusion rows also ``occlusion(index)``, bool
+            (H, W), and ``has_occlusions`` (as :class:`~datamodules.flow.datasets.Sintel`). Without
+            them the occlusion rows are left out, with a one-line notice on stderr.
         protocol: the metrics and record key (:func:`flow_protocol`).
         per_sequence: also one row per metric and sequence (scene), after the whole-set rows.
         progress: a progress bar on stderr when it is a terminal.
@@ -186,23 +223,39 @@ def evaluate_flow(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     count = len(dataset) if limit is None else min(limit, len(dataset))
     if count < 1:
         raise ValueError(f"{protocol.key}: nothing to evaluate (limit {limit}, {len(dataset)} pairs)")
+    protocol = _without_missing_regions(protocol, dataset)
+    with_regions = any(_FLOW_METRICS[name][1] for name, _ in protocol.metrics)
     groups: dict[str | None, dict[str, Any]] = {}
     for index in tqdm(range(count), desc=protocol.key, unit="pair", disable=None if progress else True):
         item = dataset[index]
         pred = predict(item["image1"][None], item["image2"][None]).float().cpu()
         target, valid = item["flow"][None], item["valid"][None]
+        masks = {None: valid}
+        if with_regions:
+            masks["occ"], masks["non-occ"] = occlusion_split(valid, torch.from_numpy(dataset.occlusion(index))[None])
         for group in (None, item["meta"]["sequence"]) if per_sequence else (None,):
             metrics = groups.setdefault(group, {"count": 0, "metrics": _flow_metrics(protocol)})
             metrics["count"] += 1
-            for metric in metrics["metrics"].values():
-                metric.update(pred, target, valid)
+            for name, metric in metrics["metrics"].items():
+                metric.update(pred, target, masks[_FLOW_METRICS[name][1]])
     dataset_name = protocol.key if count == len(dataset) else f"{protocol.key}-first-{count}"
     return [EvalRow(dataset_name, name, float(metric.compute()), group["count"], protocol.key, sequence=sequence)
             for sequence, group in groups.items() for name, metric in group["metrics"].items()]
 
 
 def _flow_metrics(protocol: FlowProtocol) -> dict[str, Any]:
-    return {name: _FLOW_METRICS[name](average=average) for name, average in protocol.metrics}
+    return {name: _FLOW_METRICS[name][0](average=average) for name, average in protocol.metrics}
+
+
+def _without_missing_regions(protocol: FlowProtocol, dataset: Dataset) -> FlowProtocol:
+    """``protocol`` without its occlusion rows when ``dataset`` has no occlusion maps (notice on stderr)."""
+    regional = [name for name, _ in protocol.metrics if _FLOW_METRICS[name][1]]
+    if not regional or getattr(dataset, "has_occlusions", False):
+        return protocol
+    where = getattr(dataset, "occlusion_root", None)
+    print(f"zoo eval: {protocol.key}: no occlusion maps{f' ({where} is missing)' if where else ''}, "
+          f"so no {', '.join(regional)} rows", file=sys.stderr)
+    return replace(protocol, metrics=tuple(m for m in protocol.metrics if m[0] not in regional))
 
 
 # --- NVAE negative log-likelihood -------------------------------------------------------------

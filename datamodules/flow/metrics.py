@@ -11,10 +11,21 @@ Two averagings, as the benchmarks define them (``average=`` argument):
   pixels over the whole set before dividing).
 - ``"image"``: the mean over each image's valid pixels, then the mean over images (images
   without valid pixels are skipped). This is the per-image EPE that KITTI training results are
-  usually reported with (e.g. RAFT's and PWC-Net's "KITTI-15 train EPE").
+  usually reported with (e.g. RAFT's and PWC-Net's "KITTI-15 train EPE"), and Spring's WAUC
+  (the default of :class:`WeightedAreaUnderCurve`).
 
 Units: :class:`EndPointError` in pixels; :class:`FlAll` in percent; :class:`PixelAccuracy` as a
-fraction in [0, 1].
+fraction in [0, 1]; :class:`WeightedAreaUnderCurve` (WAUC, from the Spring benchmark) in percent,
+[0, 100], higher is better: with end-point errors ``e_p`` of the ``N`` valid pixels of an image,
+thresholds ``delta_i = i / 20`` px and weights ``w_i = 1 - (i - 1) / 100`` (i = 1 .. 100, see
+:data:`WAUC_THRESHOLDS` and :data:`WAUC_WEIGHTS`),
+
+    WAUC = 100 * sum_i w_i * #{p : e_p <= delta_i} / (N * sum_i w_i),
+
+the accuracy curve from 0.05 to 5 px weighted toward small errors.
+
+Occluded and non-occluded pixels (Sintel's "unmatched" and "matched" regions) are measured by
+updating a metric with the valid mask restricted to them, :func:`occlusion_split`.
 """
 
 from __future__ import annotations
@@ -25,9 +36,24 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-__all__ = ["EndPointError", "FlAll", "PixelAccuracy", "end_point_error"]
+__all__ = [
+    "WAUC_THRESHOLDS",
+    "WAUC_WEIGHTS",
+    "EndPointError",
+    "FlAll",
+    "PixelAccuracy",
+    "WeightedAreaUnderCurve",
+    "end_point_error",
+    "occlusion_split",
+]
 
 Average = Literal["pixel", "image"]
+
+_WAUC_STEPS = torch.arange(1, 101, dtype=torch.float64)  # i = 1 .. 100
+#: WAUC's error thresholds delta_i = i / 20 px: 0.05, 0.10, ..., 5 px, float64 (100,).
+WAUC_THRESHOLDS = _WAUC_STEPS / 20
+#: WAUC's weights w_i = 1 - (i - 1) / 100: 1, 0.99, ..., 0.01, float64 (100,).
+WAUC_WEIGHTS = 1 - (_WAUC_STEPS - 1) / 100
 
 
 def end_point_error(pred: Tensor, target: Tensor) -> Tensor:
@@ -111,6 +137,59 @@ class PixelAccuracy(_ValidPixelMean):
 
     def per_pixel(self, pred: Tensor, target: Tensor) -> Tensor:
         return (end_point_error(pred, target) < self.threshold).to(pred.dtype)
+
+
+class WeightedAreaUnderCurve(_ValidPixelMean):
+    """WAUC (%, [0, 100], higher is better): the weighted share of valid pixels within 0.05 .. 5 px.
+
+    Per pixel, ``100 * sum_i w_i [e <= delta_i] / sum_i w_i`` (module docstring); its mean over
+    an image's valid pixels is the image's WAUC. The default ``average="image"`` is the mean of
+    the per-image values, as Spring and ptlflow report it; images without valid pixels are
+    skipped (ptlflow counts them as 0). ``average="pixel"`` pools the pixels of all images.
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    scale = 100.0
+
+    def __init__(self, average: Average = "image", **kwargs) -> None:
+        super().__init__(average=average, **kwargs)
+
+    def per_pixel(self, pred: Tensor, target: Tensor) -> Tensor:
+        """float64 (B, H, W) in [0, 1]: the weighted share of thresholds the pixel's error is within."""
+        epe = end_point_error(pred, target)
+        # how many thresholds lie strictly below e: the pixel counts for every later one (e <= delta_i)
+        below = torch.searchsorted(WAUC_THRESHOLDS.to(epe.device, epe.dtype), epe.contiguous(), side="left")
+        return _WAUC_SHARE_BY_THRESHOLDS_BELOW.to(epe.device)[below]
+
+
+def _wauc_share_by_thresholds_below() -> Tensor:
+    """float64 (101,): entry k = sum_{i > k} w_i / sum_i w_i, the share of a pixel with k thresholds below its error."""
+    tail = WAUC_WEIGHTS.flip(0).cumsum(0).flip(0)
+    return torch.cat([tail, tail.new_zeros(1)]) / WAUC_WEIGHTS.sum()
+
+
+_WAUC_SHARE_BY_THRESHOLDS_BELOW = _wauc_share_by_thresholds_below()
+
+
+def occlusion_split(valid: Tensor | None, occluded: Tensor) -> tuple[Tensor, Tensor]:
+    """The valid pixels split by an occlusion map: ``(valid & occluded, valid & ~occluded)``.
+
+    Args:
+        valid: (B, H, W) bool, or None for every pixel.
+        occluded: (B, H, W) bool, True where a pixel of frame 1 is occluded in frame 2.
+
+    Returns:
+        Two (B, H, W) bool masks, to pass as ``valid`` to a metric's ``update``.
+    """
+    if occluded.ndim != 3 or occluded.dtype != torch.bool:
+        raise ValueError(f"occluded must be a (B, H, W) bool mask, got {occluded.dtype} {tuple(occluded.shape)}")
+    if valid is None:
+        valid = torch.ones_like(occluded)
+    elif valid.shape != occluded.shape:
+        raise ValueError(f"valid must have the shape of occluded {tuple(occluded.shape)}, got {tuple(valid.shape)}")
+    valid = valid.bool()
+    return valid & occluded, valid & ~occluded
 
 
 def _check_inputs(pred: Tensor, target: Tensor, valid: Tensor | None) -> Tensor:

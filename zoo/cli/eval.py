@@ -4,7 +4,7 @@
     zoo eval pwcnet.synth --data synthetic [--record]
     zoo eval nvae.mnist-cpu --data mnist --data-dir /data/mnist --num-samples 1000 [--limit 1000]
 
-Prints one table (dataset, metric, ours, published, difference) and, with ``--out DIR``, writes it
+Prints one table (dataset, metric, unit, ours, published, difference) and, with ``--out DIR``, writes it
 as ``eval-<name>.md``, ``.csv`` and ``.json``. The protocols are those of :mod:`zoo.evaluation`.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 __all__ = ["COLUMNS", "add_parser", "run"]
 
 #: (row key, heading) of the table; columns without any value are left out.
-COLUMNS = (("dataset", "dataset"), ("sequence", "sequence"), ("metric", "metric"), ("ours", "ours"),
+COLUMNS = (("dataset", "dataset"), ("sequence", "sequence"), ("metric", "metric"), ("unit", "unit"), ("ours", "ours"),
            ("stderr", "s.e."), ("num_samples", "K"), ("published", "published"), ("diff", "diff"),
            ("count", "n"), ("published_as", "published as"))
 
@@ -28,7 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``eval`` subcommand."""
     p = subparsers.add_parser(
         "eval", help="measure a weight set with the benchmarks' protocols, beside the published figures",
-        description="PWC-Net: EPE (and KITTI Fl-all) with each benchmark's protocol; NVAE: the "
+        description="PWC-Net: EPE (Sintel: also over occluded and non-occluded pixels), WAUC and KITTI "
+                    "Fl-all with each benchmark's protocol; NVAE: the "
                     "importance-weighted negative log-likelihood, as the official evaluation.")
     p.add_argument("name", help="registry name (pwcnet.things, nvae.mnist-cpu) or the architecture with --weights")
     p.add_argument("--weights", default=None, help="a weight file (official, safetensors or Lightning .ckpt) "

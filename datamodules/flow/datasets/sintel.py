@@ -79,6 +79,11 @@ class Sintel(FlowDataset):
         check_complete(samples, "MPI Sintel", SINTEL_LAYOUT, SINTEL_SOURCE)
         super().__init__(samples, transform)
 
+    @property
+    def has_occlusions(self) -> bool:
+        """Whether the tree holds the occlusion maps (``<split>/occlusions``; some downloads leave them out)."""
+        return self.occlusion_root.is_dir()
+
     def occlusion(self, index: int) -> np.ndarray:
         """bool (H, W): pixels of frame 1 occluded in frame 2 (training split only)."""
         sample = self.samples[index]
