@@ -91,7 +91,7 @@ def test_save_pretrained_writes_exactly_the_three_files(folders, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == sorted(PRETRAINED_FILES)
     config = json.loads((folder / "config.json").read_text())
     assert config["architecture"] == "pwcnet" and config["weights"] == "pwcnet.synth"
-    assert config["config"] == {"context": True, "channel_order": "BGR", "max_displacement": 4}
+    assert config["config"] == {"context": True, "channel_order": "BGR", "max_displacement": 4, "pipeline": "nvlabs"}
     metadata = read_zoo_metadata(folder / "model.safetensors")
     assert metadata["arch"] == "pwcnet" and metadata["config"] == config["config"]
     record = metadata["info"]["record"]

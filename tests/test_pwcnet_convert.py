@@ -17,6 +17,10 @@ from tests.support.pwcnet_recipe import FIXTURE_LAYOUTS, official_checkpoint, wr
 LAYOUT_OF_VARIANT = {"nvlabs-bare": "pwcnet-nvlabs", "nvlabs-wrapped": "pwcnet-nvlabs",
                      "sniklaus": "pwcnet-sniklaus", "sniklaus-runtime": "pwcnet-sniklaus",
                      "ptlflow": "pwcnet-ptlflow"}
+#: What each source's script feeds the network (RECIPE.md section 4; ptlflow's ``pwcnet`` flips BGR frames to RGB).
+PUBLISHED_PIPELINE = {"pwcnet-nvlabs": {"channel_order": "BGR", "pipeline": "nvlabs"},
+                      "pwcnet-sniklaus": {"channel_order": "BGR", "pipeline": "sniklaus"},
+                      "pwcnet-ptlflow": {"channel_order": "RGB", "pipeline": "ptlflow"}}
 
 
 def _key_list(pwcnet_fixture_dir: Path, name: str, field: str = "keys") -> dict[str, tuple[int, ...]]:
@@ -68,7 +72,7 @@ def test_detect_layout_rejects_other_dicts():
 @pytest.mark.parametrize("variant", FIXTURE_LAYOUTS)
 def test_convert_copies_every_tensor_unchanged(pwcnet_recipe, variant):
     state, config = convert.convert(official_checkpoint(pwcnet_recipe, variant), LAYOUT_OF_VARIANT[variant])
-    assert config == {"context": True, "channel_order": "BGR", "max_displacement": 4}
+    assert config == {"context": True, "max_displacement": 4, **PUBLISHED_PIPELINE[LAYOUT_OF_VARIANT[variant]]}
     expected, _ = convert.convert(pwcnet_recipe, "pwcnet-nvlabs")
     assert state.keys() == expected.keys()
     for key in state:
@@ -85,7 +89,7 @@ def test_convert_ptlflow_without_context_implies_config(pwcnet_recipe):
     checkpoint = official_checkpoint(pwcnet_recipe, "ptlflow")
     checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("dc_conv")}
     state, config = convert.convert(checkpoint, "pwcnet-ptlflow")
-    assert config["context"] is False
+    assert config == {"context": False, "max_displacement": 4, "channel_order": "BGR", "pipeline": "ptlflow-nodc"}
     PWCNet(**config).load_state_dict(state, strict=True)
 
 

@@ -11,8 +11,10 @@ Layouts:
   with the NVlabs names minus ``deconv2``; the ``pwcnet_nodc`` files also lack the context
   network (``dc_conv*``).
 
-Every tensor is copied unchanged (no transposition or channel reordering); all published
-weights expect BGR input at the first convolution.
+Every tensor is copied unchanged (no transposition or channel reordering). The config says what
+the publishing script feeds the first convolution and how it processes frames and flow
+(:func:`published_pipeline`): BGR for the NVlabs, sniklaus and ptlflow ``pwcnet_nodc`` files,
+RGB for ptlflow's ``pwcnet`` (context) files, whose script flips its BGR frames.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 
 from models.state_dict import check_fits, state_dict_of
 
-__all__ = ["LAYOUTS", "convert", "detect_layout", "nvlabs_names", "ptlflow_names", "sniklaus_names"]
+__all__ = ["LAYOUTS", "convert", "detect_layout", "nvlabs_names", "ptlflow_names", "published_pipeline", "sniklaus_names"]
 
 LAYOUTS: tuple[str, ...] = ("pwcnet-nvlabs", "pwcnet-sniklaus", "pwcnet-ptlflow")
 
@@ -125,13 +127,25 @@ def _rename_strictly(state: Mapping[str, Any], names: Mapping[str, str], layout:
     return {ours: state[theirs] for theirs, ours in names.items()}
 
 
-def _implied_config(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
-    """Builder config implied by converted weights (the cost-volume size from the level-6 estimator)."""
+def published_pipeline(layout: str, context: bool) -> dict[str, str]:
+    """The colour order and :mod:`models.pwcnet.pipeline` of the script that published a file of
+    ``layout``: NVlabs and sniklaus feed BGR; ptlflow 0.4.2 reads BGR frames and flips them, so
+    its ``pwcnet`` (context network) feeds RGB, while its ``pwcnet_nodc`` keeps BGR."""
+    if layout == "pwcnet-ptlflow":
+        return {"channel_order": "RGB", "pipeline": "ptlflow"} if context else {"channel_order": "BGR",
+                                                                                "pipeline": "ptlflow-nodc"}
+    return {"channel_order": "BGR", "pipeline": "sniklaus" if layout == "pwcnet-sniklaus" else "nvlabs"}
+
+
+def _implied_config(state: Mapping[str, torch.Tensor], layout: str) -> dict[str, Any]:
+    """Builder config implied by converted weights of ``layout`` (the cost-volume size from the
+    level-6 estimator, the pipeline from the publishing script)."""
     volume_channels = state["decoders.6.convs.0.weight"].shape[1]
     max_displacement = (math.isqrt(volume_channels) - 1) // 2
     if (2 * max_displacement + 1) ** 2 != volume_channels:
         raise ValueError(f"level-6 estimator takes {volume_channels} channels, not a square (2d+1)^2 cost volume")
-    return {"context": "context.0.weight" in state, "channel_order": "BGR", "max_displacement": max_displacement}
+    context = "context.0.weight" in state
+    return {"context": context, "max_displacement": max_displacement, **published_pipeline(layout, context)}
 
 
 def convert(checkpoint: Mapping[str, Any], layout: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -160,4 +174,4 @@ def convert(checkpoint: Mapping[str, Any], layout: str) -> tuple[dict[str, torch
         converted = _rename_strictly(state, sniklaus_names(), layout)
     else:
         converted = _rename_strictly(state, ptlflow_names(context="dc_conv1.0.weight" in state), layout)
-    return converted, _implied_config(converted)
+    return converted, _implied_config(converted, layout)

@@ -11,7 +11,8 @@ Two entry points:
 * :meth:`PWCNet.forward_levels` - the raw network, for training: RGB images whose sides are
   multiples of 64 in, flows of levels 2..6 out, in the network's own units (1/20 pixel).
 * :meth:`PWCNet.forward` - for users: RGB images in [0, 1] of any size in, flow in pixels at
-  full resolution out, with the pre- and post-processing of the official evaluation script.
+  full resolution out, with the pre- and post-processing of the script the weights were
+  published with (``pipeline``, see :mod:`models.pwcnet.pipeline`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.pwcnet.cost_volume import cost_volume, num_displacements
+from models.pwcnet.pipeline import STRIDE, resize_flow
+from models.pwcnet.pipeline import pipeline as _pipeline
 from models.pwcnet.warp import warp
 
 __all__ = [
@@ -47,35 +50,12 @@ ESTIMATOR_WIDTHS = (128, 128, 96, 64, 32)
 CONTEXT_DILATIONS = ((128, 1), (128, 2), (128, 4), (96, 8), (64, 16), (32, 1))
 #: Levels with a flow estimator, coarse to fine.
 LEVELS = (6, 5, 4, 3, 2)
-#: Image sides must be multiples of this for :meth:`PWCNet.forward_levels` (the pyramid's stride).
-STRIDE = 64
 #: :meth:`PWCNet.forward` accepts values this far outside [0, 1] (float rounding of resized frames).
 RANGE_MARGIN = 1e-3
 NEGATIVE_SLOPE = 0.1
 #: Largest cost-volume search radius accepted (px at each level); the paper uses 4. Radius d makes
 #: (2d + 1)^2 volume channels, so a value from a hostile file could otherwise take gigabytes.
 MAX_DISPLACEMENT_LIMIT = 16
-
-
-def resize_flow(flow: torch.Tensor, size: tuple[int, int], units: tuple[int, int] | None = None) -> torch.Tensor:
-    """A flow field resampled to another resolution, its vectors rescaled to the new pixels.
-
-    Args:
-        flow: (B, 2, h, w) flow (u, v) in pixels of an image of ``units`` = (h_u, w_u) pixels
-            (default (h, w): pixels of the flow's own grid; the network's flow 2 is sampled at a
-            quarter of the resolution whose pixels it counts).
-        size: (H, W), the target resolution.
-
-    Returns:
-        (B, 2, H, W) flow in pixels of the (H, W) grid: bilinear (``align_corners=False``), u
-        multiplied by W / w_u and v by H / h_u.
-    """
-    height, width = size
-    unit_h, unit_w = units or flow.shape[-2:]
-    if tuple(flow.shape[-2:]) == (height, width) and (unit_h, unit_w) == (height, width):
-        return flow
-    scale = flow.new_tensor([width / unit_w, height / unit_h]).view(1, 2, 1, 1)
-    return F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False) * scale
 
 
 def _check_values(name: str, image: torch.Tensor) -> None:
@@ -187,9 +167,13 @@ class PWCNet(nn.Module):
         channel_order: colour order the weights expect at the first convolution, ``"BGR"`` (every
             published weight set) or ``"RGB"``; inputs are always RGB and are reordered inside.
         max_displacement: search radius of the cost volume in pixels of each level (4: 81 channels).
+        pipeline: the steps around the network in :meth:`forward` and the warp's mask rule, as the
+            script the weights were published with runs them: ``"nvlabs"`` (default, also ours),
+            ``"sniklaus"``, ``"ptlflow"`` or ``"ptlflow-nodc"`` (:data:`models.pwcnet.pipeline.PIPELINES`).
     """
 
-    def __init__(self, context: bool = True, channel_order: str = "BGR", max_displacement: int = 4) -> None:
+    def __init__(self, context: bool = True, channel_order: str = "BGR", max_displacement: int = 4,
+                 pipeline: str = "nvlabs") -> None:
         super().__init__()
         if channel_order not in ("BGR", "RGB"):
             raise ValueError(f"channel_order must be 'BGR' or 'RGB', got {channel_order!r}")
@@ -198,6 +182,7 @@ class PWCNet(nn.Module):
                              f"uses 4), got {max_displacement!r}")
         self.channel_order = channel_order
         self.max_displacement = max_displacement
+        self.pipeline = _pipeline(pipeline)
         self.features = FeaturePyramid()
         volume = num_displacements(max_displacement)
         estimators = {}
@@ -255,7 +240,7 @@ class PWCNet(nn.Module):
             decoder = self.decoders[str(level)]
             features1, features2 = pyramid1[level - 1], pyramid2[level - 1]
             if up_flow is not None:
-                features2 = warp(features2, up_flow * (FLOW_SCALE / 2 ** level))
+                features2 = warp(features2, up_flow * (FLOW_SCALE / 2 ** level), self.pipeline.warp_mask)
             volume = F.leaky_relu(cost_volume(features1, features2, self.max_displacement), NEGATIVE_SLOPE)
             if up_flow is None:
                 x = volume
@@ -275,13 +260,14 @@ class PWCNet(nn.Module):
     def forward(self, image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
         """Flow from ``image1`` to ``image2`` in pixels, at the images' resolution.
 
-        Pipeline of the official evaluation script: resize both frames to the next multiples
-        of 64 (bilinear, ``align_corners=False``), run the network, multiply flow 2 by 20,
-        resize it to the input size (bilinear) and scale u by W / W64 and v by H / H64.
+        The pipeline of the script the weights were published with (``self.pipeline``, see
+        :mod:`models.pwcnet.pipeline`): resize both frames to the next multiples of 64
+        (bilinear), run the network, multiply flow 2 by 20, bring it to the input size
+        (bilinear) and scale u by W / W64 and v by H / H64.
 
         Documented conversions: a single-channel (grayscale) image is repeated to 3 channels;
-        a side shorter than 64 pixels is padded (edge replication) to 64 instead of being
-        stretched, and the flow is cropped back.
+        with the ``nvlabs`` and ``sniklaus`` pipelines a side shorter than 64 pixels is padded
+        (edge replication) to 64 instead of being stretched, and the flow is cropped back.
 
         Args:
             image1, image2: (B, 3, H, W) or (B, 1, H, W) RGB frames, float in [0, 1].
@@ -303,20 +289,18 @@ class PWCNet(nn.Module):
         image1, image2 = (image.to(dtype=weight.dtype, device=weight.device) for image in (image1, image2))
         height, width = image1.shape[-2:]
         pad_h, pad_w = max(STRIDE - height, 0), max(STRIDE - width, 0)
-        if pad_h or pad_w:
+        if self.pipeline.pad_small_frames and (pad_h or pad_w):
             image1, image2 = (F.pad(image, (0, pad_w, 0, pad_h), mode="replicate") for image in (image1, image2))
         flow = self._full_resolution_flow(image1, image2)
         return flow[:, :, :height, :width]
 
     def _full_resolution_flow(self, image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
-        height, width = image1.shape[-2:]
-        net_h, net_w = (math.ceil(side / STRIDE) * STRIDE for side in (height, width))
-        if (net_h, net_w) != (height, width):
-            image1, image2 = (F.interpolate(image, size=(net_h, net_w), mode="bilinear", align_corners=False)
-                              for image in (image1, image2))
+        size = tuple(image1.shape[-2:])
+        network_size = self.pipeline.network_size(*size)
+        image1, image2 = (self.pipeline.resize_frames(image, network_size) for image in (image1, image2))
         flow2 = self.forward_levels(image1, image2)[0]
         flow2 = flow2.to(torch.promote_types(flow2.dtype, torch.float32))
-        return resize_flow(flow2 * FLOW_SCALE, (height, width), units=(net_h, net_w))
+        return self.pipeline.flow_to_frames(flow2 * FLOW_SCALE, network_size, size)
 
     @staticmethod
     def _check_image(name: str, image: torch.Tensor) -> torch.Tensor:

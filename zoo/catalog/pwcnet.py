@@ -2,10 +2,18 @@
 
 All published weights descend from the authors' Caffe models (converted to PyTorch by NVlabs,
 by sniklaus, and retrained or repackaged by ptlflow) and carry NVIDIA's licence for PWC-Net:
-non-commercial use, share-alike. Every one of them expects BGR input at its first convolution;
-``PWCNet.forward`` takes RGB and reorders it. (ptlflow 0.4.2 flips its input to RGB before the
-first convolution; whether its release files store that layer with reversed input channels could
-not be checked offline, so their tensors are copied unchanged and fed BGR like the others.)
+non-commercial use, share-alike. Each record's config names what its publishing script feeds
+the network and how it processes frames and flow (``channel_order`` and ``pipeline``, see
+:mod:`models.pwcnet.pipeline`), so that each file gives the flow its source gives:
+
+- NVlabs and sniklaus: BGR at the first convolution, their scripts' resizes; sniklaus' warp
+  keeps border samples at coverage > 0.999 instead of >= 0.9999.
+- ptlflow 0.4.2: frames are read BGR (OpenCV); its ``pwcnet`` (the context model, files
+  ``pwcdcnet-*``) flips them and so feeds RGB, with ``align_corners=True`` resizes; its
+  ``pwcnet_nodc`` (files ``pwcnet-*``) feeds BGR. Both upsample flow 2 x4 before resizing back.
+  ptlflow's published figures were measured through that pipeline.
+
+``PWCNet.forward`` takes RGB and reorders it where the weights expect BGR.
 """
 
 from __future__ import annotations
@@ -16,12 +24,23 @@ from zoo.records import Architecture, WeightsInfo
 PAPER = ("Deqing Sun, Xiaodong Yang, Ming-Yu Liu, Jan Kautz. PWC-Net: CNNs for Optical Flow Using "
          "Pyramid, Warping, and Cost Volume. CVPR 2018. arXiv:1709.02371")
 LICENSE = "CC BY-NC-SA 4.0 (NVIDIA PWC-Net licence: non-commercial, share-alike)"
-INPUT = {"channels": "RGB", "range": "[0, 1]", "size": "any (resized to multiples of 64 inside)",
-         "network channels": "BGR (reordered inside)", "output": "flow (u, v) in pixels"}
 NUM_PARAMS = 9_374_274
 NUM_PARAMS_NO_CONTEXT = 8_243_008
-CONFIG = {"context": True, "channel_order": "BGR", "max_displacement": 4}
-CONFIG_NO_CONTEXT = {**CONFIG, "context": False}
+CONFIG = {"context": True, "channel_order": "BGR", "max_displacement": 4, "pipeline": "nvlabs"}
+SNIKLAUS_CONFIG = {**CONFIG, "pipeline": "sniklaus"}
+PTLFLOW_CONFIG = {**CONFIG, "channel_order": "RGB", "pipeline": "ptlflow"}
+PTLFLOW_NODC_CONFIG = {**CONFIG, "context": False, "pipeline": "ptlflow-nodc"}
+
+
+def _input(config: dict, script: str) -> dict[str, str]:
+    """The input convention of weights with ``config``, published with ``script``."""
+    reordered = "BGR (reordered inside)" if config["channel_order"] == "BGR" else "RGB"
+    return {"channels": "RGB", "range": "[0, 1]", "size": "any (resized to multiples of 64 inside)",
+            "network channels": reordered, "pipeline": f"{config['pipeline']} ({script})",
+            "output": "flow (u, v) in pixels"}
+
+
+INPUT = _input(CONFIG, "NVlabs script_pwc.py")
 
 RECIPE_THINGS = ("FlyingChairs (S_long schedule) then FlyingThings3D (S_fine), multi-scale L2 loss "
                  "on flows 6..2 with weights 0.32, 0.08, 0.02, 0.01, 0.005 (paper, Sec. 4)")
@@ -63,18 +82,19 @@ def _sniklaus(tag: str, model: str, recipe: str) -> WeightsInfo:
     file_name = f"network-{model}.pytorch"
     return WeightsInfo(
         name=f"pwcnet.{tag}", layout="pwcnet-sniklaus", urls=(SNIKLAUS + file_name,), file_name=file_name,
-        config=CONFIG, input_convention=INPUT, license=LICENSE,
+        config=SNIKLAUS_CONFIG, input_convention=_input(SNIKLAUS_CONFIG, "sniklaus run.py"), license=LICENSE,
         source="https://github.com/sniklaus/pytorch-pwc (run.py --model " + model + "), the authors' Caffe weights",
         paper=PAPER, num_params=NUM_PARAMS, recipe=recipe)
 
 
 def _ptlflow(tag: str, file_name: str, sha256: str, context: bool, recipe: str, metrics: dict) -> WeightsInfo:
+    model = "pwcnet" if context else "pwcnet_nodc"
+    config = PTLFLOW_CONFIG if context else PTLFLOW_NODC_CONFIG
     return WeightsInfo(
         name=f"pwcnet.{tag}", layout="pwcnet-ptlflow", urls=(PTLFLOW + file_name,), sha256=sha256,
-        file_name=file_name, config=CONFIG if context else CONFIG_NO_CONTEXT, input_convention=INPUT,
+        file_name=file_name, config=config, input_convention=_input(config, f"ptlflow 0.4.2 {model}"),
         license=LICENSE, paper=PAPER,
-        source="https://github.com/hmorimitsu/ptlflow (model " + ("pwcnet" if context else "pwcnet_nodc")
-               + "), release weights1",
+        source=f"https://github.com/hmorimitsu/ptlflow (model {model}), release weights1",
         num_params=NUM_PARAMS if context else NUM_PARAMS_NO_CONTEXT,
         metrics=metrics, metrics_source=PTLFLOW_METRICS,
         recipe=recipe + " (the paper's recipe; ptlflow does not document how these files were produced)")
@@ -110,7 +130,7 @@ _PUBLISHED = (
 _SYNTH = WeightsInfo(
     name="pwcnet.synth", layout="zoo", bundled="pwcnet-synth.safetensors", file_name="pwcnet-synth.safetensors",
     sha256="b71087f88898932ed4920c2cc7b8bbb1b3219e98bd8a7aa3c12d7f0e49503399", file_size=18763108, config=CONFIG,
-    input_convention=INPUT,
+    input_convention=_input(CONFIG, "ours, the NVlabs steps"),
     license="Apache-2.0 (weights trained by this project on its own synthetic data)",
     source="this project: zoo fit with configs/pwcnet/synthetic.yaml, synthetic-384.yaml, then synthetic-v2.yaml "
            "(9,000 + 1,250 + 4,000 iterations, 2 CPU cores, about 4 h 20 min in all)",
