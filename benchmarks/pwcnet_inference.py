@@ -285,6 +285,12 @@ def main() -> None:
         "ours bf16 autocast NCHW": (network, "bfloat16"),
         "ours bf16 autocast channels_last": (channels_last, "bfloat16"),
     }
+    # ptlflow's own pipeline (RGB at conv1a, align_corners=True resizes, x4 upsampling), as
+    # zoo.load runs it for ptlflow's pwcdcnet files: the like-for-like comparison with ptlflow
+    ptlflow_pipeline = PWCNet(channel_order="RGB", pipeline="ptlflow").eval()
+    ptlflow_pipeline.load_state_dict(state)
+    modes["ours float32, ptlflow pipeline"] = (ptlflow_pipeline, "float32")
+    modes["ours bf16, ptlflow pipeline"] = (ptlflow_pipeline, "bfloat16")
     if args.compile:
         modes["ours float32 torch.compile"] = (torch.compile(network), "float32")
     candidates = {"plain (NCHW, nothing tuned)": functools.partial(plain_flow, state, image1, image2)}
@@ -296,7 +302,7 @@ def main() -> None:
     with torch.inference_mode():
         times = best_times(candidates, args.repeats)
         reference = network(image1, image2)
-        flows = {name: fn() for name, fn in candidates.items() if name != "ptlflow pwcnet"}
+        flows = {name: fn() for name, fn in candidates.items() if name != "ptlflow pwcnet" and "ptlflow pipeline" not in name}
     plain = times["plain (NCHW, nothing tuned)"]
     print()
     for name, seconds in times.items():
@@ -306,7 +312,8 @@ def main() -> None:
         print(f"  {name:32s}: {seconds:6.3f} s  {gflop / seconds:5.0f} GFLOP/s ({gflop / seconds / rate:4.0%} of "
               f"{precision} matmul)  {seconds / plain:.2f}x plain{drift}")
     if ptlflow is not None:
-        print(f"  ours float32 / ptlflow: {times['ours float32 NCHW'] / times['ptlflow pwcnet']:.2f}")
+        for name in ("ours float32 NCHW", "ours float32, ptlflow pipeline", "ours bf16, ptlflow pipeline"):
+            print(f"  {name} / ptlflow: {times[name] / times['ptlflow pwcnet']:.2f}")
     best32 = min(times["ours float32 NCHW"], times["ours float32 channels_last"])
     best16 = min(times["ours bf16 autocast NCHW"], times["ours bf16 autocast channels_last"])
     print(f"\n  ours float32 (best layout) / plain: {best32 / plain:.2f};  bf16 / float32 (best layouts): {best16 / best32:.2f}")
