@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import zoo
-from tests.support.published_pipelines_reference import frame_pairs, frames_digest, ptlflow_checkpoint
+from tests.support.published_pipelines_reference import frame_pairs, frames_digest, ptlflow_checkpoint, recipe_float32
 from tests.support.pwcnet_recipe import official_checkpoint
 
 REFERENCE = Path(__file__).parent / "data" / "published_pipelines.npz"
@@ -40,7 +40,7 @@ def reference():
 
 def _file(tmp_path: Path, pipeline: str) -> Path:
     if pipeline == "sniklaus":
-        state = official_checkpoint({k: v.float() for k, v in _recipe().items()}, "sniklaus")
+        state = official_checkpoint(recipe_float32(), "sniklaus")
         path = tmp_path / "network-default.pytorch"
         torch.save(state, path)
         return path
@@ -49,13 +49,7 @@ def _file(tmp_path: Path, pipeline: str) -> Path:
     return path
 
 
-def _recipe():
-    from tests.support.published_pipelines_reference import recipe_float32
-    return recipe_float32()
-
-
-def _zoo_flow(path: Path, frames: np.ndarray) -> np.ndarray:
-    network = zoo.load("pwcnet", weights=path)
+def _zoo_flow(network: torch.nn.Module, frames: np.ndarray) -> np.ndarray:
     image1, image2 = (torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0 for frame in frames)
     with torch.inference_mode():
         return network(image1, image2)[0].numpy()
@@ -65,9 +59,9 @@ def _zoo_flow(path: Path, frames: np.ndarray) -> np.ndarray:
 def test_zoo_gives_the_sources_flow(tmp_path, pairs, reference, pipeline, pair):
     frames = pairs[pair]
     assert frames_digest(frames) == str(reference[f"{pair}/frames_sha256"]), f"{pair}: not the frames of the reference"
-    path = _file(tmp_path, pipeline)
-    assert zoo.load("pwcnet", weights=path).pipeline.name == pipeline
-    flow = _zoo_flow(path, frames)
+    network = zoo.load("pwcnet", weights=_file(tmp_path, pipeline))
+    assert network.pipeline.name == pipeline
+    flow = _zoo_flow(network, frames)
     expected = reference[f"{pipeline}/{pair}"]
     assert flow.shape == expected.shape
     assert np.abs(flow - expected).max() <= TOLERANCE_PX
@@ -77,10 +71,6 @@ def test_zoo_gives_the_sources_flow(tmp_path, pairs, reference, pipeline, pair):
 def test_the_nvlabs_pipeline_would_not_do(tmp_path, pairs, reference, pipeline):
     """The check is sharp: the same weights through the NVlabs steps miss each source by more than 5x
     the tolerance (sniklaus: 0.008 px, its mask rule alone; ptlflow: channel order and resizes)."""
-    path = _file(tmp_path, pipeline)
-    network = zoo.load("pwcnet", weights=path, pipeline="nvlabs", channel_order="BGR")
-    frames = pairs["sintel-crop"]
-    image1, image2 = (torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0 for frame in frames)
-    with torch.inference_mode():
-        flow = network(image1, image2)[0].numpy()
+    network = zoo.load("pwcnet", weights=_file(tmp_path, pipeline), pipeline="nvlabs", channel_order="BGR")
+    flow = _zoo_flow(network, pairs["sintel-crop"])
     assert np.abs(flow - reference[f"{pipeline}/sintel-crop"]).max() > 5 * TOLERANCE_PX

@@ -132,9 +132,10 @@ def published_pipeline(layout: str, context: bool) -> dict[str, str]:
     ``layout``: NVlabs and sniklaus feed BGR; ptlflow 0.4.2 reads BGR frames and flips them, so
     its ``pwcnet`` (context network) feeds RGB, while its ``pwcnet_nodc`` keeps BGR."""
     if layout == "pwcnet-ptlflow":
-        return {"channel_order": "RGB", "pipeline": "ptlflow"} if context else {"channel_order": "BGR",
-                                                                                "pipeline": "ptlflow-nodc"}
-    return {"channel_order": "BGR", "pipeline": "sniklaus" if layout == "pwcnet-sniklaus" else "nvlabs"}
+        pipeline = "ptlflow" if context else "ptlflow-nodc"
+    else:
+        pipeline = layout.removeprefix("pwcnet-")
+    return {"channel_order": "RGB" if pipeline == "ptlflow" else "BGR", "pipeline": pipeline}
 
 
 def _implied_config(state: Mapping[str, torch.Tensor], layout: str) -> dict[str, Any]:

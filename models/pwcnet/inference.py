@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from models.pwcnet.network import resize_flow
+from models.pwcnet.pipeline import resize_flow
 
 __all__ = ["PRECISIONS", "bf16_supported", "cpu_flags", "downscaled_size", "estimate_flow", "resolve_precision"]
 

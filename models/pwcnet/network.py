@@ -24,8 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.pwcnet.cost_volume import cost_volume, num_displacements
-from models.pwcnet.pipeline import STRIDE, resize_flow
-from models.pwcnet.pipeline import pipeline as _pipeline
+from models.pwcnet.pipeline import STRIDE, pipeline_named
 from models.pwcnet.warp import warp
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "RANGE_MARGIN",
     "STRIDE",
     "PWCNet",
-    "resize_flow",
 ]
 
 #: The network predicts flow divided by this factor ("div_flow" of the official code).
@@ -182,7 +180,7 @@ class PWCNet(nn.Module):
                              f"uses 4), got {max_displacement!r}")
         self.channel_order = channel_order
         self.max_displacement = max_displacement
-        self.pipeline = _pipeline(pipeline)
+        self.pipeline = pipeline_named(pipeline)
         self.features = FeaturePyramid()
         volume = num_displacements(max_displacement)
         estimators = {}
@@ -266,8 +264,9 @@ class PWCNet(nn.Module):
         (bilinear) and scale u by W / W64 and v by H / H64.
 
         Documented conversions: a single-channel (grayscale) image is repeated to 3 channels;
-        with the ``nvlabs`` and ``sniklaus`` pipelines a side shorter than 64 pixels is padded
-        (edge replication) to 64 instead of being stretched, and the flow is cropped back.
+        except with the ``sniklaus`` pipeline (which stretches, as its script), a side shorter
+        than 64 pixels is padded (edge replication) to 64 instead of being stretched, and the
+        flow is cropped back.
 
         Args:
             image1, image2: (B, 3, H, W) or (B, 1, H, W) RGB frames, float in [0, 1].

@@ -22,7 +22,7 @@ The colour order the first convolution expects belongs to the weights, not to th
 pipeline                frames under 64    resize to x64 (align)       mask         flow to H x W
 ======================  =================  ==========================  ===========  ============
 ``nvlabs``              padded             bilinear (False)            >= 0.9999    one resize (False)
-``sniklaus``            stretched            bilinear (False)            > 0.999      one resize (False)
+``sniklaus``            stretched          bilinear (False)            > 0.999      one resize (False)
 ``ptlflow``             padded             bilinear (True)             >= 0.9999    x4 (True), resize (True)
 ``ptlflow-nodc``        padded             bilinear (False)            >= 0.9999    x4 (True), resize (False)
 ======================  =================  ==========================  ===========  ============
@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from models.pwcnet.warp import NVLABS_MASK, SNIKLAUS_MASK, MaskRule
 
-__all__ = ["PIPELINES", "STRIDE", "Pipeline", "pipeline", "resize_flow"]
+__all__ = ["PIPELINES", "STRIDE", "Pipeline", "pipeline_named", "resize_flow"]
 
 #: Image sides must be multiples of this for the raw network (the pyramid's stride).
 STRIDE = 64
@@ -126,7 +126,7 @@ PIPELINES: dict[str, Pipeline] = {p.name: p for p in (
 )}
 
 
-def pipeline(name: str) -> Pipeline:
+def pipeline_named(name: str) -> Pipeline:
     """The pipeline ``name`` (a key of :data:`PIPELINES`)."""
     if name not in PIPELINES:
         raise ValueError(f"pipeline must be one of {', '.join(map(repr, PIPELINES))}, got {name!r}")
