@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from datamodules.images.cache import CachedImages, UInt8Cache
-from datamodules.images.datamodule import random_horizontal_flip
-from datamodules.images.mnist import MNISTDataModule
-from datamodules.images.readers import celeba64
+from zoo.datamodules.images.cache import CachedImages, UInt8Cache
+from zoo.datamodules.images.datamodule import random_horizontal_flip
+from zoo.datamodules.images.mnist import MNISTDataModule
+from zoo.datamodules.images.readers import celeba64
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

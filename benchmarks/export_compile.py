@@ -28,10 +28,10 @@ import torch
 
 import zoo
 from benchmarks.pwcnet_inference import best_times
-from datamodules.flow.synthetic import SyntheticFlow
-from models.nvae.graphs import PosteriorGraph, SamplingGraph, example_noise
 from zoo.cli.demo_flow import DEMO_SEED, DEMO_SIZE
-from zoo.onnx_export import export_onnx
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.models.nvae.graphs import PosteriorGraph, SamplingGraph, example_noise
+from zoo.publish.onnx_export import export_onnx
 
 
 def _timed(fn: Callable[[], object]) -> tuple[float, object]:

@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 
 import zoo
-from datamodules.flow.synthetic import SyntheticFlow
-from datamodules.flow.video import video_frames, video_writer
-from models.pwcnet.inference import estimate_flow
 from zoo.cli import main as zoo_main
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.datamodules.flow.video import video_frames, video_writer
+from zoo.models.pwcnet.inference import estimate_flow
 
 SIZE, STEP = (360, 640), (3, 1)
 

@@ -63,8 +63,8 @@ def _median(fn: Callable[[], object], repeats: int) -> float:
 
 
 def _network():
-    from models.nvae.config import PRESETS
-    from models.nvae.network import NVAE
+    from zoo.models.nvae.config import PRESETS
+    from zoo.models.nvae.network import NVAE
 
     torch.manual_seed(0)
     return NVAE(PRESETS["mnist"])
@@ -169,7 +169,7 @@ def fused_swish_calls(network: torch.nn.Module, x: torch.Tensor) -> int:
 
 
 def measure_plain_versions(repeats: int) -> dict:
-    from models.nvae import layers
+    from zoo.models.nvae import layers
 
     network = _network().train()
     results = {}

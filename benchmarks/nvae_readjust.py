@@ -21,7 +21,7 @@ import time
 import torch
 
 import zoo
-from models.nvae.network import NVAE
+from zoo.models.nvae.network import NVAE
 
 OFFICIAL_BATCHES, OFFICIAL_BATCH_SIZE, OFFICIAL_MOMENTUM = 500, 36, 0.05
 

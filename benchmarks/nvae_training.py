@@ -46,7 +46,7 @@ def _cases(names: list[str]) -> dict[str, tuple[dict, int]]:
 
 def _run_case(module_args: dict, batch_size: int, steps: int, threads: int, device: str,
               precision: str, queue: mp.Queue) -> None:
-    from models.nvae.module import NVAEModule
+    from zoo.models.nvae.module import NVAEModule
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -2,13 +2,13 @@
 
 Speed: every codec reads the same file and writes the same array; each figure is the best of
 ``--repeats`` runs in one process, with its ratio to the baseline, our reader and writer
-(:func:`datamodules.flow.png_io.read_png` / ``encode_png``: libpng through OpenCV, after the
+(:func:`zoo.datamodules.flow.png_io.read_png` / ``encode_png``: libpng through OpenCV, after the
 header check). The content is a KITTI-like dense flow map: smooth motion at 1/64 px steps
 plus noise, with an invalid band, so that the filters and deflate work as on real files.
 
 Memory: the peak resident memory of a fresh process that decodes a 0.8 MB PNG whose header
 claims 12000 x 12000 16-bit RGB (a deflate bomb: 864 MB of pixels), with OpenCV alone and with
-our reader, which refuses it from the header (over :data:`datamodules.flow.formats.MAX_PIXELS`).
+our reader, which refuses it from the header (over :data:`zoo.datamodules.flow.formats.MAX_PIXELS`).
 
     python -m benchmarks.png16 [--repeats 5]      (pypng: pip install pypng)
 
@@ -37,8 +37,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datamodules.flow.formats import MAX_PIXELS
-from datamodules.flow.png_io import encode_png, read_png
+from zoo.datamodules.flow.formats import MAX_PIXELS
+from zoo.datamodules.flow.png_io import encode_png, read_png
 
 HEIGHT, WIDTH = 375, 1242
 BOMB_SIDE = 12000
@@ -129,8 +129,8 @@ def bomb(side: int) -> bytes:
 
 _PEAK = """
 import resource, sys, cv2
-from datamodules.flow.formats import MAX_PIXELS
-from datamodules.flow.png_io import read_png
+from zoo.datamodules.flow.formats import MAX_PIXELS
+from zoo.datamodules.flow.png_io import read_png
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     outcome = cv2.imread(sys.argv[1], cv2.IMREAD_UNCHANGED).shape if sys.argv[2] == "opencv" else \\

@@ -28,11 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.pwcnet import network as network_module
-from models.pwcnet.cost_volume import cost_volume, cost_volume_unfold
-from models.pwcnet.inference import bf16_supported, cpu_flags, estimate_flow
-from models.pwcnet.network import FLOW_SCALE, PWCNet
-from zoo.loader import load
+from zoo.models.pwcnet import network as network_module
+from zoo.models.pwcnet.cost_volume import cost_volume, cost_volume_unfold
+from zoo.models.pwcnet.inference import bf16_supported, cpu_flags, estimate_flow
+from zoo.models.pwcnet.network import FLOW_SCALE, PWCNet
+from zoo.weights.loader import load
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "pwcnet"
 
@@ -240,7 +240,7 @@ def ptlflow_runner(state, image1, image2) -> Callable[[], object] | None:
     except Exception as error:  # noqa: BLE001 - any import failure means "not available here"
         print(f"  ptlflow pwcnet               : not importable ({type(error).__name__}); skipped")
         return None
-    from models.pwcnet.convert import nvlabs_names
+    from zoo.models.pwcnet.convert import nvlabs_names
 
     model = pwcnet().eval()
     ours_to_theirs = {ours: theirs for theirs, ours in nvlabs_names().items()}

@@ -19,8 +19,8 @@ import numpy as np
 
 _CHILD = """
 import resource, sys, torch
-from models.pwcnet.inference import estimate_flow
-from models.pwcnet.network import PWCNet
+from zoo.models.pwcnet.inference import estimate_flow
+from zoo.models.pwcnet.network import PWCNet
 height, width, precision = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 network = PWCNet().eval()
 image1, image2 = torch.rand(1, 3, height, width), torch.rand(1, 3, height, width)

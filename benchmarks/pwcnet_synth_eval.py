@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datamodules.flow.formats import read_flow, read_image
-from datamodules.flow.synthetic import SyntheticFlow
-from zoo.loader import load
+from zoo.datamodules.flow.formats import read_flow, read_image
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.weights.loader import load
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CHAIRS_CROP = SHARED / "data" / "flow_samples" / "chairs_crop"

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from datamodules.flow.datamodule import FlowDataModule
-from models.pwcnet.module import PWCNetModule
+from zoo.datamodules.flow.datamodule import FlowDataModule
+from zoo.models.pwcnet.module import PWCNetModule
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = {"32": None, "32-true": None, "bf16-mixed": torch.bfloat16, "bf16": torch.bfloat16}

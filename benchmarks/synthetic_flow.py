@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from datamodules.flow.synthetic import RECIPES, SyntheticFlow
+from zoo.datamodules.flow.synthetic import RECIPES, SyntheticFlow
 
 SIZES = ((384, 512), (375, 1242))
 CROP, BATCH = (256, 320), 4
@@ -51,8 +51,8 @@ def generator_rate(recipe: str, size: tuple[int, int], pairs: int) -> float:
 
 def pwcnet_step_seconds(steps: int) -> float:
     """Seconds per PWC-Net training step on a batch of 4 crops of 256x320."""
-    from models.pwcnet.loss import multiscale_loss
-    from models.pwcnet.network import PWCNet
+    from zoo.models.pwcnet.loss import multiscale_loss
+    from zoo.models.pwcnet.network import PWCNet
 
     network = PWCNet(channel_order="RGB")
     optimiser = torch.optim.SGD(network.parameters(), lr=1e-5)

@@ -1,6 +1,6 @@
 """State dicts of any container, and the report of how one fails to fit a network.
 
-Used by both architectures' official-weight converters and by ``zoo.checkpoint``: a foreign file
+Used by both architectures' official-weight converters and by ``zoo.weights.checkpoint``: a foreign file
 holds its tensors bare or under ``state_dict`` (Lightning, NVlabs trainers), sometimes with the
 ``module.`` prefix of ``nn.DataParallel``; when it does not fit, the error lists every missing,
 unexpected and mis-shaped key, at most :data:`LISTED` of each, with a count of the rest.

@@ -53,7 +53,7 @@ def pwcnet_recipe(pwcnet_fixture_dir: Path) -> dict:
 @pytest.fixture()
 def tinynet(monkeypatch):
     """Registers the ``tinynet`` architecture (tests/support/tinynet.py) for the duration of a test."""
-    from zoo import registry
+    from zoo.catalog import registry
 
     registry._load_catalog()
     monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))

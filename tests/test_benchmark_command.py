@@ -1,4 +1,4 @@
-"""``zoo benchmark`` and :mod:`zoo.benchmarking`: the FLOP counts against hand counts, the table's
+"""``zoo benchmark`` and :mod:`zoo.measure.benchmarking`: the FLOP counts against hand counts, the table's
 structure and the memory probes. No timing is asserted."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.pwcnet import network as network_module
-from models.pwcnet.cost_volume import TILE, cost_volume
-from zoo.benchmarking import Setup, benchmark, build, count_flops, latencies, peak_memory
 from zoo.cli import main
+from zoo.measure.benchmarking import Setup, benchmark, build, count_flops, latencies, peak_memory
+from zoo.models.pwcnet import network as network_module
+from zoo.models.pwcnet.cost_volume import TILE, cost_volume
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ def test_latencies_count_the_calls():
 
 _RSS_PROBE = """
 import numpy as np
-from zoo.benchmarking import peak_rss_growth
+from zoo.measure.benchmarking import peak_rss_growth
 
 def allocate():
     array = np.ones(48 * 2 ** 20 // 8)  # touched: resident

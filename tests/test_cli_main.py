@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from zoo.cli import catalog, main
+from zoo.cli import info, main
 from zoo.cli.device import torch_device
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,19 +33,19 @@ def _failing(error: BaseException):
     (ZeroDivisionError(), "zoo: error: ZeroDivisionError: (no message)"),
 ])
 def test_every_exception_of_a_command_is_one_line_and_status_1(error, line, monkeypatch, capsys):
-    monkeypatch.setattr(catalog, "_list", _failing(error))
+    monkeypatch.setattr(info, "_list", _failing(error))
     assert main(["list"]) == 1
     captured = capsys.readouterr()
     assert captured.err == line + "\n" and captured.out == ""
 
 
 def test_zoo_debug_shows_the_traceback_and_ctrl_c_is_never_caught(monkeypatch):
-    monkeypatch.setattr(catalog, "_list", _failing(RuntimeError("boom")))
+    monkeypatch.setattr(info, "_list", _failing(RuntimeError("boom")))
     monkeypatch.setenv("ZOO_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
         main(["list"])
     monkeypatch.delenv("ZOO_DEBUG")
-    monkeypatch.setattr(catalog, "_list", _failing(KeyboardInterrupt()))
+    monkeypatch.setattr(info, "_list", _failing(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         main(["list"])
 

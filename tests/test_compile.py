@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 import zoo
-from datamodules.flow.formats import read_flow
-from models.nvae.graphs import SamplingGraph, example_noise
 from zoo.cli import main
+from zoo.datamodules.flow.formats import read_flow
+from zoo.models.nvae.graphs import SamplingGraph, example_noise
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None,
                                 reason="torch.compile (inductor) on CPU needs a C compiler")

@@ -11,10 +11,10 @@ from PIL import Image
 
 import zoo
 from benchmarks.pwcnet_synth_eval import synthetic_figures, synthetic_name
-from datamodules.flow.formats import read_flow
-from datamodules.flow.synthetic import SyntheticFlow
-from datamodules.flow.visualize import flow_to_color
 from zoo.cli.demo_flow import DEMO_RECIPE, DEMO_SEED, DEMO_SIZE, EPE_CLIP, baseline_wins, flow_demo, flow_picture
+from zoo.datamodules.flow.formats import read_flow
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.datamodules.flow.visualize import flow_to_color
 
 
 def test_flow_demo_writes_flow_and_figure_and_reports_the_epe(tmp_path: Path, monkeypatch) -> None:

@@ -1,4 +1,4 @@
-"""``zoo eval`` and :mod:`zoo.evaluation`: every figure against a computation by hand (numpy on the
+"""``zoo eval`` and :mod:`zoo.measure.evaluation`: every figure against a computation by hand (numpy on the
 files' known content), on tiny datasets written in the published layouts."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import pytest
 import torch
 from PIL import Image
 
-from datamodules.flow.datasets import Sintel
-from datamodules.flow.formats import read_flow
-from datamodules.flow.layouts import write_sintel
-from datamodules.flow.synthetic import SyntheticFlow
 from tests.support.flow_fixtures import HEIGHT, WIDTH, flow_field, make_kitti, make_sintel
 from zoo.cli import main
-from zoo.evaluation import (
+from zoo.datamodules.flow.datasets import Sintel
+from zoo.datamodules.flow.formats import read_flow
+from zoo.datamodules.flow.layouts import write_sintel
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.measure.evaluation import (
     IMAGE_PROTOCOLS,
     EvalRow,
     evaluate_flow,
@@ -324,8 +324,8 @@ def test_recorded_figures_belong_to_the_bundled_files():
     import hashlib
 
     from zoo.catalog.measured import read_measured
-    from zoo.hub import weights_file
-    from zoo.registry import weights_info
+    from zoo.catalog.registry import weights_info
+    from zoo.weights.cache import weights_file
 
     store = read_measured()
     assert set(store) >= {"pwcnet.synth", "nvae.mnist-cpu"}
@@ -338,7 +338,7 @@ def test_recorded_figures_belong_to_the_bundled_files():
 
 
 def test_info_shows_measured_beside_published():
-    from zoo.records import WeightsInfo
+    from zoo.catalog.records import WeightsInfo
 
     info = WeightsInfo(name="a.b", layout="zoo", metrics={"d": {"epe": 2.5}}, metrics_source="paper",
                        measured={"d": {"epe": 2.25}}, measured_source="zoo eval a.b --data d")
@@ -352,7 +352,7 @@ def test_info_shows_measured_beside_published():
 
 def test_eval_command_sintel_and_kitti_match_the_network_by_hand(tmp_path, capsys):
     import zoo
-    from models.pwcnet.inference import estimate_flow
+    from zoo.models.pwcnet.inference import estimate_flow
 
     sintel_with_invalid(tmp_path / "data" / "MPI-Sintel-complete")
     make_kitti(tmp_path / "data" / "KITTI2015", scenes=2)

@@ -1,4 +1,4 @@
-"""datamodules.files.cache: digests, the manifest's refusal to forget, and reading without writing."""
+"""zoo.datamodules.files.cache: digests, the manifest's refusal to forget, and reading without writing."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from datamodules.files import cache
-from datamodules.files.download import import_file
+from zoo.datamodules.files import cache
+from zoo.datamodules.files.download import import_file
 
 BODY = b"weights " * 1000
 
@@ -153,8 +153,8 @@ def test_import_removes_the_parts_a_killed_import_left(tmp_path):
 
 
 def test_downloads_and_imports_are_fsynced_before_the_rename(tmp_path, monkeypatch, http_server):
-    from datamodules.files.download import download
     from tests.support.http_server import Route
+    from zoo.datamodules.files.download import download
 
     synced = []
     real_fsync = os.fsync

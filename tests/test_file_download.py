@@ -1,4 +1,4 @@
-"""datamodules.files (the verified cache and its downloads) against a real HTTP server on 127.0.0.1."""
+"""zoo.datamodules.files (the verified cache and its downloads) against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from datamodules.files import cache as hub_cache
-from datamodules.files import download as hub
 from tests.support.http_server import Route
+from zoo.datamodules.files import cache as hub_cache
+from zoo.datamodules.files import download as hub
 
 BODY = os.urandom(300_000)
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -149,7 +149,7 @@ def test_killed_download_leaves_nothing_visible(http_server, tmp_path):
     http_server.routes["/w/model.pth"] = slow
     url = http_server.url("/w/model.pth")
     child = subprocess.Popen(
-        [sys.executable, "-c", ("import sys; from datamodules.files import download as hub; "
+        [sys.executable, "-c", ("import sys; from zoo.datamodules.files import download as hub; "
          "hub.download(sys.argv[1], sys.argv[2], cache_dir=sys.argv[3])"), url, SHA, str(tmp_path)],
         cwd=Path(__file__).resolve().parents[1])
     target = hub_cache.cached_file(url, tmp_path)

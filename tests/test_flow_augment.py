@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.flow.augment import FlowAugmentation, PhotometricJitter, affine_augment
+from zoo.datamodules.flow.augment import FlowAugmentation, PhotometricJitter, affine_augment
 
 
 def _smooth_image(height, width, shift=(0.0, 0.0)):

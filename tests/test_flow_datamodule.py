@@ -9,12 +9,12 @@ import zipfile
 import pytest
 import torch
 
-from datamodules import FlowDataModule
-from datamodules.flow.datamodule import parse_composition
-from datamodules.flow.datasets import KITTI, Sintel
-from datamodules.flow.sources import SOURCES, DataSource
 from tests.support.flow_fixtures import make_kitti, make_sintel, make_things
 from tests.support.http_server import Route
+from zoo.datamodules import FlowDataModule
+from zoo.datamodules.flow.datamodule import parse_composition
+from zoo.datamodules.flow.datasets import KITTI, Sintel
+from zoo.datamodules.flow.sources import SOURCES, DataSource
 
 
 def test_parse_composition():

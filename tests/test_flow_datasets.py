@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.flow.datasets import HD1K, KITTI, DatasetNotFoundError, FlyingChairs, FlyingThings3D, Sintel
-from datamodules.flow.formats import read_flow, read_image
-from datamodules.flow.sources import DataSource, prepare_dataset
 from tests.support.flow_fixtures import flow_field, frame, make_chairs, make_hd1k, make_kitti, make_sintel, make_things
 from tests.support.http_server import Route
+from zoo.datamodules.flow.datasets import HD1K, KITTI, DatasetNotFoundError, FlyingChairs, FlyingThings3D, Sintel
+from zoo.datamodules.flow.formats import read_flow, read_image
+from zoo.datamodules.flow.sources import DataSource, prepare_dataset
 
 
 def _check_item(item, image1_seed, image2_seed, flow, valid=None):
@@ -229,7 +229,7 @@ def test_prepare_chairs_strips_the_release_folder_and_fetches_the_split(tmp_path
 
 
 def test_prepare_rejects_a_wrong_checksum(tmp_path, http_server):
-    from datamodules.files.cache import ChecksumError
+    from zoo.datamodules.files.cache import ChecksumError
 
     http_server.routes["/a.zip"] = Route(_zip_folder(make_sintel(tmp_path / "original", frames=2)))
     sources = {"sintel": DataSource(urls=(http_server.url("/a.zip"),), sha256="0" * 64)}

@@ -13,9 +13,17 @@ import PIL
 import pytest
 from PIL import Image
 
-from datamodules.flow.formats import MAX_PIXELS, FlowFormatError, read_flow, read_image, read_pfm, write_flow, write_pfm
-from datamodules.flow.png_io import PNGError, encode_png, png_header, read_png
 from tests.support.flow_fixtures import hand_built_png
+from zoo.datamodules.flow.formats import (
+    MAX_PIXELS,
+    FlowFormatError,
+    read_flow,
+    read_image,
+    read_pfm,
+    write_flow,
+    write_pfm,
+)
+from zoo.datamodules.flow.png_io import PNGError, encode_png, png_header, read_png
 
 
 def _random_flow(shape=(5, 7), scale=40.0, seed=0):
@@ -389,7 +397,7 @@ def test_read_image_refuses_non_finite_float_images(tmp_path, value):
 def test_image_bombs_are_refused_before_decoding_naming_the_file(tmp_path, width, height, message):
     import warnings
 
-    from datamodules.flow.formats import image_size
+    from zoo.datamodules.flow.formats import image_size
 
     path = tmp_path / "bomb.jpg.png"
     path.write_bytes(hand_built_png(np.zeros((1, 4, 3), np.uint8), claimed_size=(width, height)))
@@ -401,7 +409,7 @@ def test_image_bombs_are_refused_before_decoding_naming_the_file(tmp_path, width
 
 
 def test_image_size_reads_the_header_only(tmp_path):
-    from datamodules.flow.formats import image_size
+    from zoo.datamodules.flow.formats import image_size
 
     path = tmp_path / "claims.png"
     path.write_bytes(hand_built_png(np.zeros((1, 4, 3), np.uint8), claimed_size=(3000, 2000)))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.flow.metrics import (
+from zoo.datamodules.flow.metrics import (
     EndPointError,
     FlAll,
     PixelAccuracy,

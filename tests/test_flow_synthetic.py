@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import SyntheticFlow
-from datamodules.flow.synthetic import RECIPES, SCENE_KINDS
 from tests.synthetic_flow_checks import warp_residuals
+from zoo.datamodules import SyntheticFlow
+from zoo.datamodules.flow.synthetic import RECIPES, SCENE_KINDS
 
 QUARTER_PIXEL_SHIFTS = [(0.25, 0), (-0.25, 0), (0, 0.25), (0, -0.25)]
 

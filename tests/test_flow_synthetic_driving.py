@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import SyntheticFlow
-from datamodules.flow.synthetic.driving import render_driving, sample_driving_scene
+from zoo.datamodules import SyntheticFlow
+from zoo.datamodules.flow.synthetic.driving import render_driving, sample_driving_scene
 
 SIZE = (150, 496)
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import SyntheticFlow
-from datamodules.flow.synthetic.deformation import smooth_deformation
-from datamodules.flow.synthetic.degradation import motion_blur
 from tests.synthetic_flow_checks import warp_residuals
+from zoo.datamodules import SyntheticFlow
+from zoo.datamodules.flow.synthetic.deformation import smooth_deformation
+from zoo.datamodules.flow.synthetic.degradation import motion_blur
 
 SIZES = {"layered": (96, 128), "subpixel": (96, 128), "deformation": (96, 128), "driving": (120, 320)}
 

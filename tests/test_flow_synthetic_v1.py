@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import SyntheticFlow
 from tests.support.synthetic_v1_reference import FLOW_DIGESTS_8245087, REFERENCE, case_name, render
+from zoo.datamodules import SyntheticFlow
 
 #: max |image - reference| over all pixels and channels (images in [0, 1]).
 IMAGE_ATOL = 1e-4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datamodules.flow.visualize import color_wheel, color_wheel_legend, flow_to_color
+from zoo.datamodules.flow.visualize import color_wheel, color_wheel_legend, flow_to_color
 
 
 def test_wheel_has_the_middlebury_ramps():

@@ -20,14 +20,14 @@ import pytest
 import torch
 
 import zoo
-from models.nvae.graphs import example_noise
-from models.pwcnet.network import PWCNet
 from tests.support.hf_hub import FakeHub, place_in_cache
-from zoo.card import model_card
-from zoo.checkpoint import read_zoo_metadata, save_weights
+from zoo.catalog.records import WeightsInfo
 from zoo.cli import main
-from zoo.hf_hub import PRETRAINED_FILES, hub_name, parse_hub_name
-from zoo.records import WeightsInfo
+from zoo.models.nvae.graphs import example_noise
+from zoo.models.pwcnet.network import PWCNet
+from zoo.publish.card import model_card
+from zoo.weights.checkpoint import read_zoo_metadata, save_weights
+from zoo.weights.hf_hub import PRETRAINED_FILES, hub_name, parse_hub_name
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMIT_A, COMMIT_B = "a" * 40, "b" * 40
@@ -116,8 +116,8 @@ def test_save_pretrained_writes_exactly_the_three_files(folders, tmp_path):
 
 _LOAD_OFFLINE = """
 import json, sys, torch, zoo
-from models.nvae.graphs import example_noise
-from zoo import registry
+from zoo.models.nvae.graphs import example_noise
+from zoo.catalog import registry
 frames, out = torch.load(sys.argv[1]), {}
 with torch.no_grad():
     for name in ("hf-hub:org/pwc", "hf-hub:org/pwc@v0", "hf-hub:org/pwc@" + "a" * 40):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.images.cache import CachedImages, UInt8Cache, fingerprint
+from zoo.datamodules.images.cache import CachedImages, UInt8Cache, fingerprint
 
 
 def _images(count: int = 6) -> np.ndarray:

@@ -12,13 +12,19 @@ import pytest
 import torch
 from PIL import Image
 
-import datamodules
-from datamodules import CelebA64DataModule, CelebAHQ256DataModule, CIFAR10DataModule, FFHQ256DataModule, MNISTDataModule
-from datamodules.files.cache import cache_root
-from datamodules.images import readers
-from datamodules.images.datamodule import dynamic_binarize, random_horizontal_flip, seeded_split
 from tests.support.http_server import Route
 from tests.support.image_fixtures import bilinear_reference, cifar_archive, idx_bytes, write_idx_gz
+from zoo import datamodules
+from zoo.datamodules import (
+    CelebA64DataModule,
+    CelebAHQ256DataModule,
+    CIFAR10DataModule,
+    FFHQ256DataModule,
+    MNISTDataModule,
+)
+from zoo.datamodules.files.cache import cache_root
+from zoo.datamodules.images import readers
+from zoo.datamodules.images.datamodule import dynamic_binarize, random_horizontal_flip, seeded_split
 
 # Published MNIST class counts (training, test), digits 0..9.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -380,7 +386,7 @@ def test_lightning_cli_builds_a_datamodule_from_yaml(tmp_path):
     parser.add_subclass_arguments(LightningDataModule, "data")
     config = parser.parse_string(f"""
 data:
-  class_path: datamodules.MNISTDataModule
+  class_path: zoo.datamodules.MNISTDataModule
   init_args:
     data_dir: {tmp_path}
     batch_size: 16

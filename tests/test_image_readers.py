@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datamodules.images import readers
 from tests.support.image_fixtures import bilinear_reference, cifar_batch_bytes, idx_bytes, py2_pickle
+from zoo.datamodules.images import readers
 
 # -- IDX --------------------------------------------------------------------------------------
 

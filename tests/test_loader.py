@@ -19,8 +19,9 @@ import torch
 import zoo
 from tests.support.http_server import Route
 from tests.support.tinynet import TinyNet, example_input, reference_output, upstream_state
-from zoo import checkpoint, registry
+from zoo.catalog import registry
 from zoo.cli import main
+from zoo.weights import checkpoint
 
 
 def test_weights_info_is_immutable_and_validated():
@@ -210,7 +211,7 @@ def test_the_hub_and_the_plain_commands_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, zoo.hub, zoo.registry, zoo.cli; zoo.cli.main(['list']); zoo.cli.main(['info', 'pwcnet.synth']); "
+    code = ("import sys, zoo.weights.cache, zoo.catalog.registry, zoo.cli; zoo.cli.main(['list']); zoo.cli.main(['info', 'pwcnet.synth']); "
             "print(sorted(m for m in ('torch', 'pytorch_lightning') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout
@@ -218,7 +219,7 @@ def test_the_hub_and_the_plain_commands_do_not_import_torch():
 
 
 def test_written_files_get_the_usual_permissions(tmp_path):
-    from datamodules.files.atomic import write_atomic
+    from zoo.datamodules.files.atomic import write_atomic
 
     mask = os.umask(0o022)
     os.umask(mask)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import zoo
-from models.nvae.config import PRESETS, NVAEConfig
-from models.nvae.convert import config_from_args, convert, detect_layout
-from models.nvae.network import NVAE
 from tests.support.nvae_recipe import FULL_CONFIGS, official_checkpoint
+from zoo.models.nvae.config import PRESETS, NVAEConfig
+from zoo.models.nvae.convert import config_from_args, convert, detect_layout
+from zoo.models.nvae.network import NVAE
 
 # Released configs: fixture folder, our preset, official parameter count.
 RELEASED = {"full-mnist": ("mnist", 33_363_134), "full-cifar10": ("cifar10", 130_852_480),
@@ -133,7 +133,7 @@ def test_file_of_another_architecture_is_refused(tmp_path: Path) -> None:
 
 @torch.no_grad()
 def test_our_safetensors_round_trip(tiny_checkpoint: dict, tmp_path: Path) -> None:
-    from zoo.checkpoint import save_weights
+    from zoo.weights.checkpoint import save_weights
 
     official = tmp_path / "checkpoint.pt"
     torch.save(tiny_checkpoint, official)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.nvae.distributions import (
+from zoo.models.nvae.distributions import (
     BernoulliImage,
     DiagonalNormal,
     LogisticMixtureImage,

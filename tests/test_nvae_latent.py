@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.nvae.latents import slerp
-from models.nvae.network import NVAE
 from tests.support.nvae_networks import tiny_binary_nvae, tiny_mixture_nvae
+from zoo.models.nvae.latents import slerp
+from zoo.models.nvae.network import NVAE
 
 BUNDLED = Path(__file__).resolve().parents[1] / "zoo" / "weights" / "nvae-mnist-cpu.safetensors"
 

@@ -18,9 +18,9 @@ import torch
 import yaml
 
 import zoo
-from datamodules.images.mnist import MNISTDataModule
-from zoo.checkpoint import read_checkpoint
-from zoo.hub import weights_file
+from zoo.datamodules.images.mnist import MNISTDataModule
+from zoo.weights.cache import weights_file
+from zoo.weights.checkpoint import read_checkpoint
 
 NAME = "nvae.mnist-cpu"
 DIGITS = 2000

@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.nvae.config import NVAEConfig
-from models.nvae.distributions import DiagonalNormal, LogisticMixtureImage
-from models.nvae.flows import AutoregressiveShift
-from models.nvae.layers import MaskedWeightNormConv2d, WeightNormConv2d, autoregressive_mask, normalize_weight
-from models.nvae.network import NVAE
 from tests.support.nvae_networks import TINY, tiny_binary_nvae, tiny_mixture_nvae
+from zoo.models.nvae.config import NVAEConfig
+from zoo.models.nvae.distributions import DiagonalNormal, LogisticMixtureImage
+from zoo.models.nvae.flows import AutoregressiveShift
+from zoo.models.nvae.layers import MaskedWeightNormConv2d, WeightNormConv2d, autoregressive_mask, normalize_weight
+from zoo.models.nvae.network import NVAE
 
 
 @pytest.fixture(scope="module")

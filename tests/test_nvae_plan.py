@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.nvae.config import NVAEConfig
-from models.nvae.convert import config_from_args
-from models.nvae.network import NVAE
-from models.nvae.plan import Cell, GroupPoint, NVAEPlan, plan_nvae
 from tests.support.nvae_recipe import FULL_CONFIGS, TINY_CONFIGS
+from zoo.models.nvae.config import NVAEConfig
+from zoo.models.nvae.convert import config_from_args
+from zoo.models.nvae.network import NVAE
+from zoo.models.nvae.plan import Cell, GroupPoint, NVAEPlan, plan_nvae
 
 # RECIPE.md section 1.1: latent shapes in decoder order.
 TINY_LATENT_SHAPES = {

@@ -56,7 +56,7 @@ def test_readjust_bn_path_runs_and_writes(checkpoint: Path, tmp_path: Path) -> N
 
 
 def test_batch_norms_are_readjusted_unless_asked_not_to(checkpoint: Path, tmp_path: Path, monkeypatch) -> None:
-    from models.nvae.network import NVAE
+    from zoo.models.nvae.network import NVAE
 
     calls = []
     monkeypatch.setattr(NVAE, "readjust_bn", lambda self, batches, temperature, generator, progress: calls.append(

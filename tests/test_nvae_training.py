@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
-from models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate, regularizer_coeff
 from tests.support.first_step import FirstStep
+from zoo.models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate, regularizer_coeff
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs" / "nvae"
@@ -196,7 +196,7 @@ def _trainer(tmp_path: Path, **kwargs):
 
 
 def _module(**hparams):
-    from models.nvae.module import NVAEModule
+    from zoo.models.nvae.module import NVAEModule
 
     torch.manual_seed(0)
     return NVAEModule(config=TINY, **{"sample_every_n_steps": 0, **hparams})
@@ -252,7 +252,7 @@ def test_nonfinite_loss_is_named_skipped_then_fatal():
 
 def test_fit_uses_the_paper_optimiser_and_schedule_and_checkpoints_for_the_zoo(tmp_path):
     import zoo
-    from models.nvae.objective import learning_rate
+    from zoo.models.nvae.objective import learning_rate
 
     module = _module(learning_rate=1e-2, learning_rate_min=1e-4, warmup_epochs=1)
     trainer = _trainer(tmp_path, max_epochs=3)
@@ -320,12 +320,12 @@ OFFICIAL_COMMANDS = {  # README: batch per process, epochs, lr, lambda, lambda_i
 
 @pytest.mark.parametrize("name", sorted(OFFICIAL_COMMANDS))
 def test_preset_configs_follow_the_official_readme(name):
-    from models.nvae.config import PRESETS, NVAEConfig
+    from zoo.models.nvae.config import PRESETS, NVAEConfig
 
     cfg = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
     batch, epochs, lr, lam, lam_init, processes = OFFICIAL_COMMANDS[name]
     model = cfg["model"]["init_args"]
-    assert cfg["model"]["class_path"] == "models.nvae.module.NVAEModule"
+    assert cfg["model"]["class_path"] == "zoo.models.nvae.module.NVAEModule"
     assert NVAEConfig(**model["config"]) == PRESETS[name]
     assert cfg["data"]["init_args"]["batch_size"] == batch
     assert cfg["trainer"]["max_epochs"] == epochs
@@ -356,9 +356,9 @@ def test_zoo_fit_fine_tune_and_resume_on_real_mnist(shared_dir, tmp_path):
     from safetensors.torch import load_file
 
     import zoo
-    from zoo.checkpoint import save_weights
     from zoo.cli import main
     from zoo.cli.train import run_lightning_cli
+    from zoo.weights.checkpoint import save_weights
 
     mnist = shared_dir / "data" / "mnist"
     if not (mnist / "train-images-idx3-ubyte.gz").is_file():
@@ -470,8 +470,8 @@ def test_nvae_demo_writes_the_grid_and_scores_digits(tmp_path):
     from PIL import Image
 
     import zoo
-    from zoo.checkpoint import save_weights
     from zoo.cli.demo_nvae import draw_digits, nvae_demo
+    from zoo.weights.checkpoint import save_weights
 
     torch.manual_seed(0)
     weights = tmp_path / "tiny.safetensors"
@@ -503,8 +503,8 @@ def test_nvae_demo_writes_the_grid_and_scores_digits(tmp_path):
 @pytest.mark.skipif(not BUNDLED.is_file(), reason="the bundled nvae-mnist-cpu weights are absent")
 def test_bundled_mnist_cpu_model_prefers_digits_to_noise(tmp_path):
     import zoo
-    from zoo.checkpoint import read_checkpoint
     from zoo.cli.demo_nvae import nvae_demo
+    from zoo.weights.checkpoint import read_checkpoint
 
     info = zoo.weights_info("nvae.mnist-cpu")
     assert info.bundled == "nvae-mnist-cpu.safetensors" and info.layout == "zoo"
@@ -539,8 +539,8 @@ def test_readme_names_log_likelihood_for_what_it_returns():
 
 def test_fine_tune_from_an_official_checkpoint_pt(shared_dir, tmp_path):
     import zoo
-    from models.nvae.module import NVAEModule
     from tests.support.nvae_recipe import write_official_checkpoint
+    from zoo.models.nvae.module import NVAEModule
 
     path = write_official_checkpoint(shared_dir / "fixtures" / "nvae" / "tiny-mnist",
                                      tmp_path / "checkpoint.pt")

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 import zoo
-from datamodules.flow.synthetic import SyntheticFlow
-from models.nvae.graphs import PosteriorGraph, example_noise, noise_names
 from zoo.cli import main
-from zoo.onnx_export import OPSET
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.models.nvae.graphs import PosteriorGraph, example_noise, noise_names
+from zoo.publish.onnx_export import OPSET
 
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the export extra: pip install -e '.[test,export]'")
 ort = pytest.importorskip("onnxruntime", reason="ONNX tests need the export extra: pip install -e '.[test,export]'")

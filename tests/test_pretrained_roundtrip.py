@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.hf_hub import CONFIG_FILE, WEIGHTS_FILE
+from zoo.weights.hf_hub import CONFIG_FILE, WEIGHTS_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def test_hostile_folders_give_one_line_errors_naming_the_file(saved, tmp_path, d
 
 
 def test_unknown_architecture_in_matching_files_is_named(saved, tmp_path):
-    from zoo.checkpoint import save_weights
+    from zoo.weights.checkpoint import save_weights
 
     folder = tmp_path / "raft"
     folder.mkdir()
@@ -135,9 +135,9 @@ def test_cli_flow_takes_the_folder_as_weights(saved, tmp_path):
     frames = _two_frames(tmp_path)
     result = _zoo("flow", *frames, "-o", str(tmp_path / "f.flo"), "--weights", str(folder), "--precision", "float32")
     assert result.returncode == 0, result.stderr
-    from datamodules.flow.formats import read_flow
-    from models.pwcnet.inference import estimate_flow
     from zoo.cli.flow_estimation import read_frame
+    from zoo.datamodules.flow.formats import read_flow
+    from zoo.models.pwcnet.inference import estimate_flow
 
     torch.set_num_threads(1)
     expected = estimate_flow(original, read_frame(Path(frames[0]))[None], read_frame(Path(frames[1]))[None])
@@ -171,7 +171,7 @@ def test_cli_info_describes_a_folder(saved):
 
 
 def test_cli_sample_takes_a_folder(tmp_path):
-    from datamodules.flow.formats import read_image
+    from zoo.datamodules.flow.formats import read_image
 
     folder = zoo.save_pretrained("nvae.mnist-cpu", tmp_path / "nvae")
     common = ("-n", "4", "--no-readjust-bn", "--seed", "3")

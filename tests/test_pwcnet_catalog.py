@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import zoo
-from models.pwcnet import convert
 from tests.support.http_server import Route
 from tests.support.pwcnet_recipe import official_checkpoint
-from zoo import registry
+from zoo.catalog import registry
+from zoo.models.pwcnet import convert
 
 PUBLISHED = {
     "pwcnet.things": "pwc_net_chairs.pth.tar",

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import zoo
-from models.pwcnet import convert
-from models.pwcnet.network import PWCNet
 from tests.support.pwcnet_recipe import FIXTURE_LAYOUTS, official_checkpoint, write_official_file
+from zoo.models.pwcnet import convert
+from zoo.models.pwcnet.network import PWCNet
 
 LAYOUT_OF_VARIANT = {"nvlabs-bare": "pwcnet-nvlabs", "nvlabs-wrapped": "pwcnet-nvlabs",
                      "sniklaus": "pwcnet-sniklaus", "sniklaus-runtime": "pwcnet-sniklaus",

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.pwcnet.cost_volume import cost_volume, cost_volume_unfold, num_displacements
-from models.pwcnet.warp import warp
+from zoo.models.pwcnet.cost_volume import cost_volume, cost_volume_unfold, num_displacements
+from zoo.models.pwcnet.warp import warp
 
 
 def _correlation_by_loops(f1: np.ndarray, f2: np.ndarray, radius: int) -> np.ndarray:

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.pwcnet.convert import convert
-from models.pwcnet.inference import PRECISIONS, bf16_supported, downscaled_size, estimate_flow, resolve_precision
-from models.pwcnet.network import PWCNet
+from zoo.models.pwcnet.convert import convert
+from zoo.models.pwcnet.inference import PRECISIONS, bf16_supported, downscaled_size, estimate_flow, resolve_precision
+from zoo.models.pwcnet.network import PWCNet
 
 CPU = torch.device("cpu")
 

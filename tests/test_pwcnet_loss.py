@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.pwcnet.loss import (
+from zoo.models.pwcnet.loss import (
     LEVEL_WEIGHTS,
     displacement_targets,
     downsample_flow,

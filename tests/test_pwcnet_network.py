@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import zoo
-from models.pwcnet import network as network_module
-from models.pwcnet.network import FLOW_SCALE, PWCNet
 from tests.support.pwcnet_recipe import write_official_file
+from zoo.models.pwcnet import network as network_module
+from zoo.models.pwcnet.network import FLOW_SCALE, PWCNet
 
 LEVELS = (2, 3, 4, 5, 6)
 

@@ -13,8 +13,8 @@ import pytest
 
 import zoo
 from benchmarks import pwcnet_synth_eval as synth_eval
-from zoo.checkpoint import read_checkpoint
-from zoo.hub import weights_file
+from zoo.weights.cache import weights_file
+from zoo.weights.checkpoint import read_checkpoint
 
 NAME = "pwcnet.synth"
 REL = 1e-4  # the catalog rounds to 1e-3; a real change of the model moves a figure by more than 1e-3

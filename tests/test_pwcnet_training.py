@@ -15,10 +15,10 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
-from datamodules.flow.synthetic import SyntheticFlow
-from models.pwcnet.loss import feature_matching_loss, multiscale_loss
-from models.pwcnet.module import SCHEDULES, PWCNetModule, flow_panel
 from tests.support.first_step import FirstStep
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.models.pwcnet.loss import feature_matching_loss, multiscale_loss
+from zoo.models.pwcnet.module import SCHEDULES, PWCNetModule, flow_panel
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("image1", "image2", "flow", "valid")
@@ -221,7 +221,7 @@ def cli_config(tmp_path: Path, data: dict, *, max_steps: int, callbacks: list | 
                            "init_args": {"save_last": True, "every_n_train_steps": 2,
                                          "save_top_k": -1}}] + (callbacks or []),
         },
-        "model": {"class_path": "models.pwcnet.module.PWCNetModule",
+        "model": {"class_path": "zoo.models.pwcnet.module.PWCNetModule",
                   "init_args": {"lr": 1e-4, "log_images_every_n_steps": 0}},
         "data": data,
     }
@@ -231,7 +231,7 @@ def cli_config(tmp_path: Path, data: dict, *, max_steps: int, callbacks: list | 
     return path
 
 
-SYNTHETIC_DATA = {"class_path": "datamodules.flow.datamodule.FlowDataModule",
+SYNTHETIC_DATA = {"class_path": "zoo.datamodules.flow.datamodule.FlowDataModule",
                   "init_args": {"train": "synthetic", "val": "synthetic", "crop_size": [64, 64], "batch_size": 2,
                                 "num_workers": 0, "synthetic_size": [96, 128], "synthetic_length": 4,
                                 "synthetic_val_length": 1}}
@@ -241,7 +241,7 @@ def test_zoo_fit_on_synthetic_data_then_fine_tune_from_the_exported_file(tmp_pat
     import zoo
     from zoo.cli import main
     from zoo.cli.train import run_lightning_cli
-    from zoo.export import export_weights
+    from zoo.publish.safetensors_export import export_weights
 
     config = cli_config(tmp_path / "run", SYNTHETIC_DATA, max_steps=2)
     assert main(["fit", "--config", str(config)]) == 0
@@ -262,15 +262,15 @@ def test_zoo_fit_on_synthetic_data_then_fine_tune_from_the_exported_file(tmp_pat
 
 
 def test_zoo_fit_exports_the_best_checkpoint_at_the_end(tmp_path: Path) -> None:
-    """``zoo.export.ExportBest`` (the GPU recipe's last step): the monitored best checkpoint, as
+    """``zoo.publish.export_best.ExportBest`` (the GPU recipe's last step): the monitored best checkpoint, as
     safetensors under default_root_dir, with its score and step in the provenance."""
     import zoo
-    from zoo.checkpoint import read_checkpoint
     from zoo.cli import main
+    from zoo.weights.checkpoint import read_checkpoint
 
     best = {"class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
             "init_args": {"monitor": "val/synthetic/epe", "mode": "min", "save_top_k": 1, "filename": "best-{step}"}}
-    export = {"class_path": "zoo.export.ExportBest",
+    export = {"class_path": "zoo.publish.export_best.ExportBest",
               "init_args": {"path": "exported.safetensors", "info": {"recipe": "test"}, "dtype": "float32"}}
     config = cli_config(tmp_path / "run", SYNTHETIC_DATA, max_steps=4, callbacks=[best, export])
     assert main(["fit", "--config", str(config), "--trainer.val_check_interval", "2"]) == 0
@@ -294,8 +294,8 @@ def test_shipped_configs_parse(name: str, capsys: pytest.CaptureFixture) -> None
         run_lightning_cli(["fit", "--config", str(ROOT / "configs" / "pwcnet" / f"{name}.yaml"), "--print_config"])
     assert exit_info.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
-    assert printed["model"]["class_path"] == "models.pwcnet.module.PWCNetModule"
-    assert printed["data"]["class_path"] == "datamodules.flow.datamodule.FlowDataModule"
+    assert printed["model"]["class_path"] == "zoo.models.pwcnet.module.PWCNetModule"
+    assert printed["data"]["class_path"] == "zoo.datamodules.flow.datamodule.FlowDataModule"
     args = printed["model"]["init_args"]
     expected = {"chairs": ("long", False, [384, 448], 8), "things": ("fine", False, [384, 768], 4),
                 "sintel": ("fine", True, [384, 768], 4), "kitti": ("fine", True, [320, 896], 4),
@@ -312,7 +312,7 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
 
     # the product's datamodule, with its random augmentation: the resumed run must see the same
     # crops, flips and colour changes as the uninterrupted one
-    data = {"class_path": "datamodules.flow.datamodule.FlowDataModule",
+    data = {"class_path": "zoo.datamodules.flow.datamodule.FlowDataModule",
             "init_args": {"train": "synthetic", "val": "synthetic", "crop_size": [64, 64], "synthetic_size": [80, 96],
                           "synthetic_length": 3, "synthetic_val_length": 1, "batch_size": 1, "num_workers": 0}}
     kill = [{"class_path": "tests.support.pwcnet_training_support.KillAtStep", "init_args": {"step": 5}}]
@@ -334,7 +334,7 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
     # `--ckpt_path last` on the same command line finds that file in <default_root_dir>/checkpoints;
     # the explicit path also makes LightningCLI re-read the module's hyper-parameters from the
     # checkpoint, which needs the class path saved there.
-    assert interrupted["hyper_parameters"]["_class_path"] == "models.pwcnet.module.PWCNetModule"
+    assert interrupted["hyper_parameters"]["_class_path"] == "zoo.models.pwcnet.module.PWCNetModule"
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
     assert main(["fit", "--config", str(resumed), "--ckpt_path", "last" if resume_from == "last" else str(last)]) == 0
     a = torch.load(tmp_path / "whole" / "checkpoints" / "last.ckpt", weights_only=True)

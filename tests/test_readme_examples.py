@@ -78,7 +78,7 @@ def test_training_example_names_what_exists():
     """The training block needs Sintel on disk; what it calls exists with the arguments it passes."""
     import inspect
 
-    from datamodules import FlowDataModule
+    from zoo.datamodules import FlowDataModule
 
     example = readme_python_blocks()[1]
     assert 'zoo.load_module("pwcnet.things", schedule="fine", robust=True)' in example
@@ -100,7 +100,7 @@ def readme_quick_start_commands() -> list[str]:
 def test_quick_start_commands_run_offline_as_printed(tmp_path):
     """Each line of the shell quick start runs as printed on a machine with no network; the one
     that uses the default (downloaded) weights fails in one line that names the bundled ones."""
-    from datamodules.flow.formats import read_flow
+    from zoo.datamodules.flow.formats import read_flow
 
     commands = readme_quick_start_commands()
     assert commands[0] == "zoo demo" and len(commands) == 5

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from datamodules.resumable_loader import ResumableLoader, SeededItems, SeededShuffle
+from zoo.datamodules.resumable_loader import ResumableLoader, SeededItems, SeededShuffle
 
 
 class _RandomItems(Dataset):

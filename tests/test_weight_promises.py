@@ -11,8 +11,8 @@ import torch
 
 import zoo
 from tests.support.tinynet import TinyNet, upstream_state
-from zoo import checkpoint
 from zoo.cli import main
+from zoo.weights import checkpoint
 
 TINY_PARAMS = sum(p.numel() for p in TinyNet(4).parameters())
 

@@ -7,7 +7,7 @@
 >>> zoo.save_pretrained("pwcnet.synth", "out/")          # doctest: +SKIP
 >>> zoo.export_onnx("pwcnet.synth", "pwcnet.onnx")       # doctest: +SKIP
 
-The public names are imported lazily, so ``import zoo.hub`` stays cheap and free of cycles.
+The public names are imported lazily, so ``import zoo.weights.cache`` stays cheap and free of cycles.
 """
 
 from __future__ import annotations
@@ -29,22 +29,22 @@ __all__ = [
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load": "zoo.loader",
-    "load_module": "zoo.loader",
-    "list_models": "zoo.registry",
-    "list_weights": "zoo.registry",
-    "weights_info": "zoo.registry",
-    "WeightsInfo": "zoo.registry",
-    "save_pretrained": "zoo.pretrained",
-    "push_to_hub": "zoo.pretrained",
-    "export_onnx": "zoo.onnx_export",
+    "load": "zoo.weights.loader",
+    "load_module": "zoo.weights.loader",
+    "list_models": "zoo.catalog.registry",
+    "list_weights": "zoo.catalog.registry",
+    "weights_info": "zoo.catalog.registry",
+    "WeightsInfo": "zoo.catalog.registry",
+    "save_pretrained": "zoo.publish.pretrained",
+    "push_to_hub": "zoo.publish.pretrained",
+    "export_onnx": "zoo.publish.onnx_export",
 }
 
 if TYPE_CHECKING:
-    from zoo.loader import load, load_module
-    from zoo.onnx_export import export_onnx
-    from zoo.pretrained import push_to_hub, save_pretrained
-    from zoo.registry import WeightsInfo, list_models, list_weights, weights_info
+    from zoo.catalog.registry import WeightsInfo, list_models, list_weights, weights_info
+    from zoo.publish.onnx_export import export_onnx
+    from zoo.publish.pretrained import push_to_hub, save_pretrained
+    from zoo.weights.loader import load, load_module
 
 
 def __getattr__(name: str) -> Any:

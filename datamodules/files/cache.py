@@ -26,7 +26,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from datamodules.files.atomic import atomic_output
+from zoo.datamodules.files.atomic import atomic_output
 
 __all__ = [
     "ChecksumError",

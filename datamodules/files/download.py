@@ -1,4 +1,4 @@
-"""Download files into the verified cache (:mod:`datamodules.files.cache`): weights and datasets.
+"""Download files into the verified cache (:mod:`zoo.datamodules.files.cache`): weights and datasets.
 
 A download is written to a temporary ``.<name>.*.part`` file beside its final name, checked
 (size, SHA-256, git blob id) and only then renamed into place, so no partial or unverified file
@@ -34,7 +34,7 @@ from typing import IO
 
 from filelock import FileLock
 
-from datamodules.files.cache import (
+from zoo.datamodules.files.cache import (
     CHUNK_BYTES,
     ChecksumError,
     Manifest,
@@ -179,7 +179,7 @@ def download(url: str, sha256: str | None = None, *, git_sha1: str | None = None
         git_sha1: expected git blob id (GitHub's content hash of a repository file).
         size: expected size in bytes, when known; the body may not exceed it.
         max_size: the most bytes accepted when ``size`` is unknown.
-        cache_dir: cache root (default :func:`datamodules.files.cache.cache_root`).
+        cache_dir: cache root (default :func:`zoo.datamodules.files.cache.cache_root`).
         progress: show a progress bar (default: when stderr is a terminal).
 
     Raises:

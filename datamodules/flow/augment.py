@@ -16,7 +16,7 @@ gamma and additive Gaussian noise; with probability ``asymmetric_prob`` the two 
 independent parameters.
 
 Randomness comes from torch's global generator; ``FlowDataModule``'s training loader seeds it per
-sample (:mod:`datamodules.resumable_loader`), so augmented batches are reproducible and resumable.
+sample (:mod:`zoo.datamodules.resumable_loader`), so augmented batches are reproducible and resumable.
 """
 
 from __future__ import annotations

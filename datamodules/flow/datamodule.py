@@ -45,11 +45,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from datamodules.flow.augment import FlowAugmentation, PhotometricJitter
-from datamodules.flow.datasets import HD1K, KITTI, FlyingChairs, FlyingThings3D, Sintel
-from datamodules.flow.sources import SOURCES, prepare_dataset
-from datamodules.flow.synthetic import SyntheticFlow
-from datamodules.resumable_loader import ResumableLoader
+from zoo.datamodules.flow.augment import FlowAugmentation, PhotometricJitter
+from zoo.datamodules.flow.datasets import HD1K, KITTI, FlyingChairs, FlyingThings3D, Sintel
+from zoo.datamodules.flow.sources import SOURCES, prepare_dataset
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.datamodules.resumable_loader import ResumableLoader
 
 __all__ = ["DATASET_NAMES", "DEFAULT_FOLDERS", "FlowDataModule", "parse_composition"]
 
@@ -134,7 +134,7 @@ class FlowDataModule(pl.LightningDataModule):
         crop_size: (H, W) of training crops (multiples of 64 for PWC-Net).
         batch_size, val_batch_size, num_workers: the loaders' settings.
         scale_range, stretch, rotation_deg, hflip_prob, vflip_prob, photometric: the training
-            augmentation (:class:`datamodules.flow.augment.FlowAugmentation`); ``photometric=False``
+            augmentation (:class:`zoo.datamodules.flow.augment.FlowAugmentation`); ``photometric=False``
             turns colour jitter off.
         synthetic_size, synthetic_length, synthetic_val_length: SyntheticFlow's frame size and
             number of training / validation pairs.
@@ -272,7 +272,7 @@ class FlowDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> ResumableLoader:
         """Shuffled, augmented training batches; each sample is a pure function of ``(seed, epoch,
         position)``, and a run resumed from a mid-epoch checkpoint continues the epoch exactly
-        (:mod:`datamodules.resumable_loader`)."""
+        (:mod:`zoo.datamodules.resumable_loader`)."""
         if self.train_dataset is None:
             self.setup("fit")
         hp = self.hparams

@@ -10,7 +10,7 @@ Formats (dispatched on the file extension by :func:`read_flow` and :func:`write_
   then float32 u, v interleaved row by row, little-endian. Components whose magnitude exceeds 1e9
   mean "unknown"; such pixels are invalid (and are written as 1e10).
 - ``.png`` (KITTI, HD1K): 16-bit RGB, ``u = (R - 2**15) / 64``, ``v = (G - 2**15) / 64``,
-  ``valid = B > 0``. Read and written by libpng (:mod:`datamodules.flow.png_io`) because Pillow
+  ``valid = B > 0``. Read and written by libpng (:mod:`zoo.datamodules.flow.png_io`) because Pillow
   truncates 16-bit RGB to 8 bits. Representable flow lies in [-512, 512) px at 1/64 px steps.
 - ``.pfm`` (FlyingThings3D flow and disparity): a ``PF`` (3 channels) or ``Pf`` (1 channel)
   header line, ``width height``, a scale whose sign gives the byte order (negative: little
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from datamodules.files.atomic import write_atomic
-from datamodules.flow.png_io import encode_png, png_header, read_png
+from zoo.datamodules.files.atomic import write_atomic
+from zoo.datamodules.flow.png_io import encode_png, png_header, read_png
 
 __all__ = [
     "FLO_TAG",

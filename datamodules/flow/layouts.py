@@ -1,5 +1,5 @@
 """Flow pairs written in a published dataset layout, so that pairs made in memory (e.g. by
-:class:`~datamodules.flow.synthetic.SyntheticFlow`) are read back by the same reader, and
+:class:`~zoo.datamodules.flow.synthetic.SyntheticFlow`) are read back by the same reader, and
 evaluated by the same code, as the real dataset."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datamodules.files.atomic import write_png
-from datamodules.flow.formats import write_flow
+from zoo.datamodules.files.atomic import write_png
+from zoo.datamodules.flow.formats import write_flow
 
 __all__ = ["write_sintel"]
 

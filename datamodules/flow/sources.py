@@ -1,7 +1,7 @@
 """Public archives of the flow datasets that have one (FlyingChairs, MPI Sintel), and their download.
 
 :func:`prepare_dataset` fetches an archive into the verified cache and unpacks it atomically into
-the dataset root the readers of :mod:`datamodules.flow.datasets` expect.
+the dataset root the readers of :mod:`zoo.datamodules.flow.datasets` expect.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from datamodules.files.download import download, download_any
+from zoo.datamodules.files.download import download, download_any
 
 __all__ = ["SOURCES", "DataSource", "prepare_dataset"]
 
@@ -61,7 +61,7 @@ SOURCES: dict[str, DataSource] = {
 
 
 def prepare_dataset(name: str, root: _PathLike, *, cache_dir: _PathLike | None = None, sources=SOURCES) -> Path:
-    """Download (verified, through :mod:`datamodules.files.download`) and unpack dataset ``name`` into ``root``.
+    """Download (verified, through :mod:`zoo.datamodules.files.download`) and unpack dataset ``name`` into ``root``.
 
     Nothing happens when ``root`` already holds the data (the source's ``present`` path, or the
     ``.complete`` marker written after a successful unpack, exists). The archive is unpacked into a temporary folder beside

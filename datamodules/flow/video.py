@@ -2,7 +2,7 @@
 
 Frames are uint8 RGB ``(H, W, 3)`` numpy arrays. :func:`video_frames` decodes lazily, so a clip
 is never held in memory; :func:`video_writer` encodes into a temporary file that is renamed into
-place only when the video is complete (:func:`datamodules.files.atomic.atomic_output`).
+place only when the video is complete (:func:`zoo.datamodules.files.atomic.atomic_output`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.files.atomic import atomic_output
+from zoo.datamodules.files.atomic import atomic_output
 
 __all__ = ["CONTAINERS", "VideoInfo", "video_frames", "video_info", "video_writer"]
 

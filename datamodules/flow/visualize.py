@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datamodules.flow.formats import UNKNOWN_FLOW_THRESHOLD
+from zoo.datamodules.flow.formats import UNKNOWN_FLOW_THRESHOLD
 
 __all__ = ["COLOR_WHEEL_SEGMENTS", "color_wheel", "color_wheel_legend", "flow_to_color"]
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from datamodules.images import readers
-from datamodules.images.datamodule import ImageDataModule, missing_dataset
+from zoo.datamodules.images import readers
+from zoo.datamodules.images.datamodule import ImageDataModule, missing_dataset
 
 __all__ = ["CelebA64DataModule"]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import readers
-from datamodules.images.datamodule import ImageDataModule, seeded_split
+from zoo.datamodules.images import readers
+from zoo.datamodules.images.datamodule import ImageDataModule, seeded_split
 
 __all__ = ["CIFAR10DataModule"]
 

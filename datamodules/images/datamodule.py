@@ -4,11 +4,11 @@ CelebA-HQ 256 and FFHQ 256.
 Each is built as ``XDataModule(data_dir, batch_size=..., num_workers=..., seed=..., ...)`` where
 ``data_dir`` holds the dataset in its published layout. ``prepare_data`` downloads what is public
 (MNIST, CIFAR-10, verified by checksum) and decodes the set once into a uint8 cache
-(:mod:`datamodules.images.cache`, in ``cache_dir``, default ``<zoo cache>/datasets``); ``setup``
+(:mod:`zoo.datamodules.images.cache`, in ``cache_dir``, default ``<zoo cache>/datasets``); ``setup``
 memory-maps it. Items are ``(image, label)``: image float32 (C, H, W) in [0, 1], label int64
 (-1 for sets without labels). Random transforms (flip, dynamic binarisation) are drawn afresh at
 every access; in training each draw is a pure function of ``(seed, epoch, position in the epoch)``
-and the train loader resumes mid-epoch (:mod:`datamodules.resumable_loader`), so a run continued
+and the train loader resumes mid-epoch (:mod:`zoo.datamodules.resumable_loader`), so a run continued
 with ``--ckpt_path last`` sees the batches, flips and binarised digits the uninterrupted run saw.
 
 Splits. NVAE selected its models on the test set for MNIST and CIFAR-10; we never select on
@@ -33,10 +33,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from datamodules.files.cache import cache_root
-from datamodules.files.download import download_any
-from datamodules.images.cache import BatchTransform, CachedImages, UInt8Cache, fingerprint
-from datamodules.resumable_loader import ResumableLoader
+from zoo.datamodules.files.cache import cache_root
+from zoo.datamodules.files.download import download_any
+from zoo.datamodules.images.cache import BatchTransform, CachedImages, UInt8Cache, fingerprint
+from zoo.datamodules.resumable_loader import ResumableLoader
 
 __all__ = ["ImageDataModule", "dynamic_binarize", "missing_dataset", "random_horizontal_flip", "seeded_split"]
 

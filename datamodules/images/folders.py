@@ -10,9 +10,9 @@ from typing import ClassVar
 import numpy as np
 from filelock import FileLock
 
-from datamodules.files.atomic import write_atomic
-from datamodules.images import readers
-from datamodules.images.datamodule import ImageDataModule, missing_dataset, seeded_split
+from zoo.datamodules.files.atomic import write_atomic
+from zoo.datamodules.images import readers
+from zoo.datamodules.images.datamodule import ImageDataModule, missing_dataset, seeded_split
 
 __all__ = ["CelebAHQ256DataModule", "FFHQ256DataModule", "SquareImageFolderDataModule"]
 

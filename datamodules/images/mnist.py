@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.images import readers
-from datamodules.images.cache import BatchTransform
-from datamodules.images.datamodule import ImageDataModule, dynamic_binarize, seeded_split
+from zoo.datamodules.images import readers
+from zoo.datamodules.images.cache import BatchTransform
+from zoo.datamodules.images.datamodule import ImageDataModule, dynamic_binarize, seeded_split
 
 __all__ = ["MNISTDataModule"]
 

@@ -4,7 +4,7 @@ A residual cell computes ``skip(x) + 0.1 * se(ops(x))``. Its type decides the st
 cells keep the resolution, ``down`` cells halve it and double the channels (the skip is a
 factorised reduction), ``up`` cells double it and halve the channels (the skip is a bilinear
 up-sampling followed by a 1x1 convolution). The operations come from the architecture instance
-(see :data:`models.nvae.config.ARCH_INSTANCES`).
+(see :data:`zoo.models.nvae.config.ARCH_INSTANCES`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.nvae.config import CHANNEL_MULT
-from models.nvae.layers import SqueezeExcitation, WeightNormConv2d
+from zoo.models.nvae.config import CHANNEL_MULT
+from zoo.models.nvae.layers import SqueezeExcitation, WeightNormConv2d
 
 __all__ = [
     "BN_MOMENTUM",

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 #: the official evaluation's sampling batch, and enough equal-weight batches of it to match the
-#: precision of its 500-batch moving average (see :meth:`models.nvae.network.NVAE.readjust_bn`)
+#: precision of its 500-batch moving average (see :meth:`zoo.models.nvae.network.NVAE.readjust_bn`)
 READJUST_BATCH_SIZE = 36
 READJUST_BATCHES = 40
 

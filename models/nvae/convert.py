@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
-from models.nvae.config import NVAEConfig
-from models.nvae.plan import GroupPoint, TowerStep, plan_nvae
-from models.state_dict import check_fits, state_dict_of, strip_prefix
+from zoo.models.nvae.config import NVAEConfig
+from zoo.models.nvae.plan import GroupPoint, TowerStep, plan_nvae
+from zoo.models.state_dict import check_fits, state_dict_of, strip_prefix
 
 __all__ = ["LAYOUTS", "config_from_args", "convert", "detect_layout", "official_key_map"]
 
@@ -217,7 +217,7 @@ def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
 def _expected_state(cfg: NVAEConfig) -> Mapping[str, torch.Size]:
     """Our state-dict keys and shapes for ``cfg`` (built on the meta device: no memory;
     cached, as building the tree takes seconds for the large configs)."""
-    from models.nvae.network import NVAE
+    from zoo.models.nvae.network import NVAE
 
     with torch.device("meta"):
         network = NVAE(cfg)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.nvae.layers import MaskedWeightNormConv2d
+from zoo.models.nvae.layers import MaskedWeightNormConv2d
 
 __all__ = ["AutoregressiveShift", "FlowPair"]
 

@@ -1,7 +1,7 @@
 """The NVAE's two inference passes as modules with plain tensor inputs and outputs.
 
 ``torch.export`` / ONNX and ``torch.compile`` need a ``forward`` whose inputs and outputs are
-tensors; :class:`~models.nvae.network.NVAE` takes Python options and returns dataclasses. These
+tensors; :class:`~zoo.models.nvae.network.NVAE` takes Python options and returns dataclasses. These
 wrappers fix the options and flatten the results; they hold the NVAE itself (no copy of weights).
 
 The latent noise is an input, so a graph is deterministic and can be compared with PyTorch:
@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.nvae.network import NVAE
+from zoo.models.nvae.network import NVAE
 
 __all__ = ["PosteriorGraph", "SamplingGraph", "example_noise", "noise_names"]
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from models.nvae.distributions import DiagonalNormal
+from zoo.models.nvae.distributions import DiagonalNormal
 
 __all__ = [
     "Encoding",

@@ -1,7 +1,7 @@
 """``NVAEModule``: NVAE training with Lightning, with the paper's objective and schedules.
 
 One training step: a posterior pass, the reconstruction term plus the warmed-up, balanced KL
-(:mod:`models.nvae.objective`), plus ``lambda`` times the spectral and batch-norm regularisers.
+(:mod:`zoo.models.nvae.objective`), plus ``lambda`` times the spectral and batch-norm regularisers.
 Adamax (eps 1e-3, weight decay on every parameter but the weight-norm scales), learning rate
 warm-up per step and a per-epoch cosine decay. Mixed precision is the Trainer's business
 (``precision: 16-mixed`` on GPU uses a gradient scaler, ``bf16-mixed`` on CPU).
@@ -22,12 +22,12 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from datamodules.files.atomic import write_png
-from datamodules.images.grid import image_grid
-from models.nvae.config import NVAEConfig
-from models.nvae.latents import NVAEOutput
-from models.nvae.network import NVAE
-from models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate, regularizer_coeff
+from zoo.datamodules.files.atomic import write_png
+from zoo.datamodules.images.grid import image_grid
+from zoo.models.nvae.config import NVAEConfig
+from zoo.models.nvae.latents import NVAEOutput
+from zoo.models.nvae.network import NVAE
+from zoo.models.nvae.objective import kl_balancer, kl_balancer_coeff, kl_coeff, learning_rate, regularizer_coeff
 
 __all__ = ["NVAEModule"]
 
@@ -36,7 +36,7 @@ __all__ = ["NVAEModule"]
 POWER_ITERATION_KEY = "nvae_power_iteration"
 
 class NVAEModule(pl.LightningModule):
-    """LightningModule training an :class:`~models.nvae.network.NVAE`.
+    """LightningModule training an :class:`~zoo.models.nvae.network.NVAE`.
 
     Args:
         config: keyword arguments of the network builder (:class:`NVAEConfig` fields); None

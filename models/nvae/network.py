@@ -8,7 +8,7 @@ combined with that state (residual parameterisation: the posterior's raw paramet
 to the prior's), its sample is merged into the state, and ``postprocess cells -> output conv``
 give the parameters of the output distribution. Groups are numbered in decoder order: group 0
 is the coarsest, whose prior is a fixed Gaussian (mu 0, sigma 1.01). Which module runs where is
-the network's :class:`~models.nvae.plan.NVAEPlan`; building and both passes walk it.
+the network's :class:`~zoo.models.nvae.plan.NVAEPlan`; building and both passes walk it.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.nvae.cells import DecoderCombiner, EncoderCombiner, ResidualCell
-from models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES, NVAEConfig
-from models.nvae.distributions import DiagonalNormal, output_distribution
-from models.nvae.flows import FlowPair
-from models.nvae.latents import Encoding, LatentGroup, NVAEOutput, checked_groups, checked_temperature, noise_path
-from models.nvae.layers import WeightNormConv2d
-from models.nvae.plan import Cell, GroupPoint, LatentGroupPlan, plan_nvae
-from models.nvae.regularizers import SpectralNormRegularizer, batchnorm_scale_penalty
+from zoo.models.nvae.cells import DecoderCombiner, EncoderCombiner, ResidualCell
+from zoo.models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES, NVAEConfig
+from zoo.models.nvae.distributions import DiagonalNormal, output_distribution
+from zoo.models.nvae.flows import FlowPair
+from zoo.models.nvae.latents import Encoding, LatentGroup, NVAEOutput, checked_groups, checked_temperature, noise_path
+from zoo.models.nvae.layers import WeightNormConv2d
+from zoo.models.nvae.plan import Cell, GroupPoint, LatentGroupPlan, plan_nvae
+from zoo.models.nvae.regularizers import SpectralNormRegularizer, batchnorm_scale_penalty
 
 __all__ = ["NVAE", "build_nvae"]
 
@@ -39,8 +39,8 @@ _DECODER_LISTS = ("posterior_heads", "prior_heads", "flows", "decoder_cells", "d
 
 
 class NVAE(nn.Module):
-    """The NVAE network for one :class:`~models.nvae.config.NVAEConfig`, laid out by its
-    :class:`~models.nvae.plan.NVAEPlan` (``self.plan``).
+    """The NVAE network for one :class:`~zoo.models.nvae.config.NVAEConfig`, laid out by its
+    :class:`~zoo.models.nvae.plan.NVAEPlan` (``self.plan``).
 
     Input images are ``(B, C, S, S)`` in [0, 1] with ``C = config.image_channels`` and
     ``S = config.image_size``; binary MNIST images are zero-padded to 32 x 32.
@@ -355,9 +355,9 @@ class NVAE(nn.Module):
         (each ``(B, C, S, S)`` in [0, 1]); frame k is at ``t = k / (steps - 1)``.
 
         Both images are encoded at temperature 0 and described by their prior noise (the
-        independent standard-normal coordinates of the hierarchy, :mod:`models.nvae.latents`).
+        independent standard-normal coordinates of the hierarchy, :mod:`zoo.models.nvae.latents`).
         The noise of each group in ``groups`` (decoder order, 0 = coarsest; default all) is
-        interpolated by :func:`~models.nvae.latents.slerp`, the others keep x1's, and each frame
+        interpolated by :func:`~zoo.models.nvae.latents.slerp`, the others keep x1's, and each frame
         is decoded by ancestral sampling, ``z_g = mu_p(z_<g) + sigma_p(z_<g) eps_g``, so every
         latent stays consistent with its interpolated context. Frame 0 is exactly
         ``reconstruct(x1)`` and, when every group is interpolated, the last frame exactly

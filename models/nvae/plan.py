@@ -4,7 +4,7 @@
 cell of the pre-processing, encoder, decoder and post-processing towers in running order with
 its channels, and every latent group with its scale, latent shape, heads and flows. Building
 (``NVAE.__init__``), running (its bottom-up and top-down passes) and converting official
-checkpoints (:mod:`models.nvae.convert`, where a step's position in ``encoder`` / ``decoder`` is
+checkpoints (:mod:`zoo.models.nvae.convert`, where a step's position in ``encoder`` / ``decoder`` is
 its official ``enc_tower`` / ``dec_tower`` index) all walk this plan; none of them repeats the
 order.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.nvae.config import CHANNEL_MULT, NVAEConfig
+from zoo.models.nvae.config import CHANNEL_MULT, NVAEConfig
 
 __all__ = ["Cell", "GroupPoint", "LatentGroupPlan", "NVAEPlan", "TowerStep", "plan_nvae"]
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.nvae.layers import WeightNormConv2d, normalize_weight
+from zoo.models.nvae.layers import WeightNormConv2d, normalize_weight
 
 __all__ = ["SpectralNormRegularizer", "batchnorm_scale_penalty"]
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from models.state_dict import check_fits, state_dict_of
+from zoo.models.state_dict import check_fits, state_dict_of
 
 __all__ = ["LAYOUTS", "convert", "detect_layout", "nvlabs_names", "ptlflow_names", "published_pipeline", "sniklaus_names"]
 
@@ -128,7 +128,7 @@ def _rename_strictly(state: Mapping[str, Any], names: Mapping[str, str], layout:
 
 
 def published_pipeline(layout: str, context: bool) -> dict[str, str]:
-    """The colour order and :mod:`models.pwcnet.pipeline` of the script that published a file of
+    """The colour order and :mod:`zoo.models.pwcnet.pipeline` of the script that published a file of
     ``layout``: NVlabs and sniklaus feed BGR; ptlflow 0.4.2 reads BGR frames and flips them, so
     its ``pwcnet`` (context network) feeds RGB, while its ``pwcnet_nodc`` keeps BGR."""
     if layout == "pwcnet-ptlflow":

@@ -5,7 +5,7 @@ downscaled frames and scales the flow back (large frames in bounded memory): ``z
 for image pairs, frames and videos alike. Reduced precision means autocast:
 convolutions run in bfloat16 (CPU with native bf16 instructions, CUDA with bf16 support) or
 float16 (other CUDA devices), while the network keeps the sampling coordinates of the warp and
-the returned flow in float32 (see :func:`models.pwcnet.warp.warp`).
+the returned flow in float32 (see :func:`zoo.models.pwcnet.warp.warp`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from models.pwcnet.pipeline import resize_flow
+from zoo.models.pwcnet.pipeline import resize_flow
 
 __all__ = ["PRECISIONS", "bf16_supported", "cpu_flags", "downscaled_size", "estimate_flow", "resolve_precision"]
 
@@ -77,7 +77,7 @@ def estimate_flow(network: torch.nn.Module, image1: torch.Tensor, image2: torch.
     """Flow from ``image1`` to ``image2`` under ``torch.inference_mode``.
 
     Args:
-        network: a :class:`models.pwcnet.network.PWCNet` (or anything with its ``forward``), in eval mode.
+        network: a :class:`zoo.models.pwcnet.network.PWCNet` (or anything with its ``forward``), in eval mode.
         image1, image2: (B, 3, H, W) RGB in [0, 1] (see ``PWCNet.forward`` for accepted inputs);
             moved to the network's device.
         precision: one of :data:`PRECISIONS`.

@@ -14,7 +14,7 @@ As in the paper (Sun et al., CVPR 2018, eq. 3 and 4) and the official Caffe trai
   ground truth contribute nothing (Caffe's ``LpqLoss`` zeroes their error, leaving a constant
   ``epsilon ** q`` each, which has no gradient).
 * The weight decay term ``gamma * |theta|^2`` of the paper is the optimiser's ``weight_decay``
-  (see :mod:`models.pwcnet.module`), not part of these functions.
+  (see :mod:`zoo.models.pwcnet.module`), not part of these functions.
 
 Downsampling the ground truth: FlowNet's ``Downsample`` (used by the official PWC-Net training) is
 an *average*, not point sampling. Output pixel ``i`` of a map of size ``n`` taken from size ``N``
@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from models.pwcnet.cost_volume import cost_volume
+from zoo.models.pwcnet.cost_volume import cost_volume
 
 __all__ = [
     "LEVEL_WEIGHTS",
@@ -167,7 +167,7 @@ def displacement_targets(flow: Tensor, radius: int) -> tuple[Tensor, Tensor]:
 
     Returns:
         ``(target (B, D*D, h, w), inside (B, h, w) bool)``: the bilinear weights of the four integer
-        displacements around ``flow`` (dy-major channel order, as :func:`models.pwcnet.cost_volume.cost_volume`),
+        displacements around ``flow`` (dy-major channel order, as :func:`zoo.models.pwcnet.cost_volume.cost_volume`),
         and where all four lie inside the search window (elsewhere the target is 0).
     """
     size = 2 * radius + 1

@@ -1,9 +1,9 @@
 """``PWCNetModule``: PWC-Net training with PyTorch Lightning (the paper's recipes).
 
-The plain network (:class:`models.pwcnet.network.PWCNet`) lives in ``self.network`` and knows
+The plain network (:class:`zoo.models.pwcnet.network.PWCNet`) lives in ``self.network`` and knows
 nothing of Lightning. This module adds:
 
-* the multi-scale loss (pre-training) or the robust loss (fine-tuning), :mod:`models.pwcnet.loss`,
+* the multi-scale loss (pre-training) or the robust loss (fine-tuning), :mod:`zoo.models.pwcnet.loss`,
   optionally with our auxiliary feature-matching term for training from scratch (off by default);
 * Adam with the paper's weight decay (gamma = 4e-4 on weights, none on biases, as the Caffe
   ``decay_mult: 0``) and the named step schedules ``long`` (S_long) and ``fine`` (S_fine);
@@ -29,11 +29,11 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from datamodules.files.atomic import write_png
-from datamodules.flow.metrics import EndPointError, FlAll
-from datamodules.flow.visualize import flow_to_color
-from models.pwcnet.loss import LEVEL_WEIGHTS, ROBUST_EPSILON, ROBUST_Q, feature_matching_loss, multiscale_loss
-from models.pwcnet.network import FLOW_SCALE, STRIDE, PWCNet
+from zoo.datamodules.files.atomic import write_png
+from zoo.datamodules.flow.metrics import EndPointError, FlAll
+from zoo.datamodules.flow.visualize import flow_to_color
+from zoo.models.pwcnet.loss import LEVEL_WEIGHTS, ROBUST_EPSILON, ROBUST_Q, feature_matching_loss, multiscale_loss
+from zoo.models.pwcnet.network import FLOW_SCALE, STRIDE, PWCNet
 
 __all__ = ["SCHEDULES", "PWCNetModule", "flow_panel", "msra_init_", "upsampled_flow2"]
 
@@ -63,7 +63,7 @@ class PWCNetModule(pl.LightningModule):
         val_names: names of the validation dataloaders, in order (default: the datamodule's
             ``val_names`` attribute, else ``val0``, ``val1``, ...).
         log_images_every_n_steps: training steps between flow images sent to the logger (0: never).
-        matching_weight: weight of :func:`models.pwcnet.loss.feature_matching_loss` added to the
+        matching_weight: weight of :func:`zoo.models.pwcnet.loss.feature_matching_loss` added to the
             training loss (0: the paper's loss only). Not in the paper: it gets training from scratch
             off the zero-flow plateau (see the function).
         matching_temperature: its softmax temperature.

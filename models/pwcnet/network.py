@@ -12,7 +12,7 @@ Two entry points:
   multiples of 64 in, flows of levels 2..6 out, in the network's own units (1/20 pixel).
 * :meth:`PWCNet.forward` - for users: RGB images in [0, 1] of any size in, flow in pixels at
   full resolution out, with the pre- and post-processing of the script the weights were
-  published with (``pipeline``, see :mod:`models.pwcnet.pipeline`).
+  published with (``pipeline``, see :mod:`zoo.models.pwcnet.pipeline`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.pwcnet.cost_volume import cost_volume, num_displacements
-from models.pwcnet.pipeline import STRIDE, pipeline_named
-from models.pwcnet.warp import warp
+from zoo.models.pwcnet.cost_volume import cost_volume, num_displacements
+from zoo.models.pwcnet.pipeline import STRIDE, pipeline_named
+from zoo.models.pwcnet.warp import warp
 
 __all__ = [
     "CONTEXT_DILATIONS",
@@ -167,7 +167,7 @@ class PWCNet(nn.Module):
         max_displacement: search radius of the cost volume in pixels of each level (4: 81 channels).
         pipeline: the steps around the network in :meth:`forward` and the warp's mask rule, as the
             script the weights were published with runs them: ``"nvlabs"`` (default, also ours),
-            ``"sniklaus"``, ``"ptlflow"`` or ``"ptlflow-nodc"`` (:data:`models.pwcnet.pipeline.PIPELINES`).
+            ``"sniklaus"``, ``"ptlflow"`` or ``"ptlflow-nodc"`` (:data:`zoo.models.pwcnet.pipeline.PIPELINES`).
     """
 
     def __init__(self, context: bool = True, channel_order: str = "BGR", max_displacement: int = 4,
@@ -259,7 +259,7 @@ class PWCNet(nn.Module):
         """Flow from ``image1`` to ``image2`` in pixels, at the images' resolution.
 
         The pipeline of the script the weights were published with (``self.pipeline``, see
-        :mod:`models.pwcnet.pipeline`): resize both frames to the next multiples of 64
+        :mod:`zoo.models.pwcnet.pipeline`): resize both frames to the next multiples of 64
         (bilinear), run the network, multiply flow 2 by 20, bring it to the input size
         (bilinear) and scale u by W / W64 and v by H / H64.
 

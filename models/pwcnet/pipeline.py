@@ -2,14 +2,14 @@
 
 All published weights run the same network; the scripts they were published with differ in a
 few small steps, and weights give their published accuracy only through their own script's
-steps. A :class:`Pipeline` names those steps; :class:`models.pwcnet.network.PWCNet` takes one by
+steps. A :class:`Pipeline` names those steps; :class:`zoo.models.pwcnet.network.PWCNet` takes one by
 name (``pipeline=``) and runs it in ``forward``:
 
 1. frames with a side under 64 px: stretched like every other size (sniklaus' run.py), or
    padded by edge replication (our convention for the NVlabs files, whose script stretches, and
    for ptlflow's, whose correlation returns NaN on the 1-pixel level 6 of a stretched frame);
 2. resize of the frames to the next multiples of 64: bilinear, ``align_corners`` per source;
-3. the warp's mask rule inside the network (:class:`models.pwcnet.warp.MaskRule`);
+3. the warp's mask rule inside the network (:class:`zoo.models.pwcnet.warp.MaskRule`);
 4. flow 2 (1/4 of the network's input size, in 1/20 px) to the frames' size: either one
    bilinear resize (NVlabs, sniklaus) or ptlflow's x4 upsampling (bilinear,
    ``align_corners=True``) followed by a bilinear resize to H x W; u is scaled by W / W64 and v
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from models.pwcnet.warp import NVLABS_MASK, SNIKLAUS_MASK, MaskRule
+from zoo.models.pwcnet.warp import NVLABS_MASK, SNIKLAUS_MASK, MaskRule
 
 __all__ = ["PIPELINES", "STRIDE", "Pipeline", "pipeline_named", "resize_flow"]
 

@@ -13,7 +13,7 @@
 * :class:`EndlessServer`, a loopback HTTP server that streams zeros without Content-Length;
 * :func:`read_only`, a folder made read-only for a subprocess, also when the tests run as root.
 
-Every import of an internal module path of the project happens here (``zoo.registry``), so a
+Every import of an internal module path of the project happens here (``zoo.catalog.registry``), so a
 restructuring of the package changes one place.
 """
 
@@ -87,7 +87,7 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 _BOOTSTRAP = """\
 import json, os, sys
-from zoo.registry import WeightsInfo, list_models, register_weights
+from zoo.catalog.registry import WeightsInfo, list_models, register_weights
 list_models()  # loads the catalog before the temporary entries join it
 for fields in json.loads(os.environ["ZOO_HOSTILE_WEIGHTS"]):
     register_weights(WeightsInfo(**fields))
@@ -260,7 +260,7 @@ def pwcnet_entry(name: str, **fields: Any) -> dict:
 @contextlib.contextmanager
 def registered_weights(**fields: Any) -> Iterator[Any]:
     """A temporary :class:`zoo.WeightsInfo` in this process's registry, removed afterwards."""
-    from zoo import registry
+    from zoo.catalog import registry
 
     registry.list_models()  # the catalog first
     info = registry.register_weights(registry.WeightsInfo(**fields))
@@ -275,7 +275,7 @@ def changed_weights(name: str, **changes: Any) -> Iterator[Any]:
     """The registry entry ``name`` with ``changes`` (``dataclasses.replace``) in this process, restored afterwards."""
     import dataclasses
 
-    from zoo import registry
+    from zoo.catalog import registry
 
     registry.list_models()
     original = registry._WEIGHTS[name]  # the registry has no public replacement

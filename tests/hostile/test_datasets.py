@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import datamodules
-from datamodules import CIFAR10DataModule
 from tests.hostile._support import Payload
+from zoo import datamodules
+from zoo.datamodules import CIFAR10DataModule
 
 
 def test_cifar_batch_with_a_payload_is_refused_and_never_runs(tmp_path: Path) -> None:

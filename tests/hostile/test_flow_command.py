@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datamodules import read_flow, write_flow
 from tests.hostile._support import CliResult, assert_one_line_error, call_cli, run_cli, tree, write_frames
+from zoo.datamodules import read_flow, write_flow
 
 FLOW = ("flow", "--weights", "pwcnet.synth", "--precision", "float32")
 

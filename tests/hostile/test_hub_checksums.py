@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 import zoo
-from datamodules.files import cache
 from tests.hostile._support import (
     SYNTH_WEIGHTS,
     call_cli,
@@ -26,6 +25,7 @@ from tests.hostile._support import (
     tree,
 )
 from tests.support.http_server import Route
+from zoo.datamodules.files import cache
 
 NVLABS_BLOBS = {"pwcnet.things": "da1bf4000b52a24d5919729be2aceb7c55c58f66",  # PyTorch/pwc_net_chairs.pth.tar
                 "pwcnet.sintel": "27da4cc96929c0474f8083364712df3a1c50c52e"}  # PyTorch/pwc_net.pth.tar

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from datamodules import read_image
 from tests.hostile._support import call_cli, png_bytes
+from zoo.datamodules import read_image
 
 
 def _pillow(mode_image: Image.Image, suffix: str = ".png"):
@@ -85,8 +85,8 @@ def test_16_bit_and_8_bit_versions_of_a_gray_image_read_alike(tmp_path: Path) ->
 def test_zoo_flow_on_16_bit_gray_frames_equals_the_8_bit_flow(tmp_path: Path) -> None:
     """End to end: ``zoo flow`` of a 16-bit gray pair equals the flow of the same pair in 8 bits
     (the samples are v * 257, so both decode to the same floats)."""
-    from datamodules import read_flow
     from tests.hostile._support import textured_frames
+    from zoo.datamodules import read_flow
 
     first, second = (frame.mean(axis=2).astype(np.uint8) for frame in textured_frames())
     for depth, scale, dtype in ((8, 1, np.uint8), (16, 257, np.uint16)):

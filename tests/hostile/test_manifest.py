@@ -2,7 +2,7 @@
 the file and says how to recover, never a silent reset that re-trusts a tampered file; writes
 are durable (fsync before the rename) and leave the manifest as readable as the cached files.
 
-API assumed: the error is a ``ValueError`` (``zoo.hub.ManifestError`` is the suggested name)
+API assumed: the error is a ``ValueError`` (``zoo.weights.cache.ManifestError`` is the suggested name)
 whose message contains ``manifest.json`` and one of "delete", "remove", "restore" or "rebuild".
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from datamodules.files import cache, download
 from tests.hostile._support import assert_one_line_error, pwcnet_entry, run_cli
 from tests.support.http_server import Route
+from zoo.datamodules.files import cache, download
 
 BODY = b"weights " * 4096
 RECOVERY = re.compile(r"delete|remove|restore|rebuild", re.IGNORECASE)

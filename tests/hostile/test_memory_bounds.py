@@ -20,8 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datamodules import read_flow
-from datamodules.files import cache, download
 from tests.hostile._support import (
     MEMORY_LIMIT_KB,
     EndlessServer,
@@ -40,6 +38,8 @@ from tests.hostile._support import (
     tree,
     write_frames,
 )
+from zoo.datamodules import read_flow
+from zoo.datamodules.files import cache, download
 
 GIB = 1 << 30
 
@@ -173,7 +173,7 @@ def test_kitti_flow_png_whose_data_inflates_beyond_its_header(tmp_path: Path) ->
     path = tmp_path / "kitti_bomb.png"
     idat = deflate_zeros(b"", 1_500_000_000)
     path.write_bytes(png_header(1000, 1000, 16, 2) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b""))
-    code = ("import sys\nfrom datamodules import read_flow\n"
+    code = ("import sys\nfrom zoo.datamodules import read_flow\n"
             "try:\n    flow, valid = read_flow(sys.argv[1])\n    print('SHAPE', flow.shape, valid.any())\n"
             "except ValueError as error:\n    print('REFUSED:', error)\n")
     result = run_limited(code, path, limit_kb=1_000_000)
@@ -193,7 +193,7 @@ def test_mnist_archive_that_inflates_to_gigabytes(tmp_path: Path) -> None:
                                    GIB))
     for name in ("train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (data / name).write_bytes(b"\x00\x00\x08\x01" + (1).to_bytes(4, "big") + b"\x00")
-    code = ("from datamodules import MNISTDataModule\n"
+    code = ("from zoo.datamodules import MNISTDataModule\n"
             "MNISTDataModule(sys.argv[1], num_workers=0, cache_dir=sys.argv[2]).prepare_data()")
     message = _refusal(code, data, tmp_path / "cache", limit_kb=1_100_000)
     assert str(bomb) in message
@@ -212,7 +212,7 @@ def test_flow_file_with_a_lying_header_is_refused(tmp_path: Path, suffix: str, c
     refused with a FlowFormatError naming the file, without allocating what the header says."""
     path = tmp_path / f"hostile{suffix}"
     path.write_bytes(content)
-    message = _refusal("from datamodules import read_flow\nread_flow(sys.argv[1])", path)
+    message = _refusal("from zoo.datamodules import read_flow\nread_flow(sys.argv[1])", path)
     assert str(path) in message
 
 

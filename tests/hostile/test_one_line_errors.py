@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules import write_flow
 from tests.hostile._support import (
     PYTHON,
     ROOT,
@@ -27,6 +26,7 @@ from tests.hostile._support import (
     truncated_copy,
     write_frames,
 )
+from zoo.datamodules import write_flow
 
 
 def _flow_with_weights(tmp_path: Path, weights: str | Path, *extra: str):

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from datamodules.files import cache, download
 from tests.hostile._support import SYNTH_WEIGHTS, pwcnet_entry, read_only, run_cli, run_python, sha256_of, write_frames
 from tests.support.http_server import Route
+from zoo.datamodules.files import cache, download
 
 
 @pytest.fixture()

@@ -20,8 +20,8 @@ import torch
 from pytorch_lightning.strategies import DDPStrategy
 from torch.utils.data import DataLoader
 
-from datamodules.flow.synthetic import SyntheticFlow
-from models.pwcnet.module import PWCNetModule
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.models.pwcnet.module import PWCNetModule
 
 KEYS = ("image1", "image2", "flow", "valid")
 #: The run: SyntheticFlow pairs of this size/seed, this many steps, module built with this seed.

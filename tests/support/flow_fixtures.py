@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from datamodules.flow.formats import write_flow, write_pfm
+from zoo.datamodules.flow.formats import write_flow, write_pfm
 
 HEIGHT, WIDTH = 8, 12
 

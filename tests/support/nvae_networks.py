@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from models.nvae.config import NVAEConfig
-from models.nvae.network import NVAE
+from zoo.models.nvae.config import NVAEConfig
+from zoo.models.nvae.network import NVAE
 
 __all__ = ["TINY", "tiny_binary_nvae", "tiny_mixture_nvae"]
 

@@ -1,7 +1,7 @@
 """Test support: the NVAE fixture's weight recipe and the official checkpoint file structure.
 
 Implements ``../shared/fixtures/nvae/RECIPE.md`` sections 2 and 5 from the fixture's key lists
-alone (official key names; nothing from ``models.nvae``), so that loading such a file through
+alone (official key names; nothing from ``zoo.models.nvae``), so that loading such a file through
 ``zoo.load`` checks the converter and the network against the official model's numbers.
 """
 

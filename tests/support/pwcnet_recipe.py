@@ -1,7 +1,7 @@
 """Test support: the PWC-Net fixture's weight recipe and the official file layouts.
 
 Implements ``../shared/fixtures/pwcnet/RECIPE.md`` sections 1 and 5 independently of
-``models.pwcnet.convert`` (its own renaming table), so that writing a file with these helpers and
+``zoo.models.pwcnet.convert`` (its own renaming table), so that writing a file with these helpers and
 reading it through the converter checks the converter against the fixture's specification.
 """
 

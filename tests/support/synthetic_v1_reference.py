@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datamodules import SyntheticFlow
+from zoo.datamodules import SyntheticFlow
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "synthetic_v1_reference.npz"
 

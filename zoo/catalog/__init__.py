@@ -1,5 +1,5 @@
 """Every architecture and weight set the zoo knows: one module per architecture.
 
-Each module declares ``ARCHITECTURE`` and ``WEIGHTS``; :mod:`zoo.registry` reads them (see its
+Each module declares ``ARCHITECTURE`` and ``WEIGHTS``; :mod:`zoo.catalog.registry` reads them (see its
 ``CATALOG_MODULES``). Adding a weight set is one entry in its module.
 """

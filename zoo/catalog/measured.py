@@ -38,7 +38,7 @@ def read_measured(path: str | os.PathLike | None = None) -> dict[str, dict[str, 
 
 
 def measured_fields(name: str, path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """``measured`` and ``measured_source`` keyword arguments of :class:`~zoo.records.WeightsInfo`
+    """``measured`` and ``measured_source`` keyword arguments of :class:`~zoo.catalog.records.WeightsInfo`
     for the weights ``name`` (empty figures when nothing was recorded)."""
     entry = read_measured(path).get(name, {})
     sources = entry.get("sources", {})
@@ -54,7 +54,7 @@ def record(name: str, sha256: str, figures: Mapping[str, Mapping[str, float]], s
     Datasets measured before on the same file (same ``sha256``) are kept; a different hash means
     new weights, and every older figure of ``name`` is dropped.
     """
-    from datamodules.files.atomic import write_atomic
+    from zoo.datamodules.files.atomic import write_atomic
 
     store = read_measured(path)
     entry = store.get(name, {})

@@ -8,9 +8,9 @@ from the ``args`` stored inside, the configs here are the README training comman
 
 from __future__ import annotations
 
-from models.nvae.config import PRESETS, NVAEConfig
 from zoo.catalog.measured import measured_fields
-from zoo.records import Architecture, WeightsInfo
+from zoo.catalog.records import Architecture, WeightsInfo
+from zoo.models.nvae.config import PRESETS, NVAEConfig
 
 PAPER = ("Arash Vahdat, Jan Kautz. NVAE: A Deep Hierarchical Variational Autoencoder. "
          "NeurIPS 2020. arXiv:2007.03898")
@@ -33,9 +33,9 @@ def _manual(folder_entry: str) -> str:
 
 ARCHITECTURE = Architecture(
     name="nvae",
-    network="models.nvae.network:build_nvae",
-    module="models.nvae.module:NVAEModule",
-    converter="models.nvae.convert",
+    network="zoo.models.nvae.network:build_nvae",
+    module="zoo.models.nvae.module:NVAEModule",
+    converter="zoo.models.nvae.convert",
     default_config=PRESETS["mnist"].to_dict(),
     default_weights=None,
     description="NVAE deep hierarchical VAE (Vahdat & Kautz, NeurIPS 2020); default config: "

@@ -4,7 +4,7 @@ All published weights descend from the authors' Caffe models (converted to PyTor
 by sniklaus, and retrained or repackaged by ptlflow) and carry NVIDIA's licence for PWC-Net:
 non-commercial use, share-alike. Each record's config names what its publishing script feeds
 the network and how it processes frames and flow (``channel_order`` and ``pipeline``, see
-:mod:`models.pwcnet.pipeline`), so that each file gives the flow its source gives:
+:mod:`zoo.models.pwcnet.pipeline`), so that each file gives the flow its source gives:
 
 - NVlabs and sniklaus: BGR at the first convolution, their scripts' resizes; sniklaus' warp
   keeps border samples at coverage > 0.999 instead of >= 0.9999.
@@ -19,7 +19,7 @@ the network and how it processes frames and flow (``channel_order`` and ``pipeli
 from __future__ import annotations
 
 from zoo.catalog.measured import measured_fields
-from zoo.records import Architecture, WeightsInfo
+from zoo.catalog.records import Architecture, WeightsInfo
 
 PAPER = ("Deqing Sun, Xiaodong Yang, Ming-Yu Liu, Jan Kautz. PWC-Net: CNNs for Optical Flow Using "
          "Pyramid, Warping, and Cost Volume. CVPR 2018. arXiv:1709.02371")
@@ -57,9 +57,9 @@ PTLFLOW = "https://github.com/hmorimitsu/ptlflow/releases/download/weights1/"
 
 ARCHITECTURE = Architecture(
     name="pwcnet",
-    network="models.pwcnet.network:PWCNet",
-    module="models.pwcnet.module:PWCNetModule",
-    converter="models.pwcnet.convert",
+    network="zoo.models.pwcnet.network:PWCNet",
+    module="zoo.models.pwcnet.module:PWCNetModule",
+    converter="zoo.models.pwcnet.convert",
     default_config=CONFIG,
     default_weights="things",
     description="PWC-Net optical flow (PWC-DC-Net, Sun et al. CVPR 2018), 9.37 M parameters",

@@ -4,7 +4,7 @@ task and precision, beside this machine's float32 matmul rate measured in the sa
     zoo benchmark pwcnet.synth --size 436 1024 --precision float32 bf16
     zoo benchmark nvae.mnist-cpu --batch 16 --out results
 
-How each figure is measured: :mod:`zoo.benchmarking`.
+How each figure is measured: :mod:`zoo.measure.benchmarking`.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     """Measure, print the table and write it with ``--out``."""
     import torch
 
-    from zoo.benchmarking import Setup, benchmark
-    from zoo.tables import present_columns, text_table, write_tables
+    from zoo.measure.benchmarking import Setup, benchmark
+    from zoo.measure.tables import present_columns, text_table, write_tables
 
     setup = Setup(args.name, args.weights, tuple(args.size) if args.size else None, args.batch, args.device,
                   torch.get_num_threads())

@@ -1,6 +1,6 @@
 """The optical-flow half of ``zoo demo``: PWC-Net (``pwcnet.synth``) on a freshly rendered pair.
 
-Offline and quick on a CPU: one 384x512 pair from :class:`datamodules.SyntheticFlow` (recipe v2, a seed
+Offline and quick on a CPU: one 384x512 pair from :class:`zoo.datamodules.SyntheticFlow` (recipe v2, a seed
 the weights were not trained on), written as ``frame1.png`` / ``frame2.png``; one forward pass, a
 ``.flo`` file, a labelled picture and the end-point error; then the figures the bundled weights
 publish (``zoo info pwcnet.synth``) and where OpenCV's DIS, the classical baseline, beats them.
@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from datamodules.files.atomic import write_png
-from datamodules.flow.formats import write_flow
-from datamodules.flow.synthetic import SyntheticFlow
-from datamodules.flow.visualize import color_wheel_legend, flow_to_color
-from zoo.loader import load
-from zoo.registry import weights_info
+from zoo.catalog.registry import weights_info
+from zoo.datamodules.files.atomic import write_png
+from zoo.datamodules.flow.formats import write_flow
+from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.datamodules.flow.visualize import color_wheel_legend, flow_to_color
+from zoo.weights.loader import load
 
 __all__ = ["DEMO_RECIPE", "DEMO_SEED", "DEMO_SIZE", "EPE_CLIP", "baseline_wins", "flow_demo", "flow_picture",
            "published_figures"]

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from datamodules.files.atomic import write_png
-from datamodules.images.grid import image_grid
+from zoo.datamodules.files.atomic import write_png
+from zoo.datamodules.images.grid import image_grid
 
 __all__ = ["DEMO_TEMPERATURES", "draw_digits", "nvae_demo"]
 
@@ -121,7 +121,7 @@ def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
         ``{"samples": path, "temperatures": [...], "nll_nats": {name: nats}, "mean_digit_nll_nats":
         float, "num_importance_samples": K, "weights": name}``.
     """
-    from zoo.loader import load
+    from zoo.weights.loader import load
 
     name = "nvae.mnist-cpu" if weights is None else "nvae"
     network = load(name, weights=weights)

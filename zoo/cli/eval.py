@@ -5,7 +5,7 @@
     zoo eval nvae.mnist-cpu --data mnist --data-dir /data/mnist --num-samples 1000 [--limit 1000]
 
 Prints one table (dataset, metric, unit, ours, published, difference) and, with ``--out DIR``, writes it
-as ``eval-<name>.md``, ``.csv`` and ``.json``. The protocols are those of :mod:`zoo.evaluation`.
+as ``eval-<name>.md``, ``.csv`` and ``.json``. The protocols are those of :mod:`zoo.measure.evaluation`.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
     """The dataset names, after checking every argument (before anything is loaded)."""
-    from zoo.evaluation import FLOW_PROTOCOLS, IMAGE_PROTOCOLS
+    from zoo.measure.evaluation import FLOW_PROTOCOLS, IMAGE_PROTOCOLS
 
     known = {"pwcnet": FLOW_PROTOCOLS, "nvae": IMAGE_PROTOCOLS}.get(arch)
     if known is None:
@@ -84,8 +84,8 @@ def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Load the weights, evaluate every set, print the table and write / record it as asked."""
     import zoo
-    from zoo.evaluation import with_published
-    from zoo.registry import split_name, weights_info
+    from zoo.catalog.registry import split_name, weights_info
+    from zoo.measure.evaluation import with_published
 
     arch, tag = split_name(args.name)
     names = _check_args(args, arch)
@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _flow_rows(args: argparse.Namespace, network: Any, names: list[str]) -> list:
-    from models.pwcnet.inference import estimate_flow
-    from zoo.evaluation import evaluate_flow, flow_protocol, open_flow_dataset
+    from zoo.measure.evaluation import evaluate_flow, flow_protocol, open_flow_dataset
+    from zoo.models.pwcnet.inference import estimate_flow
 
     predict = functools.partial(estimate_flow, network, precision=args.precision)
     size = tuple(args.synthetic_size)
@@ -118,7 +118,7 @@ def _flow_rows(args: argparse.Namespace, network: Any, names: list[str]) -> list
 def _nll_rows(args: argparse.Namespace, network: Any, names: list[str]) -> list:
     import torch
 
-    from zoo.evaluation import evaluate_nll, image_batches
+    from zoo.measure.evaluation import evaluate_nll, image_batches
 
     torch.manual_seed(args.seed)  # the dynamic binarisation of MNIST draws from the global generator
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
@@ -149,8 +149,8 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def _report(args: argparse.Namespace, info: Any, rows: list) -> None:
-    from zoo.evaluation import record_measured
-    from zoo.tables import present_columns, text_table, write_tables
+    from zoo.measure.evaluation import record_measured
+    from zoo.measure.tables import present_columns, text_table, write_tables
 
     table = [row.as_dict() for row in rows]
     columns = present_columns(COLUMNS, table)
@@ -164,6 +164,6 @@ def _report(args: argparse.Namespace, info: Any, rows: list) -> None:
         paths = write_tables(args.out, stem, f"zoo eval {meta['weights']}", columns, table, meta)
         print("wrote " + ", ".join(map(str, paths)))
     if args.record:
-        from zoo.hub import weights_file
+        from zoo.weights.cache import weights_file
 
         print(f"recorded in {record_measured(info.name, weights_file(info), rows, meta['command'])}")

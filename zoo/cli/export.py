@@ -21,7 +21,7 @@ _ONNX_ONLY = ("size", "dynamic", "part", "batch_size", "opset")
 def _safetensors(args: argparse.Namespace) -> int:
     import torch
 
-    from zoo.export import export_weights
+    from zoo.publish.safetensors_export import export_weights
 
     try:
         info = json.loads(args.info)
@@ -36,7 +36,7 @@ def _safetensors(args: argparse.Namespace) -> int:
 
 
 def _onnx(args: argparse.Namespace) -> int:
-    from zoo.onnx_export import OPSET, export_onnx
+    from zoo.publish.onnx_export import OPSET, export_onnx
 
     if args.info != "{}" or args.fp32:
         raise ValueError("--info, --fp32: only with --format safetensors")

@@ -167,7 +167,7 @@ def _check_distinct(paths: dict[str, Path]) -> None:
 
 def _frame_size(path: Path) -> tuple[int, int]:
     """(width, height) of a frame from its header (nothing is decoded)."""
-    from datamodules.flow.formats import image_size
+    from zoo.datamodules.flow.formats import image_size
 
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder, not an image file")
@@ -191,7 +191,7 @@ def _pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespa
     """How many frame pairs of ``size`` (width, height) one forward may take within ``--max-pixels``
     (at most ``--batch-size``); raises ValueError, naming ``path`` and the ``--max-size`` that
     fits, when not even one does."""
-    from models.pwcnet.inference import downscaled_size
+    from zoo.models.pwcnet.inference import downscaled_size
 
     width, height = size
     pixels = math.prod(downscaled_size(height, width, args.max_size))

@@ -30,7 +30,7 @@ def read_frame(path: Path) -> torch.Tensor:
     """(3, H, W) float32 RGB in [0, 1]; grayscale is repeated to RGB by the reader."""
     import torch
 
-    from datamodules.flow.formats import read_image
+    from zoo.datamodules.flow.formats import read_image
 
     return torch.from_numpy(np.ascontiguousarray(read_image(path))).permute(2, 0, 1)
 
@@ -40,7 +40,7 @@ def estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tenso
     """(B, H, W, 2) float32 flow in pixels; ValueError, naming the weights, if any of it is not finite."""
     import torch
 
-    from models.pwcnet.inference import estimate_flow
+    from zoo.models.pwcnet.inference import estimate_flow
 
     flow = estimate_flow(network, image1, image2, precision=args.precision, max_size=args.max_size)
     bad = int((~torch.isfinite(flow)).sum())
@@ -54,9 +54,9 @@ def estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tenso
 def write_outputs(flow: np.ndarray, flow_path: Path, color_path: Path | None) -> None:
     from PIL import Image
 
-    from datamodules.files.atomic import write_atomic
-    from datamodules.flow.formats import write_flow
-    from datamodules.flow.visualize import flow_to_color
+    from zoo.datamodules.files.atomic import write_atomic
+    from zoo.datamodules.flow.formats import write_flow
+    from zoo.datamodules.flow.visualize import flow_to_color
 
     write_flow(flow_path, flow)
     if color_path is not None:

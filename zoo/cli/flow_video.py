@@ -42,7 +42,7 @@ def _check(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``zoo flow --video``; returns the exit status. Raises ValueError/OSError for bad input."""
-    from datamodules.flow.video import CONTAINERS, video_info
+    from zoo.datamodules.flow.video import CONTAINERS, video_info
 
     _check(args)
     info = video_info(args.video)
@@ -65,7 +65,7 @@ def _flow_of_video(network: Any, clip: Path, info: Any, out_dir: Path, args: arg
 
     from tqdm import tqdm
 
-    from datamodules.flow.video import video_frames, video_writer
+    from zoo.datamodules.flow.video import video_frames, video_writer
 
     total = (info.frames - 1) // args.every if info.frames else None
     fps = (info.fps or 25) / args.every
@@ -94,8 +94,8 @@ def _flush(network: Any, pending: list[tuple[int, Any]], out_dir: Path, args: ar
     """Flow of each frame in ``pending`` to the next; writes the files and video frames."""
     import torch
 
-    from datamodules.flow.visualize import flow_to_color
     from zoo.cli.flow_estimation import estimate, write_outputs
+    from zoo.datamodules.flow.visualize import flow_to_color
 
     if len({frame.shape for _, frame in pending}) > 1:
         raise ValueError(f"{args.video}: the frame size changes within the clip (at frame {pending[-1][0]})")

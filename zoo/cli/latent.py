@@ -27,7 +27,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from models.nvae.network import NVAE
+    from zoo.models.nvae.network import NVAE
 
 __all__ = ["BINARIZE_MODES", "add_parser", "mnist_test_digits", "model_images", "parse_groups"]
 
@@ -92,7 +92,7 @@ def parse_groups(text: str) -> list[int]:
 def mnist_test_digits(folder: str | Path, count: int, offset: int = 0) -> np.ndarray:
     """uint8 ``(count, 28, 28)``: test digits ``offset .. offset + count - 1`` of the MNIST IDX
     file in ``folder`` (plain or ``.gz``)."""
-    from datamodules.images.readers import read_idx
+    from zoo.datamodules.images.readers import read_idx
 
     folder = Path(folder)
     path = next((folder / n for n in (_MNIST_TEST_IMAGES, _MNIST_TEST_IMAGES + ".gz")
@@ -188,9 +188,9 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     """Encode and decode the inputs, write inputs and reconstructions as one grid."""
     import torch
 
-    from datamodules.files.atomic import write_png
-    from datamodules.images.grid import image_grid
     from zoo.cli.sample import load_nvae
+    from zoo.datamodules.files.atomic import write_png
+    from zoo.datamodules.images.grid import image_grid
 
     _check_output(args.output)
     if args.columns < 1:
@@ -211,9 +211,9 @@ def run_interpolate(args: argparse.Namespace) -> int:
     """Interpolate between the two inputs, write IMG1, the frames and IMG2 as one row."""
     import torch
 
-    from datamodules.files.atomic import write_png
-    from datamodules.images.grid import image_grid
     from zoo.cli.sample import load_nvae
+    from zoo.datamodules.files.atomic import write_png
+    from zoo.datamodules.images.grid import image_grid
 
     _check_output(args.output)
     groups = None if args.groups is None else parse_groups(args.groups)

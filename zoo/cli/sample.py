@@ -13,10 +13,10 @@ import argparse
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES
+from zoo.models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES
 
 if TYPE_CHECKING:
-    from models.nvae.network import NVAE
+    from zoo.models.nvae.network import NVAE
 
 __all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "add_parser", "load_nvae", "run"]
 
@@ -79,9 +79,9 @@ def load_nvae(name: str, weights: str | None, device: str, command: str) -> NVAE
     """The NVAE network ``name`` (``nvae.TAG``, or ``nvae`` with a ``weights`` file) on
     ``device``, in eval mode; ``ValueError`` naming ``command`` for other architectures."""
     import zoo
-    from models.nvae.network import NVAE
-    from zoo.hf_hub import is_hub_name
-    from zoo.registry import local_model, split_name
+    from zoo.catalog.registry import local_model, split_name
+    from zoo.models.nvae.network import NVAE
+    from zoo.weights.hf_hub import is_hub_name
 
     arch = split_name(name)[0]
     # a Hub repository or a local folder / file names its architecture itself
@@ -97,8 +97,8 @@ def run(args: argparse.Namespace) -> int:
     """Load the model, optionally re-estimate its batch norms, sample and write the grid."""
     import torch
 
-    from datamodules.files.atomic import write_png
-    from datamodules.images.grid import image_grid
+    from zoo.datamodules.files.atomic import write_png
+    from zoo.datamodules.images.grid import image_grid
 
     _check_args(args)
     network = load_nvae(args.name, args.weights, args.device, "sample")

@@ -43,10 +43,11 @@ from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger
 
 from zoo.cli.lightning_noise import hold_back_resume_notice, quiet_lightning
-from zoo.loader import load_weights_into
+from zoo.weights.checkpoint import read_checkpoint
+from zoo.weights.loader import load_weights_into
 
-__all__ = ["ZooCLI", "ZooTrainer", "default_logger", "monitor_after_validation", "root_checkpoints",
-           "run_lightning_cli"]
+__all__ = ["ZooCLI", "ZooTrainer", "check_same_module", "current_class_path", "default_logger",
+           "monitor_after_validation", "root_checkpoints", "run_lightning_cli"]
 
 
 class ZooTrainer(pl.Trainer):
@@ -74,9 +75,43 @@ class ZooCLI(LightningCLI):
         if weights:
             load_weights_into(self.model, weights)
 
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's reading of the module hyper-parameters stored in ``--ckpt_path``, through the
+        zoo's safe reader (a truncated or foreign file is one line naming it), with two changes:
+        a checkpoint written before the package moved under ``zoo`` names ``models.…`` classes,
+        read as ``zoo.models.…``; and a checkpoint of another module class than the config's is
+        refused, naming both (Lightning would switch the model to the checkpoint's class)."""
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not os.path.isfile(ckpt_path):
+            return
+        hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
+        hparams.pop("_instantiator", None)
+        if "_class_path" in hparams:
+            saved = current_class_path(hparams.pop("_class_path"))
+            check_same_module(ckpt_path, saved, self.config[subcommand].get("model"))
+            hparams = {"class_path": saved, "dict_kwargs": hparams}
+        if hparams:
+            self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
     def before_fit(self) -> None:
         if self.config[self.subcommand].get("ckpt_path"):
             hold_back_resume_notice()
+
+
+def current_class_path(class_path: str) -> str:
+    """``class_path`` as the package names it today: ``models.…`` and ``datamodules.…``, the import
+    names of zoo 0.1 checkpoints, become ``zoo.models.…`` and ``zoo.datamodules.…``."""
+    return f"zoo.{class_path}" if class_path.startswith(("models.", "datamodules.")) else class_path
+
+
+def check_same_module(ckpt_path: str, saved: str, model_config: Any) -> None:
+    """Raise ValueError when the checkpoint's module class ``saved`` is not the one the parsed
+    ``model`` entry of the config names."""
+    wanted = getattr(model_config, "class_path", None)
+    if wanted and saved != wanted:
+        raise ValueError(f"--ckpt_path {ckpt_path}: the checkpoint is of {saved}, the config's model is "
+                         f"{wanted}; resume with the config that wrote it, or fine-tune with --model.weights")
 
 
 def root_checkpoints(trainer: pl.Trainer) -> None:

@@ -8,20 +8,20 @@ Every dataset is a ``torch.utils.data.Dataset`` of dicts:
 - ``meta``: ``{"dataset": str, "sequence": str, "frame": int, "paths": (image1, image2, flow)}``
   with the flow path ``""`` when there is none.
 
-An optional ``transform`` (e.g. :class:`datamodules.flow.augment.FlowAugmentation`) maps each
+An optional ``transform`` (e.g. :class:`zoo.datamodules.flow.augment.FlowAugmentation`) maps each
 item dict to a new one. ``sparse`` tells whether the ground truth is sparse (KITTI, HD1K), which
 resizing must respect.
 
 A missing or incomplete folder raises :class:`DatasetNotFoundError` naming the folder, the layout
-expected and where the data is published; :mod:`datamodules.flow.sources` downloads the sets that
+expected and where the data is published; :mod:`zoo.datamodules.flow.sources` downloads the sets that
 have a public archive.
 """
 
-from datamodules.flow.datasets.base import DatasetNotFoundError, FlowDataset, FlowSample
-from datamodules.flow.datasets.chairs import FlyingChairs
-from datamodules.flow.datasets.hd1k import HD1K
-from datamodules.flow.datasets.kitti import KITTI
-from datamodules.flow.datasets.sintel import Sintel
-from datamodules.flow.datasets.things import FlyingThings3D
+from zoo.datamodules.flow.datasets.base import DatasetNotFoundError, FlowDataset, FlowSample
+from zoo.datamodules.flow.datasets.chairs import FlyingChairs
+from zoo.datamodules.flow.datasets.hd1k import HD1K
+from zoo.datamodules.flow.datasets.kitti import KITTI
+from zoo.datamodules.flow.datasets.sintel import Sintel
+from zoo.datamodules.flow.datasets.things import FlyingThings3D
 
 __all__ = ["HD1K", "KITTI", "DatasetNotFoundError", "FlowDataset", "FlowSample", "FlyingChairs", "FlyingThings3D", "Sintel"]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datamodules.flow.formats import read_flow, read_image
+from zoo.datamodules.flow.formats import read_flow, read_image
 
 __all__ = ["DatasetNotFoundError", "FlowDataset", "FlowSample", "PathLike", "Transform", "check_complete", "chw", "consecutive_pairs", "layout_error", "none_found", "numbered", "require"]
 

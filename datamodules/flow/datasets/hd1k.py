@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from datamodules.flow.datasets.base import (
+from zoo.datamodules.flow.datasets.base import (
     FlowDataset,
     FlowSample,
     PathLike,

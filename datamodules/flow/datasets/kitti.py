@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datamodules.flow.datasets.base import (
+from zoo.datamodules.flow.datasets.base import (
     FlowDataset,
     FlowSample,
     PathLike,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.flow.datasets.base import (
+from zoo.datamodules.flow.datasets.base import (
     DatasetNotFoundError,
     FlowDataset,
     FlowSample,
@@ -19,7 +19,7 @@ from datamodules.flow.datasets.base import (
     numbered,
     require,
 )
-from datamodules.flow.formats import read_image
+from zoo.datamodules.flow.formats import read_image
 
 __all__ = ["Sintel"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.files.atomic import write_atomic
-from datamodules.files.cache import cache_root
-from datamodules.flow.datasets.base import (
+from zoo.datamodules.files.atomic import write_atomic
+from zoo.datamodules.files.cache import cache_root
+from zoo.datamodules.flow.datasets.base import (
     FlowDataset,
     FlowSample,
     PathLike,
@@ -21,7 +21,7 @@ from datamodules.flow.datasets.base import (
     numbered,
     require,
 )
-from datamodules.flow.formats import read_flow
+from zoo.datamodules.flow.formats import read_flow
 
 __all__ = ["FlyingThings3D"]
 

@@ -7,8 +7,8 @@ silhouettes), :mod:`.layered` (layered affine scenes, the v1 generator), :mod:`.
 effects), :mod:`.dataset` (the recipes and the torch Dataset).
 """
 
-from .dataset import RECIPES, SCENE_KINDS, SyntheticFlow
-from .layered import MotionStatistics
-from .pair import SyntheticPair
+from zoo.datamodules.flow.synthetic.dataset import RECIPES, SCENE_KINDS, SyntheticFlow
+from zoo.datamodules.flow.synthetic.layered import MotionStatistics
+from zoo.datamodules.flow.synthetic.pair import SyntheticPair
 
 __all__ = ["RECIPES", "SCENE_KINDS", "MotionStatistics", "SyntheticFlow", "SyntheticPair"]

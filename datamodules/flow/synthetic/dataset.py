@@ -36,12 +36,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .deformation import render_deformation
-from .degradation import camera_effects
-from .driving import render_driving
-from .layered import SUBPIXEL_MOTION, MotionStatistics, render_layered, render_layered_v1
-from .pair import SyntheticPair
-from .textures import natural_texture
+from zoo.datamodules.flow.synthetic.deformation import render_deformation
+from zoo.datamodules.flow.synthetic.degradation import camera_effects
+from zoo.datamodules.flow.synthetic.driving import render_driving
+from zoo.datamodules.flow.synthetic.layered import SUBPIXEL_MOTION, MotionStatistics, render_layered, render_layered_v1
+from zoo.datamodules.flow.synthetic.pair import SyntheticPair
+from zoo.datamodules.flow.synthetic.textures import natural_texture
 
 __all__ = ["RECIPES", "SCENE_KINDS", "SyntheticFlow"]
 
@@ -67,7 +67,7 @@ class SyntheticFlow(Dataset):
         photometric: photometric and camera effects (v1: brightness changes, blur and noise;
             v2: :func:`.degradation.camera_effects`); off, frame 2 is exactly frame 1's scene moved.
         motion: the layers' motion statistics of the ``layered-v1`` and ``layered`` kinds.
-        transform: applied to each item dict (e.g. :class:`datamodules.flow.augment.FlowAugmentation`).
+        transform: applied to each item dict (e.g. :class:`zoo.datamodules.flow.augment.FlowAugmentation`).
         recipe: ``"v2"`` (default) or ``"v1"`` (today's pairs, bit for bit); see :data:`RECIPES`.
         scenes: scene kind -> weight, replacing the recipe's mix (kinds: :data:`SCENE_KINDS`).
         device: where pixels are rendered (``"cpu"``, ``"cuda"``); items live there.

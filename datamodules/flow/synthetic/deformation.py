@@ -15,9 +15,9 @@ import math
 import numpy as np
 import torch
 
-from .layered import LayeredScene, MotionStatistics
-from .pair import SyntheticPair
-from .textures import natural_texture, smooth_noise
+from zoo.datamodules.flow.synthetic.layered import LayeredScene, MotionStatistics
+from zoo.datamodules.flow.synthetic.pair import SyntheticPair
+from zoo.datamodules.flow.synthetic.textures import natural_texture, smooth_noise
 
 __all__ = ["DEFORMATION_MOTION", "render_deformation", "smooth_deformation"]
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .pair import SyntheticPair
-from .textures import pixel_coordinates, smooth_noise
+from zoo.datamodules.flow.synthetic.pair import SyntheticPair
+from zoo.datamodules.flow.synthetic.textures import pixel_coordinates, smooth_noise
 
 __all__ = ["camera_effects", "degrade_v1", "gaussian_blur", "motion_blur"]
 

@@ -28,10 +28,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .pair import SyntheticPair
-from .planar_world import PinholeCamera, RigidMotion, Surface, mipmap, render_frame, scene_flow
-from .shapes import shape_coverage
-from .textures import fractal_noise, natural_texture
+from zoo.datamodules.flow.synthetic.pair import SyntheticPair
+from zoo.datamodules.flow.synthetic.planar_world import (
+    PinholeCamera,
+    RigidMotion,
+    Surface,
+    mipmap,
+    render_frame,
+    scene_flow,
+)
+from zoo.datamodules.flow.synthetic.shapes import shape_coverage
+from zoo.datamodules.flow.synthetic.textures import fractal_noise, natural_texture
 
 __all__ = ["KITTI_FOCAL", "KITTI_SIZE", "DrivingScene", "render_driving", "sample_driving_scene"]
 

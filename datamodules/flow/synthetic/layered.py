@@ -40,10 +40,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .degradation import degrade_v1
-from .pair import SyntheticPair
-from .shapes import shape_coverage
-from .textures import natural_texture, palette_texture
+from zoo.datamodules.flow.synthetic.degradation import degrade_v1
+from zoo.datamodules.flow.synthetic.pair import SyntheticPair
+from zoo.datamodules.flow.synthetic.shapes import shape_coverage
+from zoo.datamodules.flow.synthetic.textures import natural_texture, palette_texture
 
 __all__ = ["SUBPIXEL_MOTION", "Layer", "LayeredScene", "MotionStatistics", "render_layered", "render_layered_v1"]
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .textures import pixel_coordinates
+from zoo.datamodules.flow.synthetic.textures import pixel_coordinates
 
 __all__ = ["PinholeCamera", "RigidMotion", "Surface", "mipmap", "render_frame", "scene_flow"]
 

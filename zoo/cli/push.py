@@ -12,7 +12,7 @@ __all__ = ["add_parser"]
 
 
 def _push(args: argparse.Namespace) -> int:
-    from zoo.pretrained import push_to_hub
+    from zoo.publish.pretrained import push_to_hub
 
     url = push_to_hub(args.source, args.repo_id, private=args.private or None, arch=args.arch,
                       commit_message=args.message)
@@ -21,9 +21,9 @@ def _push(args: argparse.Namespace) -> int:
 
 
 def _card(args: argparse.Namespace) -> int:
-    from zoo.card import model_card
-    from zoo.loader import as_model
-    from zoo.registry import list_models, split_name, weights_info
+    from zoo.catalog.registry import list_models, split_name, weights_info
+    from zoo.publish.card import model_card
+    from zoo.weights.loader import as_model
 
     if args.source in list_models(pretrained=True):  # a registry entry needs no weights for its card
         print(model_card(split_name(args.source)[0], weights_info(args.source)))

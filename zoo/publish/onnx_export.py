@@ -8,8 +8,8 @@ Graphs (inputs -> outputs, float32):
 * PWC-Net ``flow``: ``image1, image2 (B, 3, H, W)`` RGB in [0, 1] -> ``flow (B, 2, H, W)`` pixels:
   the whole :meth:`PWCNet.forward` (resize to multiples of 64, feature pyramid, cost volume,
   warping with ``GridSample``, estimators, context network, flow rescaling).
-* NVAE ``sample`` (:class:`~models.nvae.graphs.SamplingGraph`): ``noise_0 .. noise_{G-1}`` -> ``logits``.
-* NVAE ``posterior`` (:class:`~models.nvae.graphs.PosteriorGraph`): ``x, noise_0 ..`` -> ``logits, log_q, log_p, kl``.
+* NVAE ``sample`` (:class:`~zoo.models.nvae.graphs.SamplingGraph`): ``noise_0 .. noise_{G-1}`` -> ``logits``.
+* NVAE ``posterior`` (:class:`~zoo.models.nvae.graphs.PosteriorGraph`): ``x, noise_0 ..`` -> ``logits, log_q, log_p, kl``.
 
 Opset: :data:`OPSET` (18). ``GridSample`` needs opset 16; 18 is the oldest opset that the
 ``torch.export``-based exporter targets natively (older ones go through a version converter).
@@ -17,7 +17,7 @@ Running the files needs ``onnxruntime`` >= 1.14 (opset 18).
 
 ``dynamic=True`` makes the batch size free, and for PWC-Net also the image size, in multiples of
 64 pixels (64 .. 4096 per side): the graph then has no resize, so other sizes must be resized by
-the caller (:func:`models.pwcnet.inference.downscaled_size` and bilinear resizing, or export at
+the caller (:func:`zoo.models.pwcnet.inference.downscaled_size` and bilinear resizing, or export at
 a fixed ``size``). Without it, every input shape is the exported one.
 """
 
@@ -33,8 +33,8 @@ from typing import Any
 
 import torch
 
-from datamodules.files.atomic import atomic_output
-from zoo.loader import as_model
+from zoo.datamodules.files.atomic import atomic_output
+from zoo.weights.loader import as_model
 
 __all__ = ["OPSET", "PARTS", "export_onnx", "onnx_graph"]
 
@@ -68,7 +68,7 @@ def _pwcnet_graph(network: torch.nn.Module, size: tuple[int, int] | None, batch_
 
 def _nvae_graph(network: torch.nn.Module, part: str, batch_size: int, dynamic: bool,
                 ) -> tuple[torch.nn.Module, tuple, list[str], list[str], Any]:
-    from models.nvae.graphs import PosteriorGraph, SamplingGraph, example_noise, noise_names
+    from zoo.models.nvae.graphs import PosteriorGraph, SamplingGraph, example_noise, noise_names
 
     generator = torch.Generator().manual_seed(0)
     noise = example_noise(network, batch_size, generator)
@@ -133,7 +133,7 @@ def export_onnx(model_or_name: torch.nn.Module | str | os.PathLike, path: str | 
 
     Args:
         model_or_name: a network from :func:`zoo.load`, or a registry / ``hf-hub:`` name or a
-            weight file (see :func:`zoo.loader.as_model`).
+            weight file (see :func:`zoo.weights.loader.as_model`).
         path: destination ``.onnx``.
         part: the graph, see :data:`PARTS` (default: the architecture's first).
         size: PWC-Net input (H, W) in pixels, default (384, 512); with ``dynamic`` only the

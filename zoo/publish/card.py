@@ -4,7 +4,7 @@ One generator serves ``zoo card NAME`` (any registry, ``hf-hub:`` or file name) 
 :func:`zoo.save_pretrained` and ``zoo push`` write. A card has the Hub's YAML header (licence,
 library, tags), then how to load and run the weights, the intended input, the metrics with
 their source, the training recipe, the licence, the paper and the network config, all taken
-from the :class:`~zoo.records.WeightsInfo` and the :class:`~zoo.records.Architecture`.
+from the :class:`~zoo.catalog.records.WeightsInfo` and the :class:`~zoo.catalog.records.Architecture`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import re
 
-from zoo.records import HUB_PREFIX, WeightsInfo
-from zoo.registry import architecture, list_models
+from zoo.catalog.records import HUB_PREFIX, WeightsInfo
+from zoo.catalog.registry import architecture, list_models
 
 __all__ = ["hub_license", "model_card"]
 
@@ -55,7 +55,7 @@ def model_card(arch_name: str, info: WeightsInfo, *, name: str | None = None) ->
 
     Args:
         arch_name: the architecture (``pwcnet``, ``nvae``).
-        info: the weight record (registry entry, or :attr:`zoo.loader.ModelRecord.weights`).
+        info: the weight record (registry entry, or :attr:`zoo.weights.loader.ModelRecord.weights`).
         name: what users pass to ``zoo.load`` for these weights (e.g. ``hf-hub:ORG/NAME``);
             default ``info.name``.
     """

@@ -24,9 +24,9 @@ from typing import Any
 
 import torch
 
-from datamodules.files.atomic import atomic_output
-from models.state_dict import check_fits, state_dict_of
-from zoo.records import Architecture
+from zoo.catalog.records import Architecture
+from zoo.datamodules.files.atomic import atomic_output
+from zoo.models.state_dict import check_fits, state_dict_of
 
 __all__ = [
     "LIGHTNING_LAYOUT",

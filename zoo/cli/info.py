@@ -1,9 +1,7 @@
-"""``zoo list | info | download | import``: the registry and the weight cache.
+"""``zoo list | info``: what the catalog holds, and what one weight set or architecture is.
 
     zoo list 'pwcnet.*' [--pretrained]
     zoo info pwcnet.things
-    zoo download pwcnet.things
-    zoo import nvae.cifar10 ~/Downloads/checkpoint.pt
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ __all__ = ["add_parser"]
 
 
 def _list(args: argparse.Namespace) -> int:
-    from zoo.registry import list_models
+    from zoo.catalog.registry import list_models
 
     names = list_models(args.pattern, pretrained=args.pretrained)
     if not names:
@@ -35,11 +33,11 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from zoo.registry import architecture, list_weights, local_model, split_name, weights_info
+    from zoo.catalog.registry import architecture, list_weights, local_model, split_name, weights_info
 
     local = local_model(args.name)
     if local is not None and local.is_dir():
-        from zoo.hf_hub import folder_weights  # reads safetensors through torch: only for folders
+        from zoo.weights.hf_hub import folder_weights  # reads safetensors through torch: only for folders
 
         arch_name, _, info = folder_weights(local)
         _print_rows([("architecture", arch_name), *info.as_rows()])
@@ -58,24 +56,8 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _download(args: argparse.Namespace) -> int:
-    from zoo.hub import weights_file
-    from zoo.registry import bundled_weights, split_name, weights_info
-
-    info = weights_info(args.name)
-    print(weights_file(info, bundled_alternatives=bundled_weights(split_name(args.name)[0]), progress=True))
-    return 0
-
-
-def _import(args: argparse.Namespace) -> int:
-    from zoo.loader import import_weights
-
-    print(import_weights(args.name, args.path))
-    return 0
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``list``, ``info``, ``download`` and ``import``."""
+    """Register ``list`` and ``info``."""
     p = subparsers.add_parser("list", help="list models and weight sets")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern, e.g. 'pwcnet.*'")
     p.add_argument("--pretrained", action="store_true", help="only names that carry weights")
@@ -84,12 +66,3 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("info", help="metadata of a weight set or an architecture")
     p.add_argument("name", help="arch or arch.tag, e.g. pwcnet.things, or a zoo.save_pretrained folder")
     p.set_defaults(func=_info)
-
-    p = subparsers.add_parser("download", help="download and verify a weight set into the cache")
-    p.add_argument("name", help="arch.tag")
-    p.set_defaults(func=_download)
-
-    p = subparsers.add_parser("import", help="check a weight file fetched by hand and copy it into the cache")
-    p.add_argument("name", help="arch.tag the file belongs to")
-    p.add_argument("path", help="the downloaded file")
-    p.set_defaults(func=_import)

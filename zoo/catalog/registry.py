@@ -3,8 +3,8 @@
 Names follow timm's ``arch.tag`` convention: ``pwcnet.things`` is the PWC-Net architecture with
 the ``things`` weights; a bare ``pwcnet`` is the architecture with its default weights (or none).
 
-Each catalog module declares ``ARCHITECTURE`` (an :class:`~zoo.records.Architecture`) and
-``WEIGHTS`` (its :class:`~zoo.records.WeightsInfo` entries) and imports nothing from here; the
+Each catalog module declares ``ARCHITECTURE`` (an :class:`~zoo.catalog.records.Architecture`) and
+``WEIGHTS`` (its :class:`~zoo.catalog.records.WeightsInfo` entries) and imports nothing from here; the
 tables are filled from them on the first lookup. This module holds metadata only, so listing the
 registry never imports torch.
 """
@@ -16,7 +16,7 @@ import importlib
 import os
 from pathlib import Path
 
-from zoo.records import HUB_PREFIX, Architecture, WeightsInfo, resolve_import, split_name
+from zoo.catalog.records import HUB_PREFIX, Architecture, WeightsInfo, resolve_import, split_name
 
 __all__ = [
     "CATALOG_MODULES",

@@ -3,7 +3,7 @@
 Optical flow (:func:`evaluate_flow`, protocols in :data:`FLOW_PROTOCOLS`): every pair of the set at
 full resolution (PWC-Net resizes to multiples of 64 inside and back, as the official script),
 compared with the ground truth over the pixels ``valid`` marks, with the metrics of
-:mod:`datamodules.flow.metrics`. Rows (metric names and units):
+:mod:`zoo.datamodules.flow.metrics`. Rows (metric names and units):
 
 - ``epe`` (px): the end-point error, pooled or per image as the set's protocol says below;
 - ``epe-occ``, ``epe-non-occ`` (px, Sintel only): the EPE pooled over the valid pixels of frame 1
@@ -13,7 +13,7 @@ compared with the ground truth over the pixels ``valid`` marks, with the metrics
   is the same either way where every pixel is valid: all frames have the same size). A tree without ``training/occlusions`` (the
   clean / final / flow part of the download only) gives no such rows and a one-line notice;
 - ``wauc`` (%, higher is better, every set): Spring's weighted area under the accuracy curve for
-  thresholds 0.05 .. 5 px (:class:`~datamodules.flow.metrics.WeightedAreaUnderCurve`), per image
+  thresholds 0.05 .. 5 px (:class:`~zoo.datamodules.flow.metrics.WeightedAreaUnderCurve`), per image
   over its valid pixels, then averaged over the images, as Spring and ptlflow report it;
 - ``fl-all`` (%, KITTI 2015): see below.
 
@@ -21,14 +21,14 @@ Sets:
 
 - ``sintel-clean``, ``sintel-final``: MPI-Sintel training, EPE over every pixel of every frame
   (one pooled mean) except the pixels of the release's invalid-pixel maps
-  (``training/invalid``, which :class:`~datamodules.flow.datasets.Sintel` leaves out of ``valid``),
+  (``training/invalid``, which :class:`~zoo.datamodules.flow.datasets.Sintel` leaves out of ``valid``),
   and the same over its occluded and non-occluded pixels;
 - ``kitti-2015``, ``kitti-2012``: training, ``flow_occ`` (every pixel with ground truth). EPE over
   each image's valid pixels, averaged over the images (how the PWC-Net paper and most others give
   KITTI train EPE); for 2015 also Fl-all, the percentage of valid pixels whose EPE exceeds both
   3 px and 5 % of the true flow's length, pooled over the set as the KITTI devkit does;
 - ``chairs``: FlyingChairs' official validation split (640 pairs), EPE over all pixels;
-- ``synthetic``: :class:`~datamodules.flow.synthetic.SyntheticFlow` pairs of the held-out seed 2
+- ``synthetic``: :class:`~zoo.datamodules.flow.synthetic.SyntheticFlow` pairs of the held-out seed 2
   (pwcnet.synth trained on seed 0 and selected on seed 1), written as an MPI-Sintel tree
   (8-bit PNG frames, ``.flo`` flow) in a temporary folder and read back by the Sintel reader, so
   they take exactly the path of the real datasets (the tree has no occlusion maps, and the
@@ -37,7 +37,7 @@ Sets:
 NVAE (:func:`evaluate_nll`, datasets in :data:`IMAGE_PROTOCOLS`), as NVlabs/NVAE's
 ``evaluate.py --eval_mode=evaluate``: batch norm in eval mode (running statistics, no
 readjustment), the images quantised as the training pipeline, the importance-weighted bound on
-``-log p(x)`` with K samples (:meth:`models.nvae.network.NVAE.log_likelihood`) for every image of
+``-log p(x)`` with K samples (:meth:`zoo.models.nvae.network.NVAE.log_likelihood`) for every image of
 the evaluation split, averaged over images (the official ``AvgrageMeter`` weighs each batch by its
 size). Splits as the official loaders: MNIST (dynamically binarised, 32x32) and CIFAR-10 test;
 CelebA 64 the validation partition; CelebA-HQ 256 and FFHQ 256 the held-out split. Units: nats per
@@ -62,8 +62,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from datamodules.flow.metrics import EndPointError, FlAll, WeightedAreaUnderCurve, occlusion_split
-from zoo.records import resolve_import
+from zoo.catalog.records import resolve_import
+from zoo.datamodules.flow.metrics import EndPointError, FlAll, WeightedAreaUnderCurve, occlusion_split
 
 __all__ = [
     "FLOW_PROTOCOLS",
@@ -140,7 +140,7 @@ class EvalRow:
 @dataclass(frozen=True)
 class FlowProtocol:
     """A flow benchmark's evaluation: the record key and ``(metric, average)`` pairs, with
-    ``average`` as :mod:`datamodules.flow.metrics` defines it (``"pixel"`` or ``"image"``)."""
+    ``average`` as :mod:`zoo.datamodules.flow.metrics` defines it (``"pixel"`` or ``"image"``)."""
 
     key: str
     metrics: tuple[tuple[str, str], ...]
@@ -181,14 +181,14 @@ def open_flow_dataset(name: str, data_dir: str | None, *, synthetic_size: tuple[
     """The evaluation set of flow dataset ``name`` (see the module docstring), open while in the block.
 
     Real sets are read from their published layouts under ``data_dir`` by
-    :class:`~datamodules.flow.datamodule.FlowDataModule` (its folder names and ``ZOO_DATA_*``
+    :class:`~zoo.datamodules.flow.datamodule.FlowDataModule` (its folder names and ``ZOO_DATA_*``
     variables); ``synthetic`` renders ``synthetic_pairs`` pairs of ``synthetic_size`` (H, W) of the
     generator's ``synthetic_recipe`` into a temporary MPI-Sintel tree that is removed afterwards.
     """
-    from datamodules.flow.datamodule import FlowDataModule
-    from datamodules.flow.datasets import Sintel
-    from datamodules.flow.layouts import write_sintel
-    from datamodules.flow.synthetic import SyntheticFlow
+    from zoo.datamodules.flow.datamodule import FlowDataModule
+    from zoo.datamodules.flow.datasets import Sintel
+    from zoo.datamodules.flow.layouts import write_sintel
+    from zoo.datamodules.flow.synthetic import SyntheticFlow
 
     flow_protocol(name)
     if name != "synthetic":
@@ -208,10 +208,10 @@ def evaluate_flow(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 
     Args:
         predict: ``(image1, image2)`` (1, 3, H, W) RGB in [0, 1] -> (1, 2, H, W) flow in pixels,
-            e.g. ``functools.partial(models.pwcnet.inference.estimate_flow, network)``.
+            e.g. ``functools.partial(zoo.models.pwcnet.inference.estimate_flow, network)``.
         dataset: items with ``image1``, ``image2``, ``flow``, ``valid`` and ``meta["sequence"]``,
             as the flow datasets give them; for the occlusion rows also ``occlusion(index)``, bool
-            (H, W), and ``has_occlusions`` (as :class:`~datamodules.flow.datasets.Sintel`). Without
+            (H, W), and ``has_occlusions`` (as :class:`~zoo.datamodules.flow.datasets.Sintel`). Without
             them the occlusion rows are left out, with a one-line notice on stderr.
         protocol: the metrics and record key (:func:`flow_protocol`).
         per_sequence: also one row per metric and sequence (scene), after the whole-set rows.
@@ -274,14 +274,14 @@ class ImageProtocol:
 
 
 IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
-    "mnist": ImageProtocol("datamodules.images.mnist:MNISTDataModule", "test", "mnist-test", "mnist-test", "nats"),
-    "cifar10": ImageProtocol("datamodules.images.cifar10:CIFAR10DataModule", "test", "cifar10-test", "cifar10-test",
+    "mnist": ImageProtocol("zoo.datamodules.images.mnist:MNISTDataModule", "test", "mnist-test", "mnist-test", "nats"),
+    "cifar10": ImageProtocol("zoo.datamodules.images.cifar10:CIFAR10DataModule", "test", "cifar10-test", "cifar10-test",
                              "bpd"),
-    "celeba64": ImageProtocol("datamodules.images.celeba:CelebA64DataModule", "val", "celeba64-val", "celeba64-test",
+    "celeba64": ImageProtocol("zoo.datamodules.images.celeba:CelebA64DataModule", "val", "celeba64-val", "celeba64-test",
                               "bpd"),
-    "celebahq256": ImageProtocol("datamodules.images.folders:CelebAHQ256DataModule", "test", "celebahq256-val",
+    "celebahq256": ImageProtocol("zoo.datamodules.images.folders:CelebAHQ256DataModule", "test", "celebahq256-val",
                                  "celebahq256-test", "bpd"),
-    "ffhq256": ImageProtocol("datamodules.images.folders:FFHQ256DataModule", "test", "ffhq256-val", "ffhq256-test",
+    "ffhq256": ImageProtocol("zoo.datamodules.images.folders:FFHQ256DataModule", "test", "ffhq256-val", "ffhq256-test",
                              "bpd"),
 }
 

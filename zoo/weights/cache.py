@@ -1,8 +1,8 @@
 """Weight files of registered weight sets: bundled, downloaded into the verified cache, imported,
-or fetched from the Hugging Face Hub into its own cache (:mod:`zoo.hf_hub`).
+or fetched from the Hugging Face Hub into its own cache (:mod:`zoo.weights.hf_hub`).
 
 The cache itself (download, verification, manifest, locks) is the generic service of
-:mod:`datamodules.files`; this module knows what a :class:`~zoo.records.WeightsInfo` promises
+:mod:`zoo.datamodules.files`; this module knows what a :class:`~zoo.catalog.records.WeightsInfo` promises
 (URLs and mirrors, hashes, size, a hand-fetched file) and says what to do when a file cannot be had.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datamodules.files.cache import cache_root, cached_file, verify_file
-from datamodules.files.download import DownloadError, FileUnavailableError, OfflineError, download_any
-from zoo.records import WeightsInfo
+from zoo.catalog.records import WeightsInfo
+from zoo.datamodules.files.cache import cache_root, cached_file, verify_file
+from zoo.datamodules.files.download import DownloadError, FileUnavailableError, OfflineError, download_any
 
 __all__ = ["BUNDLED_DIR", "MAX_WEIGHTS_BYTES", "cache_target", "weights_file"]
 
-BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
+BUNDLED_DIR = Path(__file__).resolve().parent
 MAX_WEIGHTS_BYTES = 4 << 30  # a download of unknown size stops here (the largest NVAE file is ~1.3 GB)
 
 
@@ -51,7 +51,7 @@ def weights_file(info: WeightsInfo, *, bundled_alternatives: list[str] = (), pro
         FileUnavailableError: the file must be fetched by hand, or it is not cached and the
             network is unreachable or forbidden (``ZOO_OFFLINE=1``, ``HF_HUB_OFFLINE=1`` for Hub
             entries); the message says what to do.
-        datamodules.files.cache.ChecksumError: the file does not match the published hash.
+        zoo.datamodules.files.cache.ChecksumError: the file does not match the published hash.
     """
     if info.bundled:
         path = BUNDLED_DIR / info.bundled
@@ -59,7 +59,7 @@ def weights_file(info: WeightsInfo, *, bundled_alternatives: list[str] = (), pro
             raise FileUnavailableError(f"{info.name}: bundled file {path} is missing from the install")
         return path
     if info.hf_repo:
-        from zoo.hf_hub import WEIGHTS_FILE, download
+        from zoo.weights.hf_hub import WEIGHTS_FILE, download
 
         path = download(info.hf_repo, WEIGHTS_FILE, info.hf_revision)
         if info.sha256 or info.git_sha1:  # else the Hub's commit is the reference (no trust-on-first-use record)

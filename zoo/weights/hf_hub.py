@@ -1,11 +1,11 @@
 """Weights hosted on the Hugging Face Hub: ``zoo.load("hf-hub:ORG/NAME[@REVISION]")``.
 
-A zoo repository on the Hub holds three files (written by :func:`zoo.pretrained.save_pretrained`):
+A zoo repository on the Hub holds three files (written by :func:`zoo.publish.pretrained.save_pretrained`):
 
 * ``model.safetensors``: the network in our format, with its metadata (architecture, config, the
   weight record under ``zoo.info["record"]``);
 * ``config.json``: ``{"architecture": "pwcnet", "config": {...}, ...}``;
-* ``README.md``: the model card (:mod:`zoo.card`).
+* ``README.md``: the model card (:mod:`zoo.publish.card`).
 
 Files are fetched with ``huggingface_hub.hf_hub_download``, so the Hub's own cache
 (``HF_HUB_CACHE`` / ``HF_HOME``), ``HF_HUB_OFFLINE=1``, ``HF_ENDPOINT`` and the token
@@ -20,9 +20,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from datamodules.files.download import FileUnavailableError, is_offline
-from zoo.checkpoint import read_zoo_metadata
-from zoo.records import HUB_PREFIX, WeightsInfo, hub_name
+from zoo.catalog.records import HUB_PREFIX, WeightsInfo, hub_name
+from zoo.datamodules.files.download import FileUnavailableError, is_offline
+from zoo.weights.checkpoint import read_zoo_metadata
 
 __all__ = [
     "CARD_FILE",
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "README.md"
-#: Exactly the files of a zoo repository (and of a :func:`~zoo.pretrained.save_pretrained` folder).
+#: Exactly the files of a zoo repository (and of a :func:`~zoo.publish.pretrained.save_pretrained` folder).
 PRETRAINED_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE)
 
 
@@ -165,7 +165,7 @@ def hub_weights(name: str) -> tuple[str, Path, WeightsInfo]:
 
 
 def folder_weights(folder: Path) -> tuple[str, Path, WeightsInfo]:
-    """Resolve a local :func:`~zoo.pretrained.save_pretrained` folder (or a Hub snapshot folder):
+    """Resolve a local :func:`~zoo.publish.pretrained.save_pretrained` folder (or a Hub snapshot folder):
     (architecture name, its ``model.safetensors``, record named by the folder), as :func:`hub_weights`.
 
     Raises:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from datamodules.files.atomic import write_atomic
+from zoo.datamodules.files.atomic import write_atomic
 
 __all__ = ["Columns", "format_value", "markdown_table", "present_columns", "text_table", "write_tables"]
 

@@ -9,11 +9,7 @@ from typing import Any
 
 import torch
 
-from datamodules.files.download import download, import_file
-from zoo.checkpoint import load_state_dict_strict, read_checkpoint, to_state_dict
-from zoo.hf_hub import folder_weights, hub_weights, is_hub_name
-from zoo.hub import cache_target, weights_file
-from zoo.registry import (
+from zoo.catalog.registry import (
     Architecture,
     WeightsInfo,
     all_architectures,
@@ -24,6 +20,10 @@ from zoo.registry import (
     split_name,
     weights_info,
 )
+from zoo.datamodules.files.download import download, import_file
+from zoo.weights.cache import cache_target, weights_file
+from zoo.weights.checkpoint import load_state_dict_strict, read_checkpoint, to_state_dict
+from zoo.weights.hf_hub import folder_weights, hub_weights, is_hub_name
 
 __all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "load_weights_into"]
 
@@ -31,7 +31,7 @@ __all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "
 @dataclass(frozen=True)
 class ModelRecord:
     """What :func:`load` knows about the network it built, kept as ``network.zoo_record``:
-    enough to save it (:func:`zoo.save_pretrained`), export it or describe it (:mod:`zoo.card`).
+    enough to save it (:func:`zoo.save_pretrained`), export it or describe it (:mod:`zoo.publish.card`).
 
     Attributes:
         arch: architecture name.
@@ -187,7 +187,7 @@ def load(name: str, weights: str | os.PathLike | None = None, *, map_location: A
     Args:
         name: registry name, e.g. ``"pwcnet.things"``; a bare ``"pwcnet"`` loads the default
             weights of the architecture, or none; ``"hf-hub:ORG/NAME"`` a Hugging Face Hub
-            repository written by :func:`zoo.save_pretrained` (see :mod:`zoo.hf_hub`).
+            repository written by :func:`zoo.save_pretrained` (see :mod:`zoo.weights.hf_hub`).
         weights: a tag (``"sintel"``), a local file in any supported layout, a URL or an
             ``hf-hub:`` name.
         map_location: device for the weights.

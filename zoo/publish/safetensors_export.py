@@ -1,7 +1,7 @@
 """Turn a training checkpoint of any zoo architecture (or a named weight set) into a shippable
-safetensors weight file; ONNX export is :mod:`zoo.onnx_export`.
+safetensors weight file; ONNX export is :mod:`zoo.publish.onnx_export`.
 
->>> from zoo.export import export_weights
+>>> from zoo.publish.safetensors_export import export_weights
 >>> export_weights("runs/synth/checkpoints/best.ckpt", "zoo/weights/pwcnet-synth.safetensors",
 ...                info={"recipe": "..."})                       # doctest: +SKIP
 """
@@ -13,14 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 
-from zoo.checkpoint import read_checkpoint, save_weights, to_state_dict
-from zoo.loader import as_model
-from zoo.registry import architecture
+from zoo.catalog.registry import architecture
+from zoo.weights.checkpoint import read_checkpoint, save_weights, to_state_dict
+from zoo.weights.loader import as_model
 
-__all__ = ["ExportBest", "export_weights"]
+__all__ = ["export_weights"]
 
 
 def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
@@ -72,29 +71,3 @@ def _export_named(name: str, out_path: str | os.PathLike, info: Mapping[str, Any
     meta = {"record": record.weights.description(), **(info or {})}
     return save_weights(out_path, network.state_dict(), arch=record.arch, config=record.weights.config,
                         info=meta, dtype=dtype)
-
-
-class ExportBest(pl.Callback):
-    """At the end of ``fit``, export the best checkpoint of the run's ``ModelCheckpoint`` (the one
-    with a ``monitor``) with :func:`export_weights`, so that one ``zoo fit`` trains and writes the
-    shippable file.
-
-    Args:
-        path: destination ``.safetensors``; relative paths are taken under ``default_root_dir``.
-        info: provenance stored in the file (the monitored value and the best step are added).
-        dtype: as :func:`export_weights` (``"float16"``, ``"float32"``).
-    """
-
-    def __init__(self, path: str, info: dict[str, Any] | None = None, dtype: str = "float16") -> None:
-        self.path, self.info, self.dtype = path, dict(info or {}), getattr(torch, dtype)
-
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
-        monitored = [c for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None) and c.best_model_path]
-        if not monitored:
-            raise RuntimeError("ExportBest needs a ModelCheckpoint with a monitor that saved a best checkpoint")
-        best = monitored[0]
-        out = Path(self.path) if Path(self.path).is_absolute() else Path(trainer.default_root_dir) / self.path
-        info = {**self.info, best.monitor: float(best.best_model_score), "best_checkpoint": Path(best.best_model_path).name}
-        export_weights(best.best_model_path, out, info, dtype=self.dtype)

@@ -2,7 +2,7 @@
 
 :class:`WeightsInfo` is one published (or bundled) weight set with everything a user needs to
 know about it; :class:`Architecture` says how to build, train and convert one architecture.
-Network code is named by import strings (``"models.pwcnet.network:PWCNet"``) and imported on
+Network code is named by import strings (``"zoo.models.pwcnet.network:PWCNet"``) and imported on
 first use, so reading the catalog stays cheap (no torch import).
 """
 
@@ -53,7 +53,7 @@ class WeightsInfo:
         bundled: file name inside ``zoo/weights/`` for weights shipped with the package.
         file_name: the published file name (used to name the cached copy).
         hf_repo: Hugging Face Hub model repository ``ORG/NAME`` holding the weights as
-            ``model.safetensors`` in our format (see :mod:`zoo.hf_hub`); fetched through
+            ``model.safetensors`` in our format (see :mod:`zoo.weights.hf_hub`); fetched through
             ``huggingface_hub`` and its cache instead of ``urls``.
         hf_revision: branch, tag or commit of ``hf_repo`` (default: ``main``); pin a commit for
             reproducible loads.

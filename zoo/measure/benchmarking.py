@@ -2,13 +2,13 @@
 task and precision, beside this machine's own float32 matmul rate measured in the same run (so
 figures from different machines can be compared as fractions of it).
 
-- Tasks: PWC-Net ``flow`` (:func:`models.pwcnet.inference.estimate_flow` on a batch of frame
+- Tasks: PWC-Net ``flow`` (:func:`zoo.models.pwcnet.inference.estimate_flow` on a batch of frame
   pairs); NVAE ``elbo`` (a forward pass and the single-sample ELBO, ``log_likelihood`` with K=1)
   and ``sample`` (ancestral sampling at temperature 1).
 - FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` over one float32 call: 2 per
   multiply-add of the matrix products and convolutions; elementwise work (activations, norms,
   bias) is not counted. PWC-Net's cost volume is a banded ``bmm``
-  (:mod:`models.pwcnet.cost_volume`) and counts as executed, ``(TILE + 2d) / (2d + 1)`` times the
+  (:mod:`zoo.models.pwcnet.cost_volume`) and counts as executed, ``(TILE + 2d) / (2d + 1)`` times the
   products the correlation needs.
 - Latency: the median of ``repeats`` timed calls after ``warmup`` untimed ones (CUDA: synchronised);
   throughput = items per call (pairs or images) / median latency.
@@ -91,7 +91,7 @@ class Task:
 def build(setup: Setup) -> tuple[torch.nn.Module, list[Task]]:
     """The network of ``setup`` (eval mode, on its device) and its tasks on seeded random inputs."""
     import zoo
-    from zoo.registry import split_name
+    from zoo.catalog.registry import split_name
 
     arch = split_name(setup.name)[0]
     if arch not in ("pwcnet", "nvae"):
@@ -105,7 +105,7 @@ def build(setup: Setup) -> tuple[torch.nn.Module, list[Task]]:
 
 
 def _flow_tasks(network: torch.nn.Module, setup: Setup, generator: torch.Generator) -> list[Task]:
-    from models.pwcnet.inference import estimate_flow
+    from zoo.models.pwcnet.inference import estimate_flow
 
     size = setup.size or (436, 1024)
     if min(size) < 1:
@@ -139,7 +139,7 @@ def _nvae_tasks(network: Any, setup: Setup, generator: torch.Generator) -> list[
 @contextlib.contextmanager
 def _autocast(device: torch.device, precision: str):
     """``torch.inference_mode`` and autocast to ``precision`` (float32: no autocast)."""
-    from models.pwcnet.inference import resolve_precision
+    from zoo.models.pwcnet.inference import resolve_precision
 
     precision = resolve_precision(precision, device)
     dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(precision)
@@ -234,7 +234,7 @@ def peak_memory(setup: Setup, task: Task, precision: str) -> int | None:
 
 def machine(device: str, matmul: float) -> dict[str, Any]:
     """The facts a reader needs to compare figures across machines."""
-    from models.pwcnet.inference import bf16_supported
+    from zoo.models.pwcnet.inference import bf16_supported
 
     dev = torch.device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
@@ -250,7 +250,7 @@ def benchmark(setup: Setup, precisions: Sequence[str], *, repeats: int = 10, war
     call), ``latency_ms`` (median), ``throughput`` (items/s), ``gflops`` (achieved GFLOP/s),
     ``matmul_pct`` (achieved / float32 matmul rate, %), ``peak_mib`` (None without ``memory``).
     """
-    from models.pwcnet.inference import resolve_precision
+    from zoo.models.pwcnet.inference import resolve_precision
 
     network, tasks = build(setup)
     device = torch.device(setup.device)

@@ -3,7 +3,7 @@
     zoo.save_pretrained("pwcnet.synth", "out/pwcnet-synth")   # model.safetensors, config.json, README.md
     zoo.push_to_hub("pwcnet.synth", "my-org/pwcnet-synth")     # the same folder, committed to the Hub
 
-The folder is what :mod:`zoo.hf_hub` reads back (``zoo.load("hf-hub:my-org/pwcnet-synth")``).
+The folder is what :mod:`zoo.weights.hf_hub` reads back (``zoo.load("hf-hub:my-org/pwcnet-synth")``).
 Pushing goes through ``huggingface_hub`` (``HF_ENDPOINT``; token from ``HF_TOKEN`` or
 ``hf auth login`` unless given).
 """
@@ -18,11 +18,11 @@ from typing import Any
 
 import torch
 
-from datamodules.files.atomic import write_atomic
-from zoo.card import model_card
-from zoo.checkpoint import save_weights
-from zoo.hf_hub import CARD_FILE, CONFIG_FILE, PRETRAINED_FILES, WEIGHTS_FILE, hub_name
-from zoo.loader import as_model
+from zoo.datamodules.files.atomic import write_atomic
+from zoo.publish.card import model_card
+from zoo.weights.checkpoint import save_weights
+from zoo.weights.hf_hub import CARD_FILE, CONFIG_FILE, PRETRAINED_FILES, WEIGHTS_FILE, hub_name
+from zoo.weights.loader import as_model
 
 __all__ = ["push_to_hub", "save_pretrained"]
 
@@ -42,7 +42,7 @@ def save_pretrained(model_or_name: torch.nn.Module | str | os.PathLike, director
 
     Args:
         model_or_name: a network from :func:`zoo.load`, or a registry / ``hf-hub:`` name or weight
-            file (see :func:`zoo.loader.as_model`).
+            file (see :func:`zoo.weights.loader.as_model`).
         directory: the folder, created if needed; it may hold only these three files (an earlier save).
         repo_id: the Hub repository ``ORG/NAME`` the folder is meant for (its card shows
             ``zoo.load("hf-hub:ORG/NAME")``); default: the weights' own name.
