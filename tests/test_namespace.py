@@ -165,8 +165,8 @@ def test_a_wheel_installs_zoo_alone_and_runs_the_demo(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     _user_project(work, "packages")
-    demo = _run([sys.executable, "-c", "import sys, zoo; from zoo.cli import main; print('FROM', zoo.__file__); "
-                 "sys.exit(main(['demo']))"], work, PYTHONPATH=str(tmp_path / "site"))
+    code = "import sys, zoo; from zoo.cli import main; print('FROM', zoo.__file__); sys.exit(main(['demo']))"
+    demo = _run([sys.executable, "-c", code], work, PYTHONPATH=str(tmp_path / "site"))
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert Path(demo.stdout.split("FROM ", 1)[1].split()[0]).is_relative_to(tmp_path / "site")
     assert {p.name for p in (work / "demo").iterdir()} >= {"frame1.png", "frame2.png"}

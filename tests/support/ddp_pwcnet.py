@@ -1,7 +1,7 @@
 """Train PWCNetModule with Lightning DDP: two CPU processes on gloo, a few steps on tiny crops.
 
 Run as a script (``python -m tests.support.ddp_pwcnet OUT_DIR``), never inside pytest: Lightning's ``ddp``
-strategy starts the other rank by re-running this command line. ``tests/test_pwcnet_ddp.py``
+strategy starts the other rank by re-running this command line. ``tests/models/pwcnet/test_ddp.py``
 runs it in a subprocess and checks what it writes:
 
 * ``OUT_DIR/rank{0,1}.pt``: each rank's network state dict after training, the per-rank

@@ -1,7 +1,7 @@
 """Writes ``tests/data/published_pipelines.npz``: the flows that ptlflow 0.4.2 (``pwcnet`` and
 ``pwcnet_nodc``) and sniklaus/pytorch-pwc's ``run.py`` compute, with their own code, for the
 fixture's recipe weights (``../shared/fixtures/pwcnet/RECIPE.md``) on two real frame pairs of
-``../shared``. ``tests/test_pwcnet_published_pipelines.py`` checks that ``zoo.load`` of the same
+``../shared``. ``tests/models/pwcnet/test_published_pipelines.py`` checks that ``zoo.load`` of the same
 weights in each source's file layout gives the same flows.
 
 Neither project's code is stored here or in the data file: this script imports ptlflow from the

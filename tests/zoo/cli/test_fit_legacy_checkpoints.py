@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from tests.hostile._support import ROOT, run_cli
+from tests.support.hostile import ROOT, run_cli
 from zoo.cli.train import current_class_path
 
 LEGACY = ROOT / "tests" / "data" / "nvae_tiny_zoo_0_1.ckpt"
@@ -56,7 +56,7 @@ def test_a_legacy_checkpoint_resumes(tmp_path: Path, shared_dir: Path) -> None:
     config = yaml.safe_load((ROOT / "configs" / "nvae" / "mnist-cpu.yaml").read_text())
     config["trainer"].update(log_every_n_steps=1, enable_progress_bar=False, limit_train_batches=12, max_epochs=1)
     starts = tmp_path / "starts.txt"
-    config["trainer"]["callbacks"] = [{"class_path": "tests.hostile._callbacks.RecordStartStep",
+    config["trainer"]["callbacks"] = [{"class_path": "tests.support.callbacks.RecordStartStep",
                                        "init_args": {"path": str(starts)}}]
     config["model"]["init_args"].update(config=NVAE_TINY, sample_every_n_steps=0, test_num_samples=2)
     config["data"]["init_args"].update(data_dir=str(shared_dir / "data" / "mnist"), cache_dir=str(tmp_path / "cache"),
