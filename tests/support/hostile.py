@@ -10,7 +10,6 @@
 * builders of hostile files: PNGs of any size from a few bytes of deflate, gzip and zip bombs,
   a torch file that inflates to gigabytes, safetensors with doctored metadata, pickles with a
   payload, frame pairs;
-* :class:`EndlessServer`, a loopback HTTP server that streams zeros without Content-Length;
 * :func:`read_only`, a folder made read-only for a subprocess, also when the tests run as root.
 
 Every import of an internal module path of the project happens here (``zoo.catalog.registry``), so a
@@ -38,14 +37,11 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import pytest
-
-from tests.support.http_server import start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -537,47 +533,6 @@ def write_frames(folder: str | os.PathLike, names: Sequence[str] = ("a.png", "b.
 
 
 # ------------------------------------------------------------------------------ servers
-
-
-class EndlessServer:
-    """A loopback HTTP server that answers every GET with 200, no Content-Length, and zeros
-    until the client hangs up (or ``cap`` bytes, so a client that never stops cannot hang the
-    test). ``sent`` counts the bytes handed to the socket (the kernel buffers a few MB more
-    than the client has read)."""
-
-    def __init__(self, cap: int = 256 << 20, chunk: int = 1 << 16) -> None:
-        self.cap, self.chunk, self.sent = cap, chunk, 0
-        self._server: ThreadingHTTPServer | None = None
-
-    def url(self, path: str) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
-
-    def __enter__(self) -> Self:
-        state = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/octet-stream")
-                self.end_headers()
-                zeros = bytes(state.chunk)
-                try:
-                    while state.sent < state.cap:
-                        self.wfile.write(zeros)
-                        state.sent += len(zeros)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-                self.close_connection = True
-
-        self._server = start_server(Handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        stop_server(self._server)
 
 
 # ------------------------------------------------------------------------------ read-only folders

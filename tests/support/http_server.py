@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 @dataclass
@@ -19,19 +20,28 @@ class Route:
         status: the error status of those failures.
         truncate_first: on this many requests, announce the full length but send half, then close.
         chunk_delay_s: pause between 4 KiB chunks (a slow server).
+        endless_bytes: instead of ``body``, zeros with no Content-Length until the client hangs up
+            or this many bytes were sent (a server that never stops; the cap keeps a client that
+            never stops from hanging the test). ``LoopbackServer.sent`` counts what was sent.
     """
 
-    body: bytes
+    body: bytes = b""
     fail_first: int = 0
     status: int = 503
     truncate_first: int = 0
     chunk_delay_s: float = 0.0
+    endless_bytes: int = 0
 
 
 @dataclass
 class LoopbackServer:
+    """The tests' one HTTP server (``with LoopbackServer(routes) as server:``, or the
+    ``http_server`` fixture); ``hits`` counts requests per path, ``sent`` the bytes of endless
+    routes handed to the socket (the kernel buffers a few MB more than the client has read)."""
+
     routes: dict[str, Route] = field(default_factory=dict)
     hits: Counter = field(default_factory=Counter)
+    sent: int = 0
     _server: ThreadingHTTPServer | None = None
 
     def url(self, path: str) -> str:
@@ -56,6 +66,9 @@ class LoopbackServer:
                     self.send_error(route.status)
                     return
                 self.send_response(200)
+                if route.endless_bytes:
+                    self._send_zeros(route.endless_bytes)
+                    return
                 self.send_header("Content-Length", str(len(route.body)))
                 self.end_headers()
                 body = route.body
@@ -68,11 +81,28 @@ class LoopbackServer:
                         time.sleep(route.chunk_delay_s)
                 self.close_connection = True
 
+            def _send_zeros(self, cap: int) -> None:
+                self.end_headers()
+                zeros = bytes(1 << 16)
+                try:
+                    while server_state.sent < cap:
+                        self.wfile.write(zeros)
+                        server_state.sent += len(zeros)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+
         self._server = start_server(Handler)
         return self
 
     def stop(self) -> None:
         stop_server(self._server)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def start_server(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:

@@ -22,7 +22,6 @@ import pytest
 
 from tests.support.hostile import (
     MEMORY_LIMIT_KB,
-    EndlessServer,
     assert_one_line_error,
     call_cli,
     deflate_zeros,
@@ -38,6 +37,7 @@ from tests.support.hostile import (
     tree,
     write_frames,
 )
+from tests.support.http_server import LoopbackServer, Route
 from zoo.datamodules import read_flow
 from zoo.datamodules.files import cache, download
 
@@ -153,7 +153,7 @@ def test_download_without_content_length_is_capped_at_the_expected_size(zoo_home
     stays in the cache. Today it reads everything the server sends (capped at 256 MiB by the
     test server), then complains."""
     expected = 1 << 20
-    with EndlessServer(cap=256 << 20) as server:
+    with LoopbackServer({"/w/endless.bin": Route(endless_bytes=256 << 20)}) as server:
         url = server.url("/w/endless.bin")
         before = tree(zoo_home)
         with pytest.raises(cache.ChecksumError) as error:
