@@ -170,3 +170,19 @@ def test_a_wheel_installs_zoo_alone_and_runs_the_demo(tmp_path: Path) -> None:
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert Path(demo.stdout.split("FROM ", 1)[1].split()[0]).is_relative_to(tmp_path / "site")
     assert {p.name for p in (work / "demo").iterdir()} >= {"frame1.png", "frame2.png"}
+
+
+def test_imports_flow_from_zoo_down() -> None:
+    """Nothing in ``models/`` or ``datamodules/`` imports the rooms of ``zoo/`` (catalog, weights,
+    publish, measure, cli ...): imports flow from the face users touch down, never back up."""
+    import ast
+
+    upward = []
+    for folder in ("models", "datamodules"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                         [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                upward += [f"{path.relative_to(ROOT)}: {name}" for name in names
+                           if name.split(".")[0] == "zoo" and not name.startswith(("zoo.models", "zoo.datamodules"))]
+    assert upward == []
