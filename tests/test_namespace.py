@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BARE_IMPORT = re.compile(r"^\s*(from|import)\s+(models|datamodules)(\.|\s|$)"
                          r"|class_path:\s*(models|datamodules)\."
                          r"|[\"'](models|datamodules)\.[a-z_]+\.[a-z_]", re.MULTILINE)
+LEGACY_NAMES_ON_PURPOSE = {"tests/zoo/cli/test_fit_legacy_checkpoints.py"}  # reads zoo 0.1 checkpoints
 USER_MODULE = "raise ImportError('the user\\'s own {name} was imported by the zoo')\n"
 
 # Each command in one process, as ``zoo.cli.main`` runs it; the user's folder is sys.path[0].
@@ -135,7 +136,8 @@ def test_no_file_uses_the_bare_import_names() -> None:
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     found = []
     for name in tracked.splitlines():
-        if Path(name).suffix in {".py", ".yaml", ".yml", ".md", ".cfg", ".toml"} and (ROOT / name).is_file():
+        if (Path(name).suffix in {".py", ".yaml", ".yml", ".md", ".cfg", ".toml"} and (ROOT / name).is_file()
+                and name not in LEGACY_NAMES_ON_PURPOSE):
             for match in BARE_IMPORT.finditer((ROOT / name).read_text(errors="replace")):
                 found.append(f"{name}: {match.group(0).strip()}")
     assert found == []
