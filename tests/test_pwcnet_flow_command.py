@@ -14,7 +14,7 @@ from tests.support.flow_fixtures import hand_built_png
 from zoo.cli import flow as flow_command
 from zoo.datamodules.flow.formats import read_flow, read_image
 from zoo.datamodules.flow.visualize import flow_to_color
-from zoo.models.pwcnet.inference import estimate_flow
+from zoo.models.flow_inference import estimate_flow
 from zoo.models.pwcnet.network import PWCNet
 from zoo.weights.checkpoint import save_weights
 

@@ -191,7 +191,7 @@ def _pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespa
     """How many frame pairs of ``size`` (width, height) one forward may take within ``--max-pixels``
     (at most ``--batch-size``); raises ValueError, naming ``path`` and the ``--max-size`` that
     fits, when not even one does."""
-    from zoo.models.pwcnet.inference import downscaled_size
+    from zoo.models.flow_inference import downscaled_size
 
     width, height = size
     pixels = math.prod(downscaled_size(height, width, args.max_size))
