@@ -67,10 +67,8 @@ def flow_graph(network: torch.nn.Module, *, size: tuple[int, int] | None, batch_
     if dynamic:
         batch = torch.export.Dim("batch", min=1, max=1024)
         steps = _MAX_DYNAMIC_STEPS // size_multiple
-        low = 1 if size_multiple > 1 else 2  # torch.export specialises a side that may be 1
-        rows, cols = (torch.export.Dim(f"{name}_{size_multiple}", min=low, max=steps) for name in ("height", "width"))
-        axes = {0: batch, **({2: rows, 3: cols} if size_multiple == 1 else
-                             {2: size_multiple * rows, 3: size_multiple * cols})}
+        rows, cols = (torch.export.Dim(f"{name}_{size_multiple}", min=1, max=steps) for name in ("height", "width"))
+        axes = {0: batch, 2: size_multiple * rows, 3: size_multiple * cols}
         shapes = {"image1": axes, "image2": axes}
     return network, images, ["image1", "image2"], ["flow"], shapes
 
