@@ -15,6 +15,7 @@ for the order of the sums. ``zoo eval --data synthetic`` reads 8-bit PNG frames 
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -70,6 +71,13 @@ def test_zoo_load_builds_the_toy_through_its_converter(toyflow):
     assert sum(p.numel() for p in net.parameters()) == toyflow_catalog.NUM_PARAMS
     np.testing.assert_array_equal(net.mix.weight.detach().numpy()[:, :, 0, 0], WEIGHT.astype(np.float32))
     assert "toyflow.mix" in zoo.list_models("toyflow*", pretrained=True)
+
+
+def test_zoo_info_shows_what_the_record_says_the_toy_does(toyflow, capsys):
+    assert main(["info", "toyflow"]) == 0
+    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in capsys.readouterr().out.splitlines()
+                if line.startswith(("task", "onnx")))
+    assert rows == {"task": "optical-flow", "onnx graphs": "flow"}
 
 
 def test_zoo_flow_runs_the_toy(toyflow, tmp_path):
