@@ -50,7 +50,10 @@ def model_name(weights: str) -> tuple[str, str | None]:
     if is_hub_name(weights) or (local is not None and local.is_dir()):
         return weights, None
     if local is not None and local.suffix == ".safetensors":
-        recorded = (read_zoo_metadata(local) or {}).get("arch")
+        try:
+            recorded = (read_zoo_metadata(local) or {}).get("arch")
+        except ValueError:  # not safetensors after all: zoo.load names what the file is
+            recorded = None
         return recorded or DEFAULT_ARCHITECTURE, weights
     return DEFAULT_ARCHITECTURE, weights
 
