@@ -196,7 +196,7 @@ def test_max_size_estimates_downscaled_and_writes_full_resolution_flow(tmp_path,
 
 
 def test_batches_shrink_to_fit_the_pixel_budget(tmp_path, weights, network, monkeypatch):
-    from zoo.models.pwcnet import inference
+    from zoo.models import flow_inference as inference
 
     paths = _frames(tmp_path / "frames", 6, size=(40, 64))
     batches = []
