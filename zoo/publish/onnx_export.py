@@ -60,7 +60,7 @@ def flow_graph(network: torch.nn.Module, *, size: tuple[int, int] | None, batch_
         raise ValueError(f"--dynamic exports this network for sides that are multiples of {size_multiple}; "
                          f"--size {height} {width} is not")
     if dynamic:  # a traced side of one step would be fixed to it, as a batch of 1 would be
-        height, width = max(height, 2 * size_multiple, 2), max(width, 2 * size_multiple, 2)
+        height, width = max(height, 2 * size_multiple), max(width, 2 * size_multiple)
     generator = torch.Generator().manual_seed(0)
     images = tuple(torch.rand(batch_size, 3, height, width, generator=generator) for _ in range(2))
     shapes = None
