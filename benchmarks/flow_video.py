@@ -31,7 +31,7 @@ import zoo
 from zoo.cli import main as zoo_main
 from zoo.datamodules.flow.synthetic import SyntheticFlow
 from zoo.datamodules.flow.video import video_frames, video_writer
-from zoo.models.pwcnet.inference import estimate_flow
+from zoo.models.flow_inference import estimate_flow
 
 SIZE, STEP = (360, 640), (3, 1)
 

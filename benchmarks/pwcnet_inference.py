@@ -28,9 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zoo.models.flow_inference import estimate_flow
+from zoo.models.precision import bf16_supported, cpu_flags
 from zoo.models.pwcnet import network as network_module
 from zoo.models.pwcnet.cost_volume import cost_volume, cost_volume_unfold
-from zoo.models.pwcnet.inference import bf16_supported, cpu_flags, estimate_flow
 from zoo.models.pwcnet.network import FLOW_SCALE, PWCNet
 from zoo.weights.loader import load
 

@@ -19,7 +19,7 @@ import numpy as np
 
 _CHILD = """
 import resource, sys, torch
-from zoo.models.pwcnet.inference import estimate_flow
+from zoo.models.flow_inference import estimate_flow
 from zoo.models.pwcnet.network import PWCNet
 height, width, precision = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 network = PWCNet().eval()

@@ -44,7 +44,7 @@ def pwcnet_fixture_dir(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def pwcnet_recipe(pwcnet_fixture_dir: Path) -> dict:
-    """The fixture's PWC-Net recipe weights (float64) under NVlabs names (``tests/pwcnet_recipe.py``)."""
+    """The fixture's PWC-Net recipe weights (float64) under NVlabs names (``tests/support/pwcnet_recipe.py``)."""
     from tests.support.pwcnet_recipe import recipe_nvlabs
 
     return recipe_nvlabs(pwcnet_fixture_dir)

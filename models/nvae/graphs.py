@@ -12,12 +12,14 @@ The latent noise is an input, so a graph is deterministic and can be compared wi
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from zoo.models.nvae.network import NVAE
 
-__all__ = ["PosteriorGraph", "SamplingGraph", "example_noise", "noise_names"]
+__all__ = ["PosteriorGraph", "SamplingGraph", "example_noise", "noise_names", "posterior_graph", "sampling_graph"]
 
 
 def noise_names(nvae: NVAE) -> list[str]:
@@ -63,3 +65,39 @@ class PosteriorGraph(nn.Module):
     def forward(self, x: torch.Tensor, *noise: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.nvae(x, noise=noise)
         return out.logits, out.log_q, out.log_p, out.kl_all
+
+
+def sampling_graph(nvae: NVAE, *, size: tuple[int, int] | None, batch_size: int, dynamic: bool,
+                   size_multiple: int = 1) -> tuple[nn.Module, tuple, list[str], list[str], Any]:
+    """The ``sample`` part of ``zoo export --format onnx``: (graph, example noise, input names,
+    output names, dynamic shapes or None); see :func:`zoo.publish.onnx_export.onnx_graph`."""
+    return _export_graph(nvae, "sample", size, batch_size, dynamic)
+
+
+def posterior_graph(nvae: NVAE, *, size: tuple[int, int] | None, batch_size: int, dynamic: bool,
+                    size_multiple: int = 1) -> tuple[nn.Module, tuple, list[str], list[str], Any]:
+    """The ``posterior`` part of ``zoo export --format onnx``, as :func:`sampling_graph`."""
+    return _export_graph(nvae, "posterior", size, batch_size, dynamic)
+
+
+def _export_graph(nvae: NVAE, part: str, size: tuple[int, int] | None, batch_size: int, dynamic: bool,
+                  ) -> tuple[nn.Module, tuple, list[str], list[str], Any]:
+    if size is not None:
+        raise ValueError(f"--size applies to flow networks; NVAE images have the size of its config "
+                         f"({nvae.config.image_size} px)")
+    generator = torch.Generator().manual_seed(0)
+    noise = example_noise(nvae, batch_size, generator)
+    names = noise_names(nvae)
+    if part == "sample":
+        graph, inputs, outputs = SamplingGraph(nvae), noise, ["logits"]
+    else:
+        cfg = nvae.config
+        x = torch.rand(batch_size, cfg.image_channels, cfg.image_size, cfg.image_size, generator=generator)
+        graph, inputs, outputs = PosteriorGraph(nvae), (x, *noise), ["logits", "log_q", "log_p", "kl"]
+        names = ["x", *names]
+    shapes = None
+    if dynamic:  # one entry per parameter of forward: (*noise) or (x, *noise)
+        batch = torch.export.Dim("batch", min=1, max=1024)
+        per_noise = tuple({0: batch} for _ in noise)
+        shapes = (per_noise,) if part == "sample" else ({0: batch}, per_noise)
+    return graph.eval(), inputs, names, outputs, shapes

@@ -41,37 +41,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from zoo.models.flow_inference import resize_flow
 from zoo.models.pwcnet.warp import NVLABS_MASK, SNIKLAUS_MASK, MaskRule
 
-__all__ = ["PIPELINES", "STRIDE", "Pipeline", "pipeline_named", "resize_flow"]
+__all__ = ["PIPELINES", "STRIDE", "Pipeline", "pipeline_named"]
 
 #: Image sides must be multiples of this for the raw network (the pyramid's stride).
 STRIDE = 64
 #: ptlflow's ``upsample1``: flow 2 is at a quarter of the network's input resolution.
 _FLOW2_SCALE = 4
-
-
-def resize_flow(flow: torch.Tensor, size: tuple[int, int], units: tuple[int, int] | None = None,
-                align_corners: bool = False) -> torch.Tensor:
-    """A flow field resampled to another resolution, its vectors rescaled to the new pixels.
-
-    Args:
-        flow: (B, 2, h, w) flow (u, v) in pixels of an image of ``units`` = (h_u, w_u) pixels
-            (default (h, w): pixels of the flow's own grid; the network's flow 2 is sampled at a
-            quarter of the resolution whose pixels it counts).
-        size: (H, W), the target resolution.
-        align_corners: of the bilinear resampling.
-
-    Returns:
-        (B, 2, H, W) flow in pixels of the (H, W) grid: bilinear, u multiplied by W / w_u and v
-        by H / h_u.
-    """
-    height, width = size
-    unit_h, unit_w = units or flow.shape[-2:]
-    if tuple(flow.shape[-2:]) == (height, width) and (unit_h, unit_w) == (height, width):
-        return flow
-    scale = flow.new_tensor([width / unit_w, height / unit_h]).view(1, 2, 1, 1)
-    return F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=align_corners) * scale
 
 
 @dataclass(frozen=True)

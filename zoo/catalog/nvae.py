@@ -9,7 +9,7 @@ from the ``args`` stored inside, the configs here are the README training comman
 from __future__ import annotations
 
 from zoo.catalog.measured import measured_fields
-from zoo.catalog.records import Architecture, WeightsInfo
+from zoo.catalog.records import IMAGE_GENERATION, Architecture, WeightsInfo
 from zoo.models.nvae.config import PRESETS, NVAEConfig
 
 PAPER = ("Arash Vahdat, Jan Kautz. NVAE: A Deep Hierarchical Variational Autoencoder. "
@@ -44,6 +44,8 @@ ARCHITECTURE = Architecture(
            "nll = net.log_likelihood(net.quantize(x), num_samples=100)  # nats per image"),
     command="zoo sample nvae --weights {weights} -n 64 -t 0.7 -o samples.png",
     tags=("vae", "nvae", "image-generation", "pytorch"),
+    task=IMAGE_GENERATION,
+    onnx_graphs={"sample": "zoo.models.nvae.graphs:sampling_graph", "posterior": "zoo.models.nvae.graphs:posterior_graph"},
 )
 
 

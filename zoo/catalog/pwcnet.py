@@ -19,7 +19,7 @@ the network and how it processes frames and flow (``channel_order`` and ``pipeli
 from __future__ import annotations
 
 from zoo.catalog.measured import measured_fields
-from zoo.catalog.records import Architecture, WeightsInfo
+from zoo.catalog.records import OPTICAL_FLOW, Architecture, WeightsInfo
 
 PAPER = ("Deqing Sun, Xiaodong Yang, Ming-Yu Liu, Jan Kautz. PWC-Net: CNNs for Optical Flow Using "
          "Pyramid, Warping, and Cost Volume. CVPR 2018. arXiv:1709.02371")
@@ -66,6 +66,9 @@ ARCHITECTURE = Architecture(
     usage="flow = net(image1, image2)  # (B, 3, H, W) RGB in [0, 1] -> (B, 2, H, W) flow (u, v) in pixels",
     command="zoo flow frame1.png frame2.png --weights {weights} -o flow.flo --png flow.png",
     tags=("optical-flow", "pwc-net", "pytorch"),
+    task=OPTICAL_FLOW,
+    onnx_graphs={"flow": "zoo.publish.onnx_export:flow_graph"},
+    size_multiple=64,
 )
 
 

@@ -15,7 +15,31 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["DESCRIPTION_FIELDS", "HUB_PREFIX", "Architecture", "WeightsInfo", "hub_name", "resolve_import", "split_name"]
+__all__ = [
+    "DESCRIPTION_FIELDS",
+    "HUB_PREFIX",
+    "IMAGE_GENERATION",
+    "OPTICAL_FLOW",
+    "TASKS",
+    "Architecture",
+    "WeightsInfo",
+    "hub_name",
+    "resolve_import",
+    "split_name",
+]
+
+#: Task of a network whose ``forward(image1, image2)`` maps two (B, 3, H, W) RGB batches in [0, 1]
+#: to their (B, 2, H, W) flow (u, v) in pixels: run by ``zoo flow``
+#: (:func:`zoo.models.flow_inference.estimate_flow`), measured by ``zoo eval`` on the flow sets and
+#: timed by ``zoo benchmark`` as task ``flow``.
+OPTICAL_FLOW = "optical-flow"
+#: Task of a likelihood model of images (``sample``, ``log_likelihood``, ``quantize``, ``config``
+#: with ``image_size`` and ``image_channels``, as :class:`zoo.models.nvae.network.NVAE`): run by
+#: ``zoo sample`` / ``reconstruct`` / ``interpolate``, measured by ``zoo eval`` on the image sets
+#: (negative log-likelihood) and timed by ``zoo benchmark`` as tasks ``elbo`` and ``sample``.
+IMAGE_GENERATION = "image-generation"
+#: What a network can do, as :attr:`Architecture.task` names it.
+TASKS = (OPTICAL_FLOW, IMAGE_GENERATION)
 
 
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -163,6 +187,14 @@ class Architecture:
         usage: Python lines that use a loaded network ``net`` (for model cards).
         command: a ``zoo`` command line that uses weights ``{weights}`` (for model cards).
         tags: Hugging Face Hub tags of its model cards (task, architecture).
+        task: what the network does, one of :data:`TASKS` (None: no command runs it); the
+            commands choose their workloads, datasets and protocols from it, never from the name.
+        onnx_graphs: the graphs ``zoo export --format onnx`` writes, ``{part: import string}``,
+            default part first. Each names a function ``graph(network, *, size, batch_size,
+            dynamic, size_multiple)`` returning ``(module, example inputs, input names, output
+            names, dynamic shapes or None)``; empty: no ONNX export.
+        size_multiple: image sides the raw network takes are multiples of this (PWC-Net: 64, its
+            pyramid's stride); a flow graph exported with free sizes takes sides in these steps.
     """
 
     name: str
@@ -175,10 +207,24 @@ class Architecture:
     usage: str = ""
     command: str = ""
     tags: tuple[str, ...] = ()
+    task: str | None = None
+    onnx_graphs: Mapping[str, str] = field(default_factory=dict)
+    size_multiple: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "default_config", _frozen(self.default_config))
+        object.__setattr__(self, "onnx_graphs", _frozen(self.onnx_graphs))
         object.__setattr__(self, "tags", tuple(self.tags))
+        if self.task is not None and self.task not in TASKS:
+            raise ValueError(f"architecture {self.name!r}: task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.size_multiple < 1:
+            raise ValueError(f"architecture {self.name!r}: size_multiple must be >= 1, got {self.size_multiple}")
+
+    def require_task(self, task: str, command: str) -> None:
+        """ValueError naming ``command`` unless the architecture's task is ``task``."""
+        if self.task != task:
+            raise ValueError(f"{command} runs {task} models; {self.name!r} is "
+                             + (f"an {self.task} model" if self.task else "a model without a task"))
 
     def build(self, **config: Any) -> Any:
         """The plain network for ``config`` (merged over ``default_config``).

@@ -5,8 +5,11 @@ the ``things`` weights; a bare ``pwcnet`` is the architecture with its default w
 
 Each catalog module declares ``ARCHITECTURE`` (an :class:`~zoo.catalog.records.Architecture`) and
 ``WEIGHTS`` (its :class:`~zoo.catalog.records.WeightsInfo` entries) and imports nothing from here; the
-tables are filled from them on the first lookup. This module holds metadata only, so listing the
-registry never imports torch.
+tables are filled from them on the first lookup. The catalog modules are found, not listed: every
+module of the :mod:`zoo.catalog` package that declares ``ARCHITECTURE`` is one
+(:func:`catalog_modules`), so a new architecture is one new file there. A catalog module kept
+elsewhere (a plug-in, a test) joins with :func:`register_catalog`. This module holds metadata
+only, so listing the registry never imports torch.
 """
 
 from __future__ import annotations
@@ -14,28 +17,29 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import os
+import pkgutil
 from pathlib import Path
+from types import ModuleType
 
 from zoo.catalog.records import HUB_PREFIX, Architecture, WeightsInfo, resolve_import, split_name
 
 __all__ = [
-    "CATALOG_MODULES",
     "Architecture",
     "WeightsInfo",
     "all_architectures",
     "architecture",
     "bundled_weights",
+    "catalog_modules",
     "list_models",
     "list_weights",
     "local_model",
     "register_architecture",
+    "register_catalog",
     "register_weights",
     "resolve_import",
     "split_name",
     "weights_info",
 ]
-
-CATALOG_MODULES = ("zoo.catalog.pwcnet", "zoo.catalog.nvae")
 
 _ARCHITECTURES: dict[str, Architecture] = {}
 _WEIGHTS: dict[str, WeightsInfo] = {}
@@ -61,16 +65,34 @@ def register_weights(info: WeightsInfo) -> WeightsInfo:
     return info
 
 
+def register_catalog(module: ModuleType) -> Architecture:
+    """Register a catalog module's ``ARCHITECTURE`` and every entry of its ``WEIGHTS``."""
+    for attribute in ("ARCHITECTURE", "WEIGHTS"):
+        if not hasattr(module, attribute):
+            raise ValueError(f"catalog module {module.__name__} declares no {attribute}")
+    arch = register_architecture(module.ARCHITECTURE)
+    for info in module.WEIGHTS:
+        register_weights(info)
+    return arch
+
+
+def catalog_modules() -> list[ModuleType]:
+    """The modules of the :mod:`zoo.catalog` package that declare an ``ARCHITECTURE``, by name."""
+    import zoo.catalog
+
+    modules = (importlib.import_module(f"zoo.catalog.{info.name}")
+               for info in sorted(pkgutil.iter_modules(zoo.catalog.__path__), key=lambda info: info.name)
+               if not info.ispkg and not info.name.startswith("_"))
+    return [module for module in modules if hasattr(module, "ARCHITECTURE")]
+
+
 def _load_catalog() -> None:
     global _CATALOG_LOADED
     if _CATALOG_LOADED:
         return
     _CATALOG_LOADED = True
-    for module_name in CATALOG_MODULES:
-        module = importlib.import_module(module_name)
-        register_architecture(module.ARCHITECTURE)
-        for info in module.WEIGHTS:
-            register_weights(info)
+    for module in catalog_modules():
+        register_catalog(module)
 
 
 def architecture(name: str) -> Architecture:

@@ -13,8 +13,14 @@ from __future__ import annotations
 import argparse
 import functools
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from zoo.catalog.records import IMAGE_GENERATION, OPTICAL_FLOW
+
+if TYPE_CHECKING:
+    from zoo.catalog.records import Architecture
 
 __all__ = ["COLUMNS", "add_parser", "run"]
 
@@ -60,23 +66,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
-    """The dataset names, after checking every argument (before anything is loaded)."""
+def _protocols(task: str | None) -> Mapping[str, Any] | None:
+    """The evaluation sets of a task (:data:`zoo.catalog.records.TASKS`), by name; None for other tasks."""
     from zoo.measure.evaluation import FLOW_PROTOCOLS, IMAGE_PROTOCOLS
 
-    known = {"pwcnet": FLOW_PROTOCOLS, "nvae": IMAGE_PROTOCOLS}.get(arch)
+    return {OPTICAL_FLOW: FLOW_PROTOCOLS, IMAGE_GENERATION: IMAGE_PROTOCOLS}.get(task)
+
+
+def _check_args(args: argparse.Namespace, arch: Architecture) -> list[str]:
+    """The dataset names, after checking every argument (before anything is loaded)."""
+    known = _protocols(arch.task)
     if known is None:
-        raise ValueError(f"zoo eval measures pwcnet and nvae models; {args.name!r} is a {arch!r} model")
+        raise ValueError(f"zoo eval measures {OPTICAL_FLOW} and {IMAGE_GENERATION} models; {args.name!r} is "
+                         + (f"an {arch.task} model" if arch.task else "a model without a task"))
     names = [name.strip() for name in args.data.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if not names or unknown:
-        raise ValueError(f"--data: unknown set(s) {', '.join(unknown) or '(none given)'} for {arch}; "
+        raise ValueError(f"--data: unknown set(s) {', '.join(unknown) or '(none given)'} for {arch.name}; "
                          f"known: {', '.join(known)}")
     for option, value in (("--limit", args.limit), ("--num-samples", args.num_samples),
                           ("--batch-size", args.batch_size), ("--synthetic-pairs", args.synthetic_pairs)):
         if value is not None and value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
-    if arch == "nvae" and not args.data_dir:
+    if arch.task == IMAGE_GENERATION and not args.data_dir:
         raise ValueError(f"--data-dir is needed: the folder of the {names[0]} files")
     return names
 
@@ -84,25 +96,25 @@ def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Load the weights, evaluate every set, print the table and write / record it as asked."""
     import zoo
-    from zoo.catalog.registry import split_name, weights_info
+    from zoo.catalog.registry import architecture, split_name, weights_info
     from zoo.measure.evaluation import with_published
 
-    arch, tag = split_name(args.name)
+    arch, tag = architecture(args.name), split_name(args.name)[1]
     names = _check_args(args, arch)
     info = weights_info(args.name) if tag and args.weights is None else None
     if args.record and not (info and info.bundled):
         raise ValueError(f"--record keeps figures of bundled weights only; {args.name} "
                          f"{'with --weights' if args.weights else 'is not bundled'}")
     network = zoo.load(args.name, weights=args.weights, map_location=args.device)
-    rows = (_flow_rows if arch == "pwcnet" else _nll_rows)(args, network, names)
+    rows = (_flow_rows if arch.task == OPTICAL_FLOW else _nll_rows)(args, network, names)
     rows = with_published(rows, info.metrics if info else {})
-    _report(args, info, rows)
+    _report(args, info, rows, arch.task)
     return 0
 
 
 def _flow_rows(args: argparse.Namespace, network: Any, names: list[str]) -> list:
     from zoo.measure.evaluation import evaluate_flow, flow_protocol, open_flow_dataset
-    from zoo.models.pwcnet.inference import estimate_flow
+    from zoo.models.flow_inference import estimate_flow
 
     predict = functools.partial(estimate_flow, network, precision=args.precision)
     size = tuple(args.synthetic_size)
@@ -131,12 +143,12 @@ def _nll_rows(args: argparse.Namespace, network: Any, names: list[str]) -> list:
     return rows
 
 
-def _command(args: argparse.Namespace) -> str:
+def _command(args: argparse.Namespace, task: str | None) -> str:
     """The command line that reproduces the figures (machine-specific paths left out)."""
     parts = ["zoo eval", args.name, "--data", args.data]
     if args.data_dir:
         parts.append("--data-dir DIR")
-    if args.name.startswith("nvae"):
+    if task == IMAGE_GENERATION:
         parts += ["--num-samples", str(args.num_samples), "--seed", str(args.seed)]
     else:
         parts += ["--precision", args.precision]
@@ -148,13 +160,13 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
-def _report(args: argparse.Namespace, info: Any, rows: list) -> None:
+def _report(args: argparse.Namespace, info: Any, rows: list, task: str | None) -> None:
     from zoo.measure.evaluation import record_measured
     from zoo.measure.tables import present_columns, text_table, write_tables
 
     table = [row.as_dict() for row in rows]
     columns = present_columns(COLUMNS, table)
-    meta = {"weights": args.name + (f" ({args.weights})" if args.weights else ""), "command": _command(args),
+    meta = {"weights": args.name + (f" ({args.weights})" if args.weights else ""), "command": _command(args, task),
             "published source": (info.metrics_source if info else "") or "-"}
     print(f"zoo eval {meta['weights']}")
     print(text_table(columns, table))

@@ -50,9 +50,9 @@ DEFAULT_MAX_PIXELS = 1 << 23
 def add_parser(subparsers: Any) -> None:
     """Register the ``flow`` subcommand on ``subparsers`` (from ``ArgumentParser.add_subparsers``)."""
     parser = subparsers.add_parser(
-        "flow", help="optical flow between two images or consecutive frames (PWC-Net)",
-        description="Estimate optical flow with PWC-Net. Either two images, or --frames DIR for every "
-                    "pair of consecutive frames (natural file-name order).")
+        "flow", help="optical flow between two images or consecutive frames (PWC-Net, or any flow model)",
+        description="Estimate optical flow with a flow model of the zoo (default pwcnet.things). Either two images, "
+                    "or --frames DIR for every pair of consecutive frames (natural file-name order).")
     parser.add_argument("images", nargs="*", metavar="IMG", help="the two images (first, second)")
     parser.add_argument("--frames", metavar="DIR", help="folder of frames; flow of each frame to the next")
     parser.add_argument("-o", "--output", required=True, metavar="PATH",
@@ -60,8 +60,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--png", nargs="?", const=True, default=None, metavar="PATH",
                         help="also write the colour-coded flow (PATH for two images; a flag with --frames / --video)")
     parser.add_argument("--weights", default="pwcnet.things",
-                        help="registry name, tag, weight file, zoo.save_pretrained folder or hf-hub:ORG/NAME[@REV] "
-                             "(default: pwcnet.things)")
+                        help="registry name of any optical-flow model, PWC-Net tag, weight file, zoo.save_pretrained "
+                             "folder or hf-hub:ORG/NAME[@REV] (default: pwcnet.things)")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
                         help="auto: bfloat16 where the device has native bf16 units, else float32 (CPU) / float16 (CUDA)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
@@ -191,7 +191,7 @@ def _pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespa
     """How many frame pairs of ``size`` (width, height) one forward may take within ``--max-pixels``
     (at most ``--batch-size``); raises ValueError, naming ``path`` and the ``--max-size`` that
     fits, when not even one does."""
-    from zoo.models.pwcnet.inference import downscaled_size
+    from zoo.models.flow_inference import downscaled_size
 
     width, height = size
     pixels = math.prod(downscaled_size(height, width, args.max_size))

@@ -1,6 +1,6 @@
 """What every mode of ``zoo flow`` (two images, ``--frames``, ``--video``) does the same way: load
-the network, estimate (refusing non-finite flow, naming the weights), and write the flow file
-and its colour coding atomically."""
+the network (any architecture whose task is optical flow), estimate (refusing non-finite flow,
+naming the weights), and write the flow file and its colour coding atomically."""
 
 from __future__ import annotations
 
@@ -14,16 +14,48 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["estimate", "load_network", "read_frame", "write_outputs"]
+__all__ = ["DEFAULT_ARCHITECTURE", "estimate", "load_network", "model_name", "read_frame", "write_outputs"]
+
+#: The architecture of a bare ``--weights`` tag or a weight file that does not record one.
+DEFAULT_ARCHITECTURE = "pwcnet"
 
 
 def load_network(args: argparse.Namespace) -> torch.nn.Module:
+    """The flow network ``--weights`` names (see :func:`model_name`), on ``--device``; ValueError
+    unless its architecture's task is optical flow."""
     import torch
 
     import zoo
+    from zoo.catalog.records import OPTICAL_FLOW
+    from zoo.catalog.registry import architecture
 
-    network = zoo.load("pwcnet", weights=args.weights, map_location=args.device)
+    network = zoo.load(*model_name(args.weights), map_location=args.device)
+    architecture(network.zoo_record.arch).require_task(OPTICAL_FLOW, f"zoo flow (--weights {args.weights})")
     return torch.compile(network) if args.compile else network
+
+
+def model_name(weights: str) -> tuple[str, str | None]:
+    """``--weights`` as :func:`zoo.load`'s ``(name, weights)``: a registry name (``pwcnet.things``,
+    ``toyflow.TAG``), an ``hf-hub:`` name, a ``zoo.save_pretrained`` folder or one of our weight
+    files names its architecture; a bare tag or a foreign file (an official ``.pth``) is
+    :data:`DEFAULT_ARCHITECTURE`'s."""
+    from zoo.catalog.registry import all_architectures, local_model, split_name
+    from zoo.weights.checkpoint import read_zoo_metadata
+    from zoo.weights.hf_hub import is_hub_name
+
+    arch, tag = split_name(weights)
+    local = local_model(weights)
+    if local is None and tag is not None and arch in {a.name for a in all_architectures()}:
+        return weights, None
+    if is_hub_name(weights) or (local is not None and local.is_dir()):
+        return weights, None
+    if local is not None and local.suffix == ".safetensors":
+        try:
+            recorded = (read_zoo_metadata(local) or {}).get("arch")
+        except ValueError:  # not safetensors after all: zoo.load names what the file is
+            recorded = None
+        return recorded or DEFAULT_ARCHITECTURE, weights
+    return DEFAULT_ARCHITECTURE, weights
 
 
 def read_frame(path: Path) -> torch.Tensor:
@@ -40,7 +72,7 @@ def estimate(network: torch.nn.Module, image1: torch.Tensor, image2: torch.Tenso
     """(B, H, W, 2) float32 flow in pixels; ValueError, naming the weights, if any of it is not finite."""
     import torch
 
-    from zoo.models.pwcnet.inference import estimate_flow
+    from zoo.models.flow_inference import estimate_flow
 
     flow = estimate_flow(network, image1, image2, precision=args.precision, max_size=args.max_size)
     bad = int((~torch.isfinite(flow)).sum())

@@ -48,6 +48,8 @@ def _info(args: argparse.Namespace) -> int:
         _print_rows([
             ("architecture", arch.name),
             ("description", arch.description or "-"),
+            ("task", arch.task or "-"),
+            ("onnx graphs", ", ".join(arch.onnx_graphs) or "-"),
             ("default weights", arch.default_weights or "none"),
             ("weights", "\n".join(list_weights(arch_name)) or "none registered"),
         ])

@@ -188,14 +188,14 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     """Encode and decode the inputs, write inputs and reconstructions as one grid."""
     import torch
 
-    from zoo.cli.sample import load_nvae
+    from zoo.cli.sample import load_generator
     from zoo.datamodules.files.atomic import write_png
     from zoo.datamodules.images.grid import image_grid
 
     _check_output(args.output)
     if args.columns < 1:
         raise ValueError(f"--columns must be >= 1, got {args.columns}")
-    network = load_nvae(args.name, args.weights, args.device, "reconstruct")
+    network = load_generator(args.name, args.weights, args.device, "reconstruct")
     generator = torch.Generator().manual_seed(args.seed)
     x = _inputs(args, network, generator).to(args.device)
     device_generator = torch.Generator(device=args.device).manual_seed(args.seed)
@@ -211,13 +211,13 @@ def run_interpolate(args: argparse.Namespace) -> int:
     """Interpolate between the two inputs, write IMG1, the frames and IMG2 as one row."""
     import torch
 
-    from zoo.cli.sample import load_nvae
+    from zoo.cli.sample import load_generator
     from zoo.datamodules.files.atomic import write_png
     from zoo.datamodules.images.grid import image_grid
 
     _check_output(args.output)
     groups = None if args.groups is None else parse_groups(args.groups)
-    network = load_nvae(args.name, args.weights, args.device, "interpolate")
+    network = load_generator(args.name, args.weights, args.device, "interpolate")
     generator = torch.Generator().manual_seed(args.seed)
     channels = network.config.image_channels
     x = model_images([_read_pixels(p, channels) for p in args.images], network, args.binarize,

@@ -18,7 +18,7 @@ from zoo.models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES
 if TYPE_CHECKING:
     from zoo.models.nvae.network import NVAE
 
-__all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "add_parser", "load_nvae", "run"]
+__all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "add_parser", "load_generator", "run"]
 
 MAX_SAMPLES = 10_000  # images in one grid; refused before anything is loaded
 MAX_GRID_PIXELS = 1 << 28  # pixels of the grid (about 800 MB as RGB), checked once the image size is known
@@ -75,21 +75,20 @@ def _readjust_progress(batches: range) -> Iterable[int]:
     return tqdm(batches, desc="re-estimating batch norms", unit="batch", delay=1.0, disable=None, leave=False)
 
 
-def load_nvae(name: str, weights: str | None, device: str, command: str) -> NVAE:
-    """The NVAE network ``name`` (``nvae.TAG``, or ``nvae`` with a ``weights`` file) on
-    ``device``, in eval mode; ``ValueError`` naming ``command`` for other architectures."""
+def load_generator(name: str, weights: str | None, device: str, command: str) -> NVAE:
+    """The image-generation network ``name`` (``nvae.TAG``, or ``nvae`` with a ``weights`` file) on
+    ``device``, in eval mode; ``ValueError`` naming ``command`` for an architecture of another task
+    (checked before loading where the name is a registry name)."""
     import zoo
-    from zoo.catalog.registry import local_model, split_name
-    from zoo.models.nvae.network import NVAE
+    from zoo.catalog.records import IMAGE_GENERATION
+    from zoo.catalog.registry import architecture, local_model
     from zoo.weights.hf_hub import is_hub_name
 
-    arch = split_name(name)[0]
     # a Hub repository or a local folder / file names its architecture itself
-    if arch != "nvae" and not is_hub_name(name) and local_model(name) is None:
-        raise ValueError(f"zoo {command} works with NVAE models; {name!r} is a {arch!r} model")
+    if not is_hub_name(name) and local_model(name) is None:
+        architecture(name).require_task(IMAGE_GENERATION, f"zoo {command}")
     network = zoo.load(name, weights=weights, map_location=device)
-    if not isinstance(network, NVAE):
-        raise ValueError(f"{name}: expected an NVAE network, got {type(network).__name__}")
+    architecture(network.zoo_record.arch).require_task(IMAGE_GENERATION, f"zoo {command}")
     return network
 
 
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.datamodules.images.grid import image_grid
 
     _check_args(args)
-    network = load_nvae(args.name, args.weights, args.device, "sample")
+    network = load_generator(args.name, args.weights, args.device, "sample")
     grid_pixels = args.num_samples * network.config.image_size ** 2
     if grid_pixels > MAX_GRID_PIXELS:
         raise ValueError(f"--num-samples {args.num_samples:,}: a grid of {grid_pixels:,} px of "

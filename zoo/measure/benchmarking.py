@@ -2,9 +2,10 @@
 task and precision, beside this machine's own float32 matmul rate measured in the same run (so
 figures from different machines can be compared as fractions of it).
 
-- Tasks: PWC-Net ``flow`` (:func:`zoo.models.pwcnet.inference.estimate_flow` on a batch of frame
-  pairs); NVAE ``elbo`` (a forward pass and the single-sample ELBO, ``log_likelihood`` with K=1)
-  and ``sample`` (ancestral sampling at temperature 1).
+- Tasks, chosen by the architecture's task (:mod:`zoo.catalog.records`): optical flow ``flow``
+  (:func:`zoo.models.flow_inference.estimate_flow` on a batch of frame pairs); image generation
+  ``elbo`` (a forward pass and the single-sample ELBO, ``log_likelihood`` with K=1) and ``sample``
+  (ancestral sampling at temperature 1).
 - FLOPs: :class:`torch.utils.flop_counter.FlopCounterMode` over one float32 call: 2 per
   multiply-add of the matrix products and convolutions; elementwise work (activations, norms,
   bias) is not counted. PWC-Net's cost volume is a banded ``bmm``
@@ -26,7 +27,6 @@ figures from different machines can be compared as fractions of it).
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import functools
 import gc
 import multiprocessing
@@ -40,8 +40,13 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from zoo.catalog.records import IMAGE_GENERATION, OPTICAL_FLOW
+from zoo.models.precision import autocast, bf16_supported, resolve_precision
+
 __all__ = [
+    "DEFAULT_FLOW_SIZE",
     "PRECISION_ALIASES",
+    "TASKS_OF",
     "Setup",
     "Task",
     "benchmark",
@@ -56,6 +61,8 @@ __all__ = [
     "peak_rss_growth",
 ]
 
+#: Frame size (H, W) of the flow task when none is given: MPI-Sintel's.
+DEFAULT_FLOW_SIZE = (436, 1024)
 PRECISION_ALIASES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "half": "float16"}
 
 
@@ -89,32 +96,33 @@ class Task:
 
 
 def build(setup: Setup) -> tuple[torch.nn.Module, list[Task]]:
-    """The network of ``setup`` (eval mode, on its device) and its tasks on seeded random inputs."""
+    """The network of ``setup`` (eval mode, on its device) and the workloads of its architecture's
+    task (:data:`TASKS_OF`) on seeded random inputs."""
     import zoo
-    from zoo.catalog.registry import split_name
+    from zoo.catalog.registry import architecture
 
-    arch = split_name(setup.name)[0]
-    if arch not in ("pwcnet", "nvae"):
-        raise ValueError(f"zoo benchmark measures pwcnet and nvae models; {setup.name!r} is a {arch!r} model")
     if setup.batch < 1:
         raise ValueError(f"--batch must be >= 1, got {setup.batch}")
     network = zoo.load(setup.name, weights=setup.weights, map_location=setup.device)
+    task = architecture(network.zoo_record.arch).task
+    if task not in TASKS_OF:
+        raise ValueError(f"zoo benchmark measures {' and '.join(TASKS_OF)} models; {setup.name!r} is "
+                         + (f"an {task} model" if task else "a model without a task"))
     generator = torch.Generator().manual_seed(0)
-    tasks = _flow_tasks if arch == "pwcnet" else _nvae_tasks
-    return network, tasks(network, setup, generator)
+    return network, TASKS_OF[task](network, setup, generator)
 
 
 def _flow_tasks(network: torch.nn.Module, setup: Setup, generator: torch.Generator) -> list[Task]:
-    from zoo.models.pwcnet.inference import estimate_flow
+    from zoo.models.flow_inference import estimate_flow
 
-    size = setup.size or (436, 1024)
+    size = setup.size or DEFAULT_FLOW_SIZE
     if min(size) < 1:
         raise ValueError(f"--size must be positive, got {size}")
     image1, image2 = (torch.rand(setup.batch, 3, *size, generator=generator).to(setup.device) for _ in range(2))
     return [Task("flow", setup.batch, size, lambda precision: estimate_flow(network, image1, image2, precision))]
 
 
-def _nvae_tasks(network: Any, setup: Setup, generator: torch.Generator) -> list[Task]:
+def _generation_tasks(network: Any, setup: Setup, generator: torch.Generator) -> list[Task]:
     config = network.config
     size = (config.image_size, config.image_size)
     if setup.size is not None and tuple(setup.size) != size:
@@ -126,25 +134,21 @@ def _nvae_tasks(network: Any, setup: Setup, generator: torch.Generator) -> list[
     device = torch.device(setup.device)
 
     def elbo(precision: str) -> torch.Tensor:
-        with _autocast(device, precision):
+        with autocast(device, precision):
             return network.log_likelihood(x, num_samples=1)
 
     def sample(precision: str) -> torch.Tensor:
-        with _autocast(device, precision):
+        with autocast(device, precision):
             return network.sample(setup.batch, temperature=1.0)
 
     return [Task("elbo", setup.batch, size, elbo), Task("sample", setup.batch, size, sample)]
 
 
-@contextlib.contextmanager
-def _autocast(device: torch.device, precision: str):
-    """``torch.inference_mode`` and autocast to ``precision`` (float32: no autocast)."""
-    from zoo.models.pwcnet.inference import resolve_precision
-
-    precision = resolve_precision(precision, device)
-    dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(precision)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-        yield
+#: The timed workloads of each task (:data:`zoo.catalog.records.TASKS`): ``tasks(network, setup, generator)``.
+TASKS_OF: dict[str, Callable[[Any, Setup, torch.Generator], list[Task]]] = {
+    OPTICAL_FLOW: _flow_tasks,
+    IMAGE_GENERATION: _generation_tasks,
+}
 
 
 def count_flops(fn: Callable[[], Any]) -> int:
@@ -234,8 +238,6 @@ def peak_memory(setup: Setup, task: Task, precision: str) -> int | None:
 
 def machine(device: str, matmul: float) -> dict[str, Any]:
     """The facts a reader needs to compare figures across machines."""
-    from zoo.models.pwcnet.inference import bf16_supported
-
     dev = torch.device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     return {"device": name, "torch": torch.__version__, "native bf16": bf16_supported(dev),
@@ -250,8 +252,6 @@ def benchmark(setup: Setup, precisions: Sequence[str], *, repeats: int = 10, war
     call), ``latency_ms`` (median), ``throughput`` (items/s), ``gflops`` (achieved GFLOP/s),
     ``matmul_pct`` (achieved / float32 matmul rate, %), ``peak_mib`` (None without ``memory``).
     """
-    from zoo.models.pwcnet.inference import resolve_precision
-
     network, tasks = build(setup)
     device = torch.device(setup.device)
     precisions = [resolve_precision(canonical_precision(p), device) for p in precisions]

@@ -208,7 +208,7 @@ def evaluate_flow(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 
     Args:
         predict: ``(image1, image2)`` (1, 3, H, W) RGB in [0, 1] -> (1, 2, H, W) flow in pixels,
-            e.g. ``functools.partial(zoo.models.pwcnet.inference.estimate_flow, network)``.
+            e.g. ``functools.partial(zoo.models.flow_inference.estimate_flow, network)``.
         dataset: items with ``image1``, ``image2``, ``flow``, ``valid`` and ``meta["sequence"]``,
             as the flow datasets give them; for the occlusion rows also ``occlusion(index)``, bool
             (H, W), and ``has_occlusions`` (as :class:`~zoo.datamodules.flow.datasets.Sintel`). Without

@@ -15,10 +15,14 @@ Opset: :data:`OPSET` (18). ``GridSample`` needs opset 16; 18 is the oldest opset
 ``torch.export``-based exporter targets natively (older ones go through a version converter).
 Running the files needs ``onnxruntime`` >= 1.14 (opset 18).
 
-``dynamic=True`` makes the batch size free, and for PWC-Net also the image size, in multiples of
-64 pixels (64 .. 4096 per side): the graph then has no resize, so other sizes must be resized by
-the caller (:func:`zoo.models.pwcnet.inference.downscaled_size` and bilinear resizing, or export at
-a fixed ``size``). Without it, every input shape is the exported one.
+Each architecture's record names its graphs (``onnx_graphs``: part -> builder); flow networks
+share :func:`flow_graph`.
+
+``dynamic=True`` makes the batch size free, and for flow networks also the image size, in
+multiples of the record's ``size_multiple`` (PWC-Net: 64 pixels, 64 .. 4096 per side): the graph
+then has no resize, so other sizes must be resized by the caller
+(:func:`zoo.models.flow_inference.downscaled_size` and bilinear resizing, or export at a fixed
+``size``). Without it, every input shape is the exported one.
 """
 
 from __future__ import annotations
@@ -36,56 +40,37 @@ import torch
 from zoo.datamodules.files.atomic import atomic_output
 from zoo.weights.loader import as_model
 
-__all__ = ["OPSET", "PARTS", "export_onnx", "onnx_graph"]
+__all__ = ["DEFAULT_SIZE", "OPSET", "export_onnx", "flow_graph", "onnx_graph"]
 
 OPSET = 18
-#: The graphs each architecture exports, default first.
-PARTS = {"pwcnet": ("flow",), "nvae": ("sample", "posterior")}
-#: Default PWC-Net export size (H, W).
+#: Default size (H, W) of exported flow graphs.
 DEFAULT_SIZE = (384, 512)
-_MAX_SIDE_64 = 64  # dynamic sides up to 64 * 64 = 4096 px
+_MAX_DYNAMIC_STEPS = 4096  # dynamic sides up to 4096 px (64 steps of PWC-Net's 64 px)
 
 
-def _pwcnet_graph(network: torch.nn.Module, size: tuple[int, int] | None, batch_size: int, dynamic: bool,
-                  ) -> tuple[torch.nn.Module, tuple, list[str], list[str], Any]:
+def flow_graph(network: torch.nn.Module, *, size: tuple[int, int] | None, batch_size: int, dynamic: bool,
+               size_multiple: int = 1) -> tuple[torch.nn.Module, tuple, list[str], list[str], Any]:
+    """The graph of an optical-flow network (task ``optical-flow``): ``image1, image2 (B, 3, H, W)``
+    -> ``flow (B, 2, H, W)``, traced at ``size`` (default :data:`DEFAULT_SIZE`); with ``dynamic``
+    the sides are free in steps of ``size_multiple`` px (the traced ``size`` must be such a multiple)."""
     height, width = size or DEFAULT_SIZE
     if min(height, width) < 1:
         raise ValueError(f"--size must be positive, got {height} {width}")
-    if dynamic and (height % 64 or width % 64):
-        raise ValueError(f"--dynamic exports PWC-Net for sides that are multiples of 64; --size {height} {width} is not")
-    if dynamic:  # a traced side of 64 (one multiple) would be fixed to 64, as a batch of 1 would be
-        height, width = max(height, 128), max(width, 128)
+    if dynamic and (height % size_multiple or width % size_multiple):
+        raise ValueError(f"--dynamic exports this network for sides that are multiples of {size_multiple}; "
+                         f"--size {height} {width} is not")
+    if dynamic:  # a traced side of one step would be fixed to it, as a batch of 1 would be
+        height, width = max(height, 2 * size_multiple), max(width, 2 * size_multiple)
     generator = torch.Generator().manual_seed(0)
     images = tuple(torch.rand(batch_size, 3, height, width, generator=generator) for _ in range(2))
     shapes = None
     if dynamic:
         batch = torch.export.Dim("batch", min=1, max=1024)
-        rows, cols = (torch.export.Dim(name, min=1, max=_MAX_SIDE_64) for name in ("height_64", "width_64"))
-        axes = {0: batch, 2: 64 * rows, 3: 64 * cols}
+        steps = _MAX_DYNAMIC_STEPS // size_multiple
+        rows, cols = (torch.export.Dim(f"{name}_{size_multiple}", min=1, max=steps) for name in ("height", "width"))
+        axes = {0: batch, 2: size_multiple * rows, 3: size_multiple * cols}
         shapes = {"image1": axes, "image2": axes}
     return network, images, ["image1", "image2"], ["flow"], shapes
-
-
-def _nvae_graph(network: torch.nn.Module, part: str, batch_size: int, dynamic: bool,
-                ) -> tuple[torch.nn.Module, tuple, list[str], list[str], Any]:
-    from zoo.models.nvae.graphs import PosteriorGraph, SamplingGraph, example_noise, noise_names
-
-    generator = torch.Generator().manual_seed(0)
-    noise = example_noise(network, batch_size, generator)
-    names = noise_names(network)
-    if part == "sample":
-        graph, inputs, outputs = SamplingGraph(network), noise, ["logits"]
-    else:
-        cfg = network.config
-        x = torch.rand(batch_size, cfg.image_channels, cfg.image_size, cfg.image_size, generator=generator)
-        graph, inputs, outputs = PosteriorGraph(network), (x, *noise), ["logits", "log_q", "log_p", "kl"]
-        names = ["x", *names]
-    shapes = None
-    if dynamic:  # one entry per parameter of forward: (*noise) or (x, *noise)
-        batch = torch.export.Dim("batch", min=1, max=1024)
-        per_noise = tuple({0: batch} for _ in noise)
-        shapes = (per_noise,) if part == "sample" else ({0: batch}, per_noise)
-    return graph.eval(), inputs, names, outputs, shapes
 
 
 @contextlib.contextmanager
@@ -109,21 +94,23 @@ def _quiet_exporter() -> Iterator[None]:
 def onnx_graph(network: torch.nn.Module, arch: str, *, part: str | None = None, size: tuple[int, int] | None = None,
                batch_size: int = 1, dynamic: bool = False) -> tuple[torch.nn.Module, tuple, list[str], list[str], Any]:
     """What :func:`export_onnx` traces: (module, example inputs, input names, output names,
-    dynamic shapes or None). The example inputs are seeded random tensors of the exported shapes."""
-    parts = PARTS.get(arch)
-    if parts is None:
-        raise ValueError(f"no ONNX export for architecture {arch!r}; supported: {', '.join(PARTS)}")
+    dynamic shapes or None), built by the graph the architecture's record names for ``part``
+    (:attr:`zoo.catalog.records.Architecture.onnx_graphs`). The example inputs are seeded random
+    tensors of the exported shapes."""
+    from zoo.catalog.registry import architecture, resolve_import
+
+    record = architecture(arch)
+    parts = tuple(record.onnx_graphs)
+    if not parts:
+        raise ValueError(f"no ONNX export for architecture {arch!r}: its record names no graphs")
     part = part or parts[0]
     if part not in parts:
         raise ValueError(f"--part {part!r} is not a graph of {arch}; choose from {', '.join(parts)}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
     batch_size = max(batch_size, 2) if dynamic else batch_size  # a traced batch of 1 would be fixed to 1
-    if arch == "pwcnet":
-        return _pwcnet_graph(network, size, batch_size, dynamic)
-    if size is not None:
-        raise ValueError(f"--size applies to PWC-Net; {arch} images have the size of its config")
-    return _nvae_graph(network, part, batch_size, dynamic)
+    graph = resolve_import(record.onnx_graphs[part])
+    return graph(network, size=size, batch_size=batch_size, dynamic=dynamic, size_multiple=record.size_multiple)
 
 
 def export_onnx(model_or_name: torch.nn.Module | str | os.PathLike, path: str | os.PathLike, *,
@@ -135,16 +122,16 @@ def export_onnx(model_or_name: torch.nn.Module | str | os.PathLike, path: str | 
         model_or_name: a network from :func:`zoo.load`, or a registry / ``hf-hub:`` name or a
             weight file (see :func:`zoo.weights.loader.as_model`).
         path: destination ``.onnx``.
-        part: the graph, see :data:`PARTS` (default: the architecture's first).
-        size: PWC-Net input (H, W) in pixels, default (384, 512); with ``dynamic`` only the
-            traced example's size (multiples of 64, traced at 128 or more).
+        part: the graph, one of the record's ``onnx_graphs`` (default: its first).
+        size: flow networks: input (H, W) in pixels, default (384, 512); with ``dynamic`` only the
+            traced example's size (multiples of the record's ``size_multiple``, traced at two or more).
         batch_size: batch of the example inputs (the fixed batch unless ``dynamic``).
-        dynamic: free batch size (and PWC-Net sides in multiples of 64), see the module docstring.
+        dynamic: free batch size (and flow sides in multiples of ``size_multiple``), see the module docstring.
         opset: ONNX opset.
         arch: architecture of a weight file that does not record it.
 
     Raises:
-        ValueError: an unknown part, a size for NVAE, or a dynamic PWC-Net size not a multiple of 64.
+        ValueError: an unknown part, a size for NVAE, or a dynamic flow size not a multiple of ``size_multiple``.
         ImportError: ``onnx`` / ``onnxscript`` are not installed (``pip install -e ".[export]"``).
 
     The network is put in eval mode and traced in its own dtype (float32 as loaded).

@@ -21,7 +21,7 @@ from zoo.cli import flow_estimation, main
 from zoo.datamodules.flow.formats import read_flow
 from zoo.datamodules.flow.video import video_frames, video_info, video_writer
 from zoo.datamodules.flow.visualize import flow_to_color
-from zoo.models.pwcnet.inference import estimate_flow
+from zoo.models.flow_inference import estimate_flow
 
 SIZE, STEP, FRAMES = (128, 192), (3, 1), 6
 TRUE_FLOW = np.array([-STEP[0], -STEP[1]], np.float32)

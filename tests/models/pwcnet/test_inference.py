@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from zoo.models.flow_inference import downscaled_size, estimate_flow
+from zoo.models.precision import PRECISIONS, bf16_supported, resolve_precision
 from zoo.models.pwcnet.convert import convert
-from zoo.models.pwcnet.inference import PRECISIONS, bf16_supported, downscaled_size, estimate_flow, resolve_precision
 from zoo.models.pwcnet.network import PWCNet
 
 CPU = torch.device("cpu")

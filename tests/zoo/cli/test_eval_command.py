@@ -352,7 +352,7 @@ def test_info_shows_measured_beside_published():
 
 def test_eval_command_sintel_and_kitti_match_the_network_by_hand(tmp_path, capsys):
     import zoo
-    from zoo.models.pwcnet.inference import estimate_flow
+    from zoo.models.flow_inference import estimate_flow
 
     sintel_with_invalid(tmp_path / "data" / "MPI-Sintel-complete")
     make_kitti(tmp_path / "data" / "KITTI2015", scenes=2)

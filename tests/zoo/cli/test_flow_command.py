@@ -14,7 +14,7 @@ from tests.support.flow_fixtures import hand_built_png
 from zoo.cli import flow as flow_command
 from zoo.datamodules.flow.formats import read_flow, read_image
 from zoo.datamodules.flow.visualize import flow_to_color
-from zoo.models.pwcnet.inference import estimate_flow
+from zoo.models.flow_inference import estimate_flow
 from zoo.models.pwcnet.network import PWCNet
 from zoo.weights.checkpoint import save_weights
 
@@ -196,7 +196,7 @@ def test_max_size_estimates_downscaled_and_writes_full_resolution_flow(tmp_path,
 
 
 def test_batches_shrink_to_fit_the_pixel_budget(tmp_path, weights, network, monkeypatch):
-    from zoo.models.pwcnet import inference
+    from zoo.models import flow_inference as inference
 
     paths = _frames(tmp_path / "frames", 6, size=(40, 64))
     batches = []

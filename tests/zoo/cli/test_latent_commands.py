@@ -116,7 +116,7 @@ def test_colour_model_from_an_official_checkpoint(shared_dir: Path, tmp_path: Pa
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["reconstruct", "pwcnet.things", "x.png", "-o", "o.png"], "NVAE models"),
+    (["reconstruct", "pwcnet.things", "x.png", "-o", "o.png"], "runs image-generation models; 'pwcnet' is an optical-flow model"),
     (["reconstruct", "nvae.mnist-cpu", "-o", "o.png"], "image files or --mnist-dir"),
     (["reconstruct", "nvae.mnist-cpu", "x.png", "-o", "o.jpg"], ".png"),
     (["reconstruct", "nvae.mnist-cpu", "{small}", "-o", "o.png"], "20x20 (H x W) image; this model takes 32x32 or 28x28"),

@@ -83,7 +83,7 @@ def test_readjustment_progress_shows_on_a_terminal_after_a_second(monkeypatch, s
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["pwcnet.things"], "NVAE models"),
+    (["pwcnet.things"], "runs image-generation models; .pwcnet. is an optical-flow model"),
     (["nvae.mnist", "-t", "1.5"], "temperature"),
     (["nvae.mnist", "-n", "0"], "num-samples"),
     (["nvae.mnist", "-o", "samples.jpg"], ".png"),

@@ -105,7 +105,7 @@ def test_nvae_posterior_graph_matches_forward(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["nvae.mnist-cpu", "--size", "32", "32"], "--size applies to PWC-Net"),
+    (["nvae.mnist-cpu", "--size", "32", "32"], "--size applies to flow networks"),
     (["nvae.mnist-cpu", "--part", "flow"], "--part 'flow' is not a graph of nvae"),
     (["pwcnet.synth", "--dynamic", "--size", "100", "128"], "multiples of 64"),
     (["pwcnet.synth", "--fp32"], "--info, --fp32: only with --format safetensors"),

@@ -137,7 +137,7 @@ def test_cli_flow_takes_the_folder_as_weights(saved, tmp_path):
     assert result.returncode == 0, result.stderr
     from zoo.cli.flow_estimation import read_frame
     from zoo.datamodules.flow.formats import read_flow
-    from zoo.models.pwcnet.inference import estimate_flow
+    from zoo.models.flow_inference import estimate_flow
 
     torch.set_num_threads(1)
     expected = estimate_flow(original, read_frame(Path(frames[0]))[None], read_frame(Path(frames[1]))[None])
