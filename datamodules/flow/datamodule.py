@@ -17,6 +17,8 @@ sintel-final   Sintel training, final pass                     the same
 kitti-2015     KITTI 2015 training (200, sparse)               the same
 kitti-2012     KITTI 2012 training (194, sparse)               the same
 hd1k           HD1K (1,047, sparse)                            the same
+spring         Spring train without scenes 0045, 0047, both    scenes 0045 and 0047 (SEA-RAFT's
+               cameras and directions                          held-out "subval")
 synthetic      SyntheticFlow, ``seed``                         SyntheticFlow, ``seed + 1``
 ============== =============================================== ==============================
 
@@ -24,10 +26,12 @@ The synthetic sets take ``synthetic_options`` (both of them), e.g. ``{"recipe": 
 pairs ``pwcnet.synth`` was trained on, or ``{"scenes": {"driving": 2, "subpixel": 1}}``.
 
 Sintel and KITTI have no official validation split, so their "validation" is their training
-set, as in the PWC-Net and RAFT papers; do not validate on a set you train on.
+set, as in the PWC-Net and RAFT papers; do not validate on a set you train on. Spring has none
+either; its validation holds out two scenes, ``dataset_options={"spring": {"held_out": [...]}}``
+chooses others, and ``[]`` trains and validates on every training scene.
 
 Dataset roots, for each family (``chairs``, ``things``, ``sintel``, ``kitti-2015``,
-``kitti-2012``, ``hd1k``), in order: the ``roots`` argument; the environment variable
+``kitti-2012``, ``hd1k``, ``spring``), in order: the ``roots`` argument; the environment variable
 ``ZOO_DATA_<FAMILY>`` (upper case, ``-`` removed: ``ZOO_DATA_KITTI2015``); ``<data_dir>/<folder>``
 with ``data_dir`` the argument or ``$ZOO_DATA``, and the folder names of :data:`DEFAULT_FOLDERS`.
 The synthetic set needs no data at all.
@@ -46,7 +50,8 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from zoo.datamodules.flow.augment import FlowAugmentation, PhotometricJitter
-from zoo.datamodules.flow.datasets import HD1K, KITTI, FlyingChairs, FlyingThings3D, Sintel
+from zoo.datamodules.flow.datasets import HD1K, KITTI, FlyingChairs, FlyingThings3D, Sintel, Spring
+from zoo.datamodules.flow.datasets.spring import SPRING_HELD_OUT
 from zoo.datamodules.flow.sources import SOURCES, prepare_dataset
 from zoo.datamodules.flow.synthetic import SyntheticFlow
 from zoo.datamodules.resumable_loader import ResumableLoader
@@ -60,6 +65,7 @@ DEFAULT_FOLDERS = {
     "kitti-2015": "KITTI2015",
     "kitti-2012": "KITTI2012",
     "hd1k": "HD1K",
+    "spring": "spring",
 }
 
 # name -> (family whose root it needs, builder(root, training, options) -> datasets); ``options``
@@ -84,6 +90,16 @@ def _kitti(year: int) -> _Builder:
     return lambda root, training, options: [KITTI(root, year, "training", **options)]
 
 
+def _spring(root: Path, training: bool, options: dict) -> list[Dataset]:
+    """Training: every training scene but the held-out ones; validation: the held-out scenes with
+    the full 2x ground truth (all training scenes when none is held out)."""
+    options = dict(options)
+    held_out = tuple(options.pop("held_out", SPRING_HELD_OUT))
+    if training:
+        return [Spring(root, "train", exclude_scenes=held_out, **options)]
+    return [Spring(root, "train", scenes=held_out or None, full_ground_truth=True, **options)]
+
+
 _DATASETS: dict[str, tuple[str, _Builder]] = {
     "chairs": ("chairs", lambda root, training, options: [FlyingChairs(root, "train" if training else "val", **options)]),
     "things": ("things", _things(("clean", "final"))),
@@ -95,6 +111,7 @@ _DATASETS: dict[str, tuple[str, _Builder]] = {
     "kitti-2015": ("kitti-2015", _kitti(2015)),
     "kitti-2012": ("kitti-2012", _kitti(2012)),
     "hd1k": ("hd1k", lambda root, training, options: [HD1K(root, **options)]),
+    "spring": ("spring", _spring),
 }
 DATASET_NAMES = (*_DATASETS, "synthetic")
 

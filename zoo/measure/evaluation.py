@@ -14,8 +14,9 @@ compared with the ground truth over the pixels ``valid`` marks, with the metrics
   clean / final / flow part of the download only) gives no such rows and a one-line notice;
 - ``wauc`` (%, higher is better, every set): Spring's weighted area under the accuracy curve for
   thresholds 0.05 .. 5 px (:class:`~zoo.datamodules.flow.metrics.WeightedAreaUnderCurve`), per image
-  over its valid pixels, then averaged over the images, as Spring and ptlflow report it;
-- ``fl-all`` (%, KITTI 2015): see below.
+  over its valid pixels, then averaged over the images, as ptlflow reports it (Spring: pooled, below);
+- ``fl-all`` (%, KITTI 2015, Spring): see below;
+- ``1px`` (%, Spring): the share of valid pixels whose EPE exceeds 1 px.
 
 Sets:
 
@@ -27,6 +28,17 @@ Sets:
   each image's valid pixels, averaged over the images (how the PWC-Net paper and most others give
   KITTI train EPE); for 2015 also Fl-all, the percentage of valid pixels whose EPE exceeds both
   3 px and 5 % of the true flow's length, pooled over the set as the KITTI devkit does;
+- ``spring``: Spring training scenes 0045 and 0047 (SEA-RAFT's held-out "subval"; ptlflow 0.4.2
+  holds none out), both cameras, forward and backward, scored as the Spring benchmark scores its
+  test split (cv-stuttgart/springwebsite ``springeval/management/commands/evaluation.py``,
+  ``get_errors_flow``): the prediction at frame resolution is compared with the four values of
+  each pixel's 2x2 block of the 2x ground truth, its error is the smallest of the four, Fl's flow
+  length the largest of the four, a pixel counts only if all four are finite (the benchmark's
+  ``np.min`` passes a NaN on and ``nanmean`` drops it); ``epe``, ``1px`` (EPE > 1 px), ``fl-all``
+  (EPE > 3 px and > 5 % of the length) and ``wauc`` (EPE <= delta_i) are then pooled over every
+  counted pixel of every pair. The benchmark pools over a fixed random sample of about 1/40 of
+  each test pair's pixels plus ten whole "hero" pairs, with withheld random numbers; the whole
+  pairs are scored here (every pair has 1920 x 1080 pixels, so each weighs the same);
 - ``chairs``: FlyingChairs' official validation split (640 pairs), EPE over all pixels;
 - ``synthetic``: :class:`~zoo.datamodules.flow.synthetic.SyntheticFlow` pairs of the held-out seed 2
   (pwcnet.synth trained on seed 0 and selected on seed 1), written as an MPI-Sintel tree
@@ -63,7 +75,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from zoo.catalog.records import resolve_import
-from zoo.datamodules.flow.metrics import EndPointError, FlAll, WeightedAreaUnderCurve, occlusion_split
+from zoo.datamodules.flow.metrics import EndPointError, FlAll, OutlierRate, WeightedAreaUnderCurve, occlusion_split
 
 __all__ = [
     "FLOW_PROTOCOLS",
@@ -87,7 +99,7 @@ __all__ = [
 HELD_OUT_SEED = 2
 
 #: The unit of each row's metric, as the table shows it.
-METRIC_UNITS = {"epe": "px", "epe-occ": "px", "epe-non-occ": "px", "fl-all": "%", "wauc": "%",
+METRIC_UNITS = {"epe": "px", "epe-occ": "px", "epe-non-occ": "px", "fl-all": "%", "1px": "%", "wauc": "%",
                 "nll_nats": "nats", "bpd": "bits/dim"}
 
 
@@ -154,13 +166,14 @@ FLOW_PROTOCOLS: dict[str, FlowProtocol] = {
     "sintel-final": FlowProtocol("sintel-final-train", _SINTEL),
     "kitti-2015": FlowProtocol("kitti-2015-train", (("epe", "image"), ("fl-all", "pixel"), _WAUC)),
     "kitti-2012": FlowProtocol("kitti-2012-train", (("epe", "image"), _WAUC)),
+    "spring": FlowProtocol("spring-val", (("epe", "pixel"), ("1px", "pixel"), ("fl-all", "pixel"), ("wauc", "pixel"))),
     "chairs": FlowProtocol("chairs-val", _POOLED),
     "synthetic": FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", _POOLED),
 }
 #: Row metric -> (metric class, pixels it is measured over: None = all valid, or a region of the
 #: dataset's occlusion maps, "occ" / "non-occ").
 _FLOW_METRICS = {"epe": (EndPointError, None), "epe-occ": (EndPointError, "occ"),
-                 "epe-non-occ": (EndPointError, "non-occ"), "fl-all": (FlAll, None),
+                 "epe-non-occ": (EndPointError, "non-occ"), "fl-all": (FlAll, None), "1px": (OutlierRate, None),
                  "wauc": (WeightedAreaUnderCurve, None)}
 
 
@@ -210,7 +223,8 @@ def evaluate_flow(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         predict: ``(image1, image2)`` (1, 3, H, W) RGB in [0, 1] -> (1, 2, H, W) flow in pixels,
             e.g. ``functools.partial(zoo.models.pwcnet.inference.estimate_flow, network)``.
         dataset: items with ``image1``, ``image2``, ``flow``, ``valid`` and ``meta["sequence"]``,
-            as the flow datasets give them; for the occlusion rows also ``occlusion(index)``, bool
+            as the flow datasets give them, and ``flow_blocks`` (K, 2, H, W) where the ground truth
+            has K values per pixel (Spring's, scored as its benchmark does); for the occlusion rows also ``occlusion(index)``, bool
             (H, W), and ``has_occlusions`` (as :class:`~zoo.datamodules.flow.datasets.Sintel`). Without
             them the occlusion rows are left out, with a one-line notice on stderr.
         protocol: the metrics and record key (:func:`flow_protocol`).
@@ -229,7 +243,7 @@ def evaluate_flow(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     for index in tqdm(range(count), desc=protocol.key, unit="pair", disable=None if progress else True):
         item = dataset[index]
         pred = predict(item["image1"][None], item["image2"][None]).float().cpu()
-        target, valid = item["flow"][None], item["valid"][None]
+        target, valid = item.get("flow_blocks", item["flow"])[None], item["valid"][None]
         masks = {None: valid}
         if with_regions:
             masks["occ"], masks["non-occ"] = occlusion_split(valid, torch.from_numpy(dataset.occlusion(index))[None])

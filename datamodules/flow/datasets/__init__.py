@@ -22,6 +22,7 @@ from zoo.datamodules.flow.datasets.chairs import FlyingChairs
 from zoo.datamodules.flow.datasets.hd1k import HD1K
 from zoo.datamodules.flow.datasets.kitti import KITTI
 from zoo.datamodules.flow.datasets.sintel import Sintel
+from zoo.datamodules.flow.datasets.spring import Spring
 from zoo.datamodules.flow.datasets.things import FlyingThings3D
 
-__all__ = ["HD1K", "KITTI", "DatasetNotFoundError", "FlowDataset", "FlowSample", "FlyingChairs", "FlyingThings3D", "Sintel"]
+__all__ = ["HD1K", "KITTI", "DatasetNotFoundError", "FlowDataset", "FlowSample", "FlyingChairs", "FlyingThings3D", "Sintel", "Spring"]

@@ -64,6 +64,12 @@ class FlowDataset(Dataset):
                                      f"{excluded.shape}, the flow {valid.shape}")
                 valid = valid & ~excluded
             flow = np.where(valid[..., None], flow, 0).astype(np.float32)
+        return self.item(sample, image1, image2, flow, valid)
+
+    def item(self, sample: FlowSample, image1: np.ndarray, image2: np.ndarray, flow: np.ndarray, valid: np.ndarray,
+             **extra: torch.Tensor) -> dict:
+        """The item dict of ``sample`` (module docstring) from its frames (H, W, 3), flow (H, W, 2) and
+        ``valid`` (H, W), with ``extra`` entries, passed through the transform."""
         if not image1.shape == image2.shape == (*flow.shape[:2], 3):
             raise ValueError(
                 f"{self.name} pair {sample.image1.name}: frame sizes {image1.shape[:2]}, {image2.shape[:2]} "
@@ -74,6 +80,7 @@ class FlowDataset(Dataset):
             "image2": chw(image2),
             "flow": chw(flow),
             "valid": torch.from_numpy(valid),
+            **extra,
             "meta": {
                 "dataset": self.name,
                 "sequence": sample.sequence,
