@@ -1,6 +1,7 @@
 """The zoo's weights measured with each benchmark's published protocol, beside the published figure.
 
-Optical flow (:func:`evaluate_flow`, protocols in :data:`FLOW_PROTOCOLS`): every pair of the set at
+Optical flow (:func:`evaluate_flow`, protocols from :func:`flow_protocols`: those the dataset modules
+declare, and the synthetic set's): every pair of the set at
 full resolution (PWC-Net resizes to multiples of 64 inside and back, as the official script),
 compared with the ground truth over the pixels ``valid`` marks, with the metrics of
 :mod:`zoo.datamodules.flow.metrics`. Rows (metric names and units):
@@ -34,7 +35,7 @@ Sets:
   they take exactly the path of the real datasets (the tree has no occlusion maps, and the
   protocol no occlusion rows).
 
-NVAE (:func:`evaluate_nll`, datasets in :data:`IMAGE_PROTOCOLS`), as NVlabs/NVAE's
+NVAE (:func:`evaluate_nll`, datasets from :func:`image_protocols`: those the image datamodules declare), as NVlabs/NVAE's
 ``evaluate.py --eval_mode=evaluate``: batch norm in eval mode (running statistics, no
 readjustment), the images quantised as the training pipeline, the importance-weighted bound on
 ``-log p(x)`` with K samples (:meth:`zoo.models.nvae.network.NVAE.log_likelihood`) for every image of
@@ -62,13 +63,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from zoo.catalog.records import resolve_import
+from zoo.datamodules.flow.datasets.declaration import FAMILIES, POOLED, FlowProtocol
 from zoo.datamodules.flow.metrics import EndPointError, FlAll, WeightedAreaUnderCurve, occlusion_split
+from zoo.datamodules.images.datasets import IMAGE_SETS
+from zoo.datamodules.images.declaration import ImageProtocol
 
 __all__ = [
-    "FLOW_PROTOCOLS",
     "HELD_OUT_SEED",
-    "IMAGE_PROTOCOLS",
     "METRIC_UNITS",
     "EvalRow",
     "FlowProtocol",
@@ -76,7 +77,9 @@ __all__ = [
     "evaluate_flow",
     "evaluate_nll",
     "flow_protocol",
+    "flow_protocols",
     "image_batches",
+    "image_protocols",
     "open_flow_dataset",
     "published_figure",
     "record_measured",
@@ -137,26 +140,17 @@ class EvalRow:
 # --- optical flow -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FlowProtocol:
-    """A flow benchmark's evaluation: the record key and ``(metric, average)`` pairs, with
-    ``average`` as :mod:`zoo.datamodules.flow.metrics` defines it (``"pixel"`` or ``"image"``)."""
-
-    key: str
-    metrics: tuple[tuple[str, str], ...]
+#: The held-out synthetic set's protocol; its key is filled in by :func:`flow_protocol`.
+SYNTHETIC_PROTOCOL = FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", POOLED)
 
 
-_WAUC = ("wauc", "image")
-_POOLED = (("epe", "pixel"), _WAUC)
-_SINTEL = (("epe", "pixel"), ("epe-occ", "pixel"), ("epe-non-occ", "pixel"), _WAUC)
-FLOW_PROTOCOLS: dict[str, FlowProtocol] = {
-    "sintel-clean": FlowProtocol("sintel-clean-train", _SINTEL),
-    "sintel-final": FlowProtocol("sintel-final-train", _SINTEL),
-    "kitti-2015": FlowProtocol("kitti-2015-train", (("epe", "image"), ("fl-all", "pixel"), _WAUC)),
-    "kitti-2012": FlowProtocol("kitti-2012-train", (("epe", "image"), _WAUC)),
-    "chairs": FlowProtocol("chairs-val", _POOLED),
-    "synthetic": FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", _POOLED),
-}
+def flow_protocols() -> dict[str, FlowProtocol]:
+    """``zoo eval --data`` name -> protocol: every name a dataset module declares with one, and ``synthetic``."""
+    declared = {name: entry.protocol for family in FAMILIES.values() for name, entry in family.names.items()
+                if entry.protocol is not None}
+    return {**declared, "synthetic": SYNTHETIC_PROTOCOL}
+
+
 #: Row metric -> (metric class, pixels it is measured over: None = all valid, or a region of the
 #: dataset's occlusion maps, "occ" / "non-occ").
 _FLOW_METRICS = {"epe": (EndPointError, None), "epe-occ": (EndPointError, "occ"),
@@ -165,11 +159,12 @@ _FLOW_METRICS = {"epe": (EndPointError, None), "epe-occ": (EndPointError, "occ")
 
 
 def flow_protocol(name: str, synthetic_size: tuple[int, int] = (192, 256), synthetic_recipe: str = "v1") -> FlowProtocol:
-    """The protocol of dataset ``name`` (a key of :data:`FLOW_PROTOCOLS`); the synthetic set's key
+    """The protocol of dataset ``name`` (a key of :func:`flow_protocols`); the synthetic set's key
     names its size and, for recipes other than v1 (the one the first figures were measured on), the recipe."""
-    if name not in FLOW_PROTOCOLS:
-        raise ValueError(f"no flow evaluation protocol for {name!r}; known: {', '.join(FLOW_PROTOCOLS)}")
-    protocol = FLOW_PROTOCOLS[name]
+    protocols = flow_protocols()
+    if name not in protocols:
+        raise ValueError(f"no flow evaluation protocol for {name!r}; known: {', '.join(protocols)}")
+    protocol = protocols[name]
     height, width = synthetic_size
     recipe = "" if synthetic_recipe == "v1" else f"-{synthetic_recipe}"
     return replace(protocol, key=protocol.key.format(seed=HELD_OUT_SEED, height=height, width=width, recipe=recipe))
@@ -261,29 +256,9 @@ def _without_missing_regions(protocol: FlowProtocol, dataset: Dataset) -> FlowPr
 # --- NVAE negative log-likelihood -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ImageProtocol:
-    """An NVAE evaluation set: the datamodule (import string), its split, the row's dataset name,
-    the record key of the published figure and the unit (``"nats"`` or ``"bpd"``)."""
-
-    datamodule: str
-    split: str
-    key: str
-    reference: str
-    unit: str
-
-
-IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
-    "mnist": ImageProtocol("zoo.datamodules.images.mnist:MNISTDataModule", "test", "mnist-test", "mnist-test", "nats"),
-    "cifar10": ImageProtocol("zoo.datamodules.images.cifar10:CIFAR10DataModule", "test", "cifar10-test", "cifar10-test",
-                             "bpd"),
-    "celeba64": ImageProtocol("zoo.datamodules.images.celeba:CelebA64DataModule", "val", "celeba64-val", "celeba64-test",
-                              "bpd"),
-    "celebahq256": ImageProtocol("zoo.datamodules.images.folders:CelebAHQ256DataModule", "test", "celebahq256-val",
-                                 "celebahq256-test", "bpd"),
-    "ffhq256": ImageProtocol("zoo.datamodules.images.folders:FFHQ256DataModule", "test", "ffhq256-val", "ffhq256-test",
-                             "bpd"),
-}
+def image_protocols() -> dict[str, ImageProtocol]:
+    """``zoo eval --data`` name -> NVAE protocol, for every image set a datamodule declares."""
+    return {name: datamodule.declared.protocol for name, datamodule in IMAGE_SETS.items()}
 
 
 def image_batches(name: str, data_dir: str, *, batch_size: int = 100, limit: int | None = None,
@@ -297,11 +272,10 @@ def image_batches(name: str, data_dir: str, *, batch_size: int = 100, limit: int
         ``(protocol, loader, images in the loader, images in the split)``; the loader yields
         ``(images, labels)``.
     """
-    if name not in IMAGE_PROTOCOLS:
-        raise ValueError(f"no NLL evaluation protocol for {name!r}; known: {', '.join(IMAGE_PROTOCOLS)}")
-    protocol = IMAGE_PROTOCOLS[name]
-    datamodule = resolve_import(protocol.datamodule)(data_dir, batch_size=batch_size, num_workers=0,
-                                                     cache_dir=cache_dir)
+    if name not in IMAGE_SETS:
+        raise ValueError(f"no NLL evaluation protocol for {name!r}; known: {', '.join(IMAGE_SETS)}")
+    protocol = IMAGE_SETS[name].declared.protocol
+    datamodule = IMAGE_SETS[name](data_dir, batch_size=batch_size, num_workers=0, cache_dir=cache_dir)
     datamodule.prepare_data()
     datamodule.setup("test")
     split = datamodule.datasets[protocol.split]
@@ -319,7 +293,7 @@ def evaluate_nll(network: Any, batches: Iterable[Any], protocol: ImageProtocol, 
         network: has ``quantize``, ``log_likelihood(x, num_samples, generator=)`` (``(B,)`` nats)
             and ``bits_per_dim``; put in eval mode here.
         batches: ``images`` (B, C, S, S) in [0, 1] or ``(images, labels)`` pairs, ``count`` images in all.
-        protocol: the set's names and unit (:data:`IMAGE_PROTOCOLS`).
+        protocol: the set's names and unit (:func:`image_protocols`).
         num_samples: importance samples K per image.
         full_count: images in the whole split (the row is named ``-first-N`` when ``count`` is less).
         generator: draws the posterior samples.
