@@ -62,9 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
     """The dataset names, after checking every argument (before anything is loaded)."""
-    from zoo.measure.evaluation import FLOW_PROTOCOLS, IMAGE_PROTOCOLS
+    from zoo.measure.evaluation import flow_protocols, image_protocols
 
-    known = {"pwcnet": FLOW_PROTOCOLS, "nvae": IMAGE_PROTOCOLS}.get(arch)
+    known = {"pwcnet": flow_protocols(), "nvae": image_protocols()}.get(arch)
     if known is None:
         raise ValueError(f"zoo eval measures pwcnet and nvae models; {args.name!r} is a {arch!r} model")
     names = [name.strip() for name in args.data.split(",") if name.strip()]

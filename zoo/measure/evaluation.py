@@ -1,6 +1,7 @@
 """The zoo's weights measured with each benchmark's published protocol, beside the published figure.
 
-Optical flow (:func:`evaluate_flow`, protocols in :data:`FLOW_PROTOCOLS`): every pair of the set at
+Optical flow (:func:`evaluate_flow`, protocols from :func:`flow_protocols`: those the dataset modules
+declare, and the synthetic set's): every pair of the set at
 full resolution (PWC-Net resizes to multiples of 64 inside and back, as the official script),
 compared with the ground truth over the pixels ``valid`` marks, with the metrics of
 :mod:`zoo.datamodules.flow.metrics`. Rows (metric names and units):
@@ -28,17 +29,9 @@ Sets:
   each image's valid pixels, averaged over the images (how the PWC-Net paper and most others give
   KITTI train EPE); for 2015 also Fl-all, the percentage of valid pixels whose EPE exceeds both
   3 px and 5 % of the true flow's length, pooled over the set as the KITTI devkit does;
-- ``spring``: Spring training scenes 0045 and 0047 (SEA-RAFT's held-out "subval"; ptlflow 0.4.2
-  holds none out), both cameras, forward and backward, scored as the Spring benchmark scores its
-  test split (cv-stuttgart/springwebsite ``springeval/management/commands/evaluation.py``,
-  ``get_errors_flow``): the prediction at frame resolution is compared with the four values of
-  each pixel's 2x2 block of the 2x ground truth, its error is the smallest of the four, Fl's flow
-  length the largest of the four, a pixel counts only if all four are finite (the benchmark's
-  ``np.min`` passes a NaN on and ``nanmean`` drops it); ``epe``, ``1px`` (EPE > 1 px), ``fl-all``
-  (EPE > 3 px and > 5 % of the length) and ``wauc`` (EPE <= delta_i) are then pooled over every
-  counted pixel of every pair. The benchmark pools over a fixed random sample of about 1/40 of
-  each test pair's pixels plus ten whole "hero" pairs, with withheld random numbers; the whole
-  pairs are scored here (every pair has 1920 x 1080 pixels, so each weighs the same);
+- ``spring``: Spring's held-out training scenes, scored as the Spring benchmark scores its test
+  split against the 2x ground truth (:mod:`zoo.datamodules.flow.datasets.spring` says how): EPE,
+  1px, Fl-all and WAUC pooled over every scored pixel;
 - ``chairs``: FlyingChairs' official validation split (640 pairs), EPE over all pixels;
 - ``synthetic``: :class:`~zoo.datamodules.flow.synthetic.SyntheticFlow` pairs of the held-out seed 2
   (pwcnet.synth trained on seed 0 and selected on seed 1), written as an MPI-Sintel tree
@@ -46,7 +39,7 @@ Sets:
   they take exactly the path of the real datasets (the tree has no occlusion maps, and the
   protocol no occlusion rows).
 
-NVAE (:func:`evaluate_nll`, datasets in :data:`IMAGE_PROTOCOLS`), as NVlabs/NVAE's
+NVAE (:func:`evaluate_nll`, datasets from :func:`image_protocols`: those the image datamodules declare), as NVlabs/NVAE's
 ``evaluate.py --eval_mode=evaluate``: batch norm in eval mode (running statistics, no
 readjustment), the images quantised as the training pipeline, the importance-weighted bound on
 ``-log p(x)`` with K samples (:meth:`zoo.models.nvae.network.NVAE.log_likelihood`) for every image of
@@ -74,13 +67,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from zoo.catalog.records import resolve_import
+from zoo.datamodules.flow.datasets.declaration import FAMILIES, POOLED, FlowProtocol
 from zoo.datamodules.flow.metrics import EndPointError, FlAll, OutlierRate, WeightedAreaUnderCurve, occlusion_split
+from zoo.datamodules.images.datasets import IMAGE_SETS
+from zoo.datamodules.images.declaration import ImageProtocol
 
 __all__ = [
-    "FLOW_PROTOCOLS",
     "HELD_OUT_SEED",
-    "IMAGE_PROTOCOLS",
     "METRIC_UNITS",
     "EvalRow",
     "FlowProtocol",
@@ -88,7 +81,9 @@ __all__ = [
     "evaluate_flow",
     "evaluate_nll",
     "flow_protocol",
+    "flow_protocols",
     "image_batches",
+    "image_protocols",
     "open_flow_dataset",
     "published_figure",
     "record_measured",
@@ -149,27 +144,17 @@ class EvalRow:
 # --- optical flow -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FlowProtocol:
-    """A flow benchmark's evaluation: the record key and ``(metric, average)`` pairs, with
-    ``average`` as :mod:`zoo.datamodules.flow.metrics` defines it (``"pixel"`` or ``"image"``)."""
-
-    key: str
-    metrics: tuple[tuple[str, str], ...]
+#: The held-out synthetic set's protocol; its key is filled in by :func:`flow_protocol`.
+SYNTHETIC_PROTOCOL = FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", POOLED)
 
 
-_WAUC = ("wauc", "image")
-_POOLED = (("epe", "pixel"), _WAUC)
-_SINTEL = (("epe", "pixel"), ("epe-occ", "pixel"), ("epe-non-occ", "pixel"), _WAUC)
-FLOW_PROTOCOLS: dict[str, FlowProtocol] = {
-    "sintel-clean": FlowProtocol("sintel-clean-train", _SINTEL),
-    "sintel-final": FlowProtocol("sintel-final-train", _SINTEL),
-    "kitti-2015": FlowProtocol("kitti-2015-train", (("epe", "image"), ("fl-all", "pixel"), _WAUC)),
-    "kitti-2012": FlowProtocol("kitti-2012-train", (("epe", "image"), _WAUC)),
-    "spring": FlowProtocol("spring-val", (("epe", "pixel"), ("1px", "pixel"), ("fl-all", "pixel"), ("wauc", "pixel"))),
-    "chairs": FlowProtocol("chairs-val", _POOLED),
-    "synthetic": FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", _POOLED),
-}
+def flow_protocols() -> dict[str, FlowProtocol]:
+    """``zoo eval --data`` name -> protocol: every name a dataset module declares with one, and ``synthetic``."""
+    declared = {name: entry.protocol for family in FAMILIES.values() for name, entry in family.names.items()
+                if entry.protocol is not None}
+    return {**declared, "synthetic": SYNTHETIC_PROTOCOL}
+
+
 #: Row metric -> (metric class, pixels it is measured over: None = all valid, or a region of the
 #: dataset's occlusion maps, "occ" / "non-occ").
 _FLOW_METRICS = {"epe": (EndPointError, None), "epe-occ": (EndPointError, "occ"),
@@ -178,11 +163,12 @@ _FLOW_METRICS = {"epe": (EndPointError, None), "epe-occ": (EndPointError, "occ")
 
 
 def flow_protocol(name: str, synthetic_size: tuple[int, int] = (192, 256), synthetic_recipe: str = "v1") -> FlowProtocol:
-    """The protocol of dataset ``name`` (a key of :data:`FLOW_PROTOCOLS`); the synthetic set's key
+    """The protocol of dataset ``name`` (a key of :func:`flow_protocols`); the synthetic set's key
     names its size and, for recipes other than v1 (the one the first figures were measured on), the recipe."""
-    if name not in FLOW_PROTOCOLS:
-        raise ValueError(f"no flow evaluation protocol for {name!r}; known: {', '.join(FLOW_PROTOCOLS)}")
-    protocol = FLOW_PROTOCOLS[name]
+    protocols = flow_protocols()
+    if name not in protocols:
+        raise ValueError(f"no flow evaluation protocol for {name!r}; known: {', '.join(protocols)}")
+    protocol = protocols[name]
     height, width = synthetic_size
     recipe = "" if synthetic_recipe == "v1" else f"-{synthetic_recipe}"
     return replace(protocol, key=protocol.key.format(seed=HELD_OUT_SEED, height=height, width=width, recipe=recipe))
@@ -275,29 +261,9 @@ def _without_missing_regions(protocol: FlowProtocol, dataset: Dataset) -> FlowPr
 # --- NVAE negative log-likelihood -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ImageProtocol:
-    """An NVAE evaluation set: the datamodule (import string), its split, the row's dataset name,
-    the record key of the published figure and the unit (``"nats"`` or ``"bpd"``)."""
-
-    datamodule: str
-    split: str
-    key: str
-    reference: str
-    unit: str
-
-
-IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
-    "mnist": ImageProtocol("zoo.datamodules.images.mnist:MNISTDataModule", "test", "mnist-test", "mnist-test", "nats"),
-    "cifar10": ImageProtocol("zoo.datamodules.images.cifar10:CIFAR10DataModule", "test", "cifar10-test", "cifar10-test",
-                             "bpd"),
-    "celeba64": ImageProtocol("zoo.datamodules.images.celeba:CelebA64DataModule", "val", "celeba64-val", "celeba64-test",
-                              "bpd"),
-    "celebahq256": ImageProtocol("zoo.datamodules.images.folders:CelebAHQ256DataModule", "test", "celebahq256-val",
-                                 "celebahq256-test", "bpd"),
-    "ffhq256": ImageProtocol("zoo.datamodules.images.folders:FFHQ256DataModule", "test", "ffhq256-val", "ffhq256-test",
-                             "bpd"),
-}
+def image_protocols() -> dict[str, ImageProtocol]:
+    """``zoo eval --data`` name -> NVAE protocol, for every image set a datamodule declares."""
+    return {name: datamodule.declared.protocol for name, datamodule in IMAGE_SETS.items()}
 
 
 def image_batches(name: str, data_dir: str, *, batch_size: int = 100, limit: int | None = None,
@@ -311,11 +277,10 @@ def image_batches(name: str, data_dir: str, *, batch_size: int = 100, limit: int
         ``(protocol, loader, images in the loader, images in the split)``; the loader yields
         ``(images, labels)``.
     """
-    if name not in IMAGE_PROTOCOLS:
-        raise ValueError(f"no NLL evaluation protocol for {name!r}; known: {', '.join(IMAGE_PROTOCOLS)}")
-    protocol = IMAGE_PROTOCOLS[name]
-    datamodule = resolve_import(protocol.datamodule)(data_dir, batch_size=batch_size, num_workers=0,
-                                                     cache_dir=cache_dir)
+    if name not in IMAGE_SETS:
+        raise ValueError(f"no NLL evaluation protocol for {name!r}; known: {', '.join(IMAGE_SETS)}")
+    protocol = IMAGE_SETS[name].declared.protocol
+    datamodule = IMAGE_SETS[name](data_dir, batch_size=batch_size, num_workers=0, cache_dir=cache_dir)
     datamodule.prepare_data()
     datamodule.setup("test")
     split = datamodule.datasets[protocol.split]
@@ -333,7 +298,7 @@ def evaluate_nll(network: Any, batches: Iterable[Any], protocol: ImageProtocol, 
         network: has ``quantize``, ``log_likelihood(x, num_samples, generator=)`` (``(B,)`` nats)
             and ``bits_per_dim``; put in eval mode here.
         batches: ``images`` (B, C, S, S) in [0, 1] or ``(images, labels)`` pairs, ``count`` images in all.
-        protocol: the set's names and unit (:data:`IMAGE_PROTOCOLS`).
+        protocol: the set's names and unit (:func:`image_protocols`).
         num_samples: importance samples K per image.
         full_count: images in the whole split (the row is named ``-first-N`` when ``count`` is less).
         generator: draws the posterior samples.

@@ -15,14 +15,21 @@ resizing must respect.
 A missing or incomplete folder raises :class:`DatasetNotFoundError` naming the folder, the layout
 expected and where the data is published; :mod:`zoo.datamodules.flow.sources` downloads the sets that
 have a public archive.
+
+Each dataset module declares its names, default folder, public archive and evaluation protocols
+once (:mod:`zoo.datamodules.flow.datasets.declaration`); the import lines below are what makes
+them known to ``FlowDataModule``, ``zoo eval`` and the docs. A new dataset is a new module here and
+one import line.
 """
 
 from zoo.datamodules.flow.datasets.base import DatasetNotFoundError, FlowDataset, FlowSample
 from zoo.datamodules.flow.datasets.chairs import FlyingChairs
+from zoo.datamodules.flow.datasets.declaration import FAMILIES, FlowFamily, FlowName, FlowProtocol
 from zoo.datamodules.flow.datasets.hd1k import HD1K
 from zoo.datamodules.flow.datasets.kitti import KITTI
 from zoo.datamodules.flow.datasets.sintel import Sintel
 from zoo.datamodules.flow.datasets.spring import Spring
 from zoo.datamodules.flow.datasets.things import FlyingThings3D
 
-__all__ = ["HD1K", "KITTI", "DatasetNotFoundError", "FlowDataset", "FlowSample", "FlyingChairs", "FlyingThings3D", "Sintel", "Spring"]
+__all__ = ["FAMILIES", "HD1K", "KITTI", "DatasetNotFoundError", "FlowDataset", "FlowFamily", "FlowName", "FlowProtocol",
+           "FlowSample", "FlyingChairs", "FlyingThings3D", "Sintel", "Spring"]

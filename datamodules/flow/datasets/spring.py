@@ -13,6 +13,20 @@ evaluation code; cv-stuttgart/flow_library ``flow_IO.py``) and the readers of pt
   resolution in each direction; frame pixel (i, j) owns the four values at rows 2i, 2i + 1 and
   columns 2j, 2j + 1, and the vectors are in frame (full HD) pixels, not 4K ones (Spring FAQ);
   NaN marks the rare pixels without ground truth, which the benchmark ignores.
+
+Composition name ``spring``: training on every training scene but :data:`SPRING_HELD_OUT` (both
+cameras, both directions), validation on those scenes with the full ground truth;
+``dataset_options={"spring": {"held_out": [...]}}`` holds out others, ``[]`` none (then the
+validation set is the whole training set). ``zoo eval --data spring`` (record key ``spring-val``)
+scores a prediction at frame resolution as the Spring benchmark scores its test split
+(cv-stuttgart/springwebsite, ``springeval/management/commands/evaluation.py``, ``get_errors_flow``):
+each pixel is compared with the four values of its 2x2 block, its end-point error is the smallest
+of the four, the flow length in Fl the largest; a pixel counts only if all four are finite (the
+benchmark's ``np.min`` passes a NaN on and ``nanmean`` drops it); ``epe``, ``1px`` (EPE > 1 px),
+``fl-all`` (EPE > 3 px and > 5 % of the length) and ``wauc`` (EPE <= delta_i) are pooled over every
+counted pixel of every pair. The benchmark pools over a fixed random sample of about 1/40 of each
+test pair's pixels plus ten whole "hero" pairs, from withheld random numbers; here the whole pairs
+are scored (all pairs have the same size, so each weighs the same).
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ from zoo.datamodules.flow.datasets.base import (
     numbered,
     require,
 )
+from zoo.datamodules.flow.datasets.declaration import FlowFamily, FlowName, FlowProtocol, declare
 from zoo.datamodules.flow.formats import read_flo5, read_image
 
 __all__ = ["SPRING_HELD_OUT", "SPRING_TEST_FRAMES", "Spring", "SpringSample", "ground_truth_blocks"]
@@ -160,3 +175,19 @@ def _scene_pairs(folder: Path, camera: str, direction: str, with_flow: bool) -> 
     return [SpringSample(first, second, flow_dir / f"flow_{direction}_{camera}_{frame:04d}.flo5" if with_flow else None,
                          folder.name, frame, camera, direction)
             for frame, first, second in pairs]
+
+
+def _build(root: Path, training: bool, options: dict) -> list[Spring]:
+    """Training: every training scene but the held-out ones; validation: the held-out scenes with
+    the full 2x ground truth (every training scene when none is held out)."""
+    options = dict(options)
+    held_out = tuple(options.pop("held_out", SPRING_HELD_OUT))
+    if training:
+        return [Spring(root, "train", exclude_scenes=held_out, **options)]
+    return [Spring(root, "train", scenes=held_out or None, full_ground_truth=True, **options)]
+
+
+declare(FlowFamily("spring", "spring", names={"spring": FlowName(
+    _build, "Spring train but scenes 0045, 0047; both cameras, both directions",
+    "scenes 0045, 0047 (SEA-RAFT's subval), 2x ground truth",
+    FlowProtocol("spring-val", (("epe", "pixel"), ("1px", "pixel"), ("fl-all", "pixel"), ("wauc", "pixel"))))}))
