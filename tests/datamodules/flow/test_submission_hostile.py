@@ -93,3 +93,24 @@ def test_leftovers_that_only_look_finished_are_written_again(spring_root: Path, 
     assert (report.written, report.kept) == (1, 7)
     with h5py.File(path, "r") as file:
         assert file["flow"].shape == (6, 8, 2)
+
+
+def test_truncated_flo_and_8_bit_png_leftovers_are_written_again(tmp_path: Path) -> None:
+    """Sintel: a .flo cut short keeps a valid header but not its length; KITTI: an 8-bit PNG under the final name."""
+    from PIL import Image
+
+    from tests.support.flow_fixtures import make_kitti
+
+    root = make_sintel(tmp_path / "MPI-Sintel-complete")
+    write_submission(sintel(), root, tmp_path / "out", red_of_both_frames, progress=False)
+    flo = tmp_path / "out" / "sintel" / "final" / "alley_1" / "frame0002.flo"
+    flo.write_bytes(flo.read_bytes()[:-8])
+    report = write_submission(sintel(), root, tmp_path / "out", red_of_both_frames, progress=False)
+    assert (report.written, report.kept) == (1, 7) and flo.stat().st_size == 12 + 8 * 8 * 12
+
+    kitti = make_kitti(tmp_path / "KITTI2015", 2015, scenes=1)
+    benchmark = replace(BENCHMARKS["kitti-2015"], expected=lambda: {Path("flow/000000_10.png")})
+    png = tmp_path / "out" / "kitti-2015" / "flow" / "000000_10.png"
+    png.parent.mkdir(parents=True)
+    Image.new("RGB", (12, 8)).save(png)
+    assert write_submission(benchmark, kitti, tmp_path / "out", red_of_both_frames, progress=False).written == 1
