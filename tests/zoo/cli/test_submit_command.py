@@ -54,6 +54,12 @@ def test_submit_kitti_2015_writes_the_networks_flow_and_the_zip(tmp_path: Path, 
     assert "(0 written, 2 kept from an earlier run)" in capsys.readouterr().out
 
 
+def test_the_commands_benchmark_choices_are_the_submission_modules() -> None:
+    from zoo.cli.submit import BENCHMARK_NAMES  # a literal, so that building the parser imports no torch
+
+    assert set(BENCHMARK_NAMES) == set(submission.BENCHMARKS)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["submit", "nvae.mnist-cpu", "--benchmark", "sintel", "--out", "x", "--root", "y"], "writes optical flow"),
     (["submit", "pwcnet.synth", "--benchmark", "spring", "--out", "x", "--root", "/no/such/spring"],
