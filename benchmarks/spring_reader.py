@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.datamodules.files.atomic import write_png
 from zoo.datamodules.flow.datasets import Spring
 from zoo.datamodules.flow.formats import read_image, write_flo5
-from zoo.datamodules.files.atomic import write_png
 
 
 def make_tree(root: Path, pairs: int) -> None:
