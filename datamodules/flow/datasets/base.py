@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from zoo.datamodules.flow.formats import image_size, read_flow, read_image
 
-__all__ = ["DatasetNotFoundError", "FlowDataset", "FlowSample", "PathLike", "Transform", "check_complete", "chw", "consecutive_pairs", "layout_error", "none_found", "numbered", "require"]
+__all__ = ["DatasetNotFoundError", "FlowDataset", "FlowSample", "PathLike", "Transform", "check_complete", "check_contiguous", "chw", "consecutive_pairs", "layout_error", "none_found", "numbered", "require"]
 
 PathLike = str | os.PathLike
 Transform = Callable[[dict], dict]
@@ -141,6 +141,19 @@ def check_complete(samples: Sequence[FlowSample], dataset: str, layout: str, sou
         shown = ", ".join(str(p) for p in missing[:5])
         problem = f"{len(missing)} file(s) of the layout are missing (incomplete download?), e.g. {shown}"
         raise layout_error(dataset, problem, layout, source)
+
+
+def check_contiguous(frames: dict[int, Path], path_of: Callable[[int], Path], dataset: str, layout: str,
+                     source: str) -> None:
+    """Raise :class:`DatasetNotFoundError` naming the frames missing between the first and the last of a
+    sequence (``path_of(number)`` is the file the layout expects): a gap is an incomplete download,
+    and would silently drop the pairs around it."""
+    if frames:
+        missing = [path_of(n) for n in range(min(frames), max(frames) + 1) if n not in frames]
+        if missing:
+            shown = ", ".join(str(p) for p in missing[:5])
+            problem = f"{len(missing)} frame(s) missing inside a sequence (incomplete download?), e.g. {shown}"
+            raise layout_error(dataset, problem, layout, source)
 
 
 def consecutive_pairs(frames: dict[int, Path]) -> list[tuple[int, Path, Path]]:

@@ -14,6 +14,7 @@ from zoo.datamodules.flow.datasets.base import (
     PathLike,
     Transform,
     check_complete,
+    check_contiguous,
     consecutive_pairs,
     none_found,
     numbered,
@@ -73,6 +74,8 @@ class TartanAir(FlowDataset):
             if not frames:
                 raise none_found(trajectory / "image_left", "TartanAir", "*_left.png frames", TARTANAIR_LAYOUT,
                                  TARTANAIR_SOURCE)
+            check_contiguous(frames, lambda n, at=trajectory / "image_left": at / f"{n:06d}_left.png", "TartanAir",
+                             TARTANAIR_LAYOUT, TARTANAIR_SOURCE)
             sequence = trajectory.relative_to(root).as_posix()
             for n, first, second in consecutive_pairs(frames):
                 stem = trajectory / "flow" / f"{n:06d}_{n + 1:06d}"
