@@ -51,8 +51,10 @@ def read_kubric_flow(path: PathLike, direction: str) -> np.ndarray:
         raise FileNotFoundError(f"{ranges_file} does not exist: Kubric flow needs it to scale {path.name}") from None
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{ranges_file}: expected {{{direction!r}: {{'min': .., 'max': ..}}}} ({error!r})") from None
-    image = read_png(path, MAX_PIXELS).astype(np.float64)
-    return (image[..., [1, 0]] / 65535 * (high - low) + low).astype(np.float32)
+    flow = read_png(path, MAX_PIXELS)[..., [1, 0]].astype(np.float32)  # float32: rounding far below a code step
+    flow *= np.float32((high - low) / 65535)
+    flow += np.float32(low)
+    return flow
 
 
 # direction -> (file prefix, step from frame 1 to frame 2)
