@@ -20,8 +20,11 @@ Two averagings, as the benchmarks define them (``average=`` argument):
   usually reported with (e.g. RAFT's and PWC-Net's "KITTI-15 train EPE"), and ptlflow's WAUC
   (the default of :class:`WeightedAreaUnderCurve`; the Spring benchmark itself pools its pixels).
 
-Units: :class:`EndPointError` in pixels; :class:`FlAll` and :class:`OutlierRate` (Spring's "1px":
-the share of valid pixels whose EPE exceeds the threshold) in percent; :class:`PixelAccuracy` as a
+Units: :class:`EndPointError` in pixels; :class:`AngularError` in degrees (Middlebury's average
+angular error, AAE: the angle between the space-time vectors ``(u, v, 1)`` of the two flows, Barron
+et al. 1994, as Baker et al. IJCV 2011 define it for the Middlebury benchmark); :class:`FlAll` and
+:class:`OutlierRate` (Spring's "1px": the share of valid pixels whose EPE exceeds the threshold) in
+percent; :class:`PixelAccuracy` as a
 fraction in [0, 1]; :class:`WeightedAreaUnderCurve` (WAUC, from the Spring benchmark) in percent,
 [0, 100], higher is better: with end-point errors ``e_p`` of the ``N`` valid pixels of an image,
 thresholds ``delta_i = i / 20`` px and weights ``w_i = 1 - (i - 1) / 100`` (i = 1 .. 100, see
@@ -46,6 +49,7 @@ from torchmetrics import Metric
 __all__ = [
     "WAUC_THRESHOLDS",
     "WAUC_WEIGHTS",
+    "AngularError",
     "EndPointError",
     "FlAll",
     "OutlierRate",
@@ -126,6 +130,20 @@ class EndPointError(_ValidPixelMean):
 
     def per_pixel(self, pred: Tensor, target: Tensor) -> Tensor:
         return end_point_error(pred, target)
+
+
+class AngularError(_ValidPixelMean):
+    """Average angular error (degrees) over valid pixels: at each pixel
+    ``arccos((1 + u u_gt + v v_gt) / (sqrt(1 + u^2 + v^2) sqrt(1 + u_gt^2 + v_gt^2)))``, computed in float64."""
+
+    is_differentiable = False
+    higher_is_better = False
+
+    def per_pixel(self, pred: Tensor, target: Tensor) -> Tensor:
+        pred, target = pred.double(), target.double()
+        dot = 1 + (pred * target).sum(dim=1)
+        norms = torch.sqrt(1 + (pred**2).sum(dim=1)) * torch.sqrt(1 + (target**2).sum(dim=1))
+        return torch.rad2deg(torch.arccos(torch.clamp(dot / norms, -1.0, 1.0)))
 
 
 class FlAll(_ValidPixelMean):

@@ -38,8 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="comma-separated evaluation sets, e.g. sintel-clean,sintel-final,kitti-2015,spring,chairs or "
                         "synthetic (PWC-Net), mnist or cifar10 (NVAE); an unknown name lists the known ones")
     p.add_argument("--data-dir", default=None,
-                   help="PWC-Net: folder holding MPI-Sintel-complete/, KITTI2015/, KITTI2012/, spring/, FlyingChairs_release/ "
-                        "(default $ZOO_DATA); NVAE: the dataset's own folder (MNIST: the IDX files)")
+                   help="PWC-Net: folder holding each set under its default folder (MPI-Sintel-complete/, KITTI2015/, "
+                        "FlyingChairs2/, ...: README's dataset table; default $ZOO_DATA, or ZOO_DATA_<FAMILY> per "
+                        "set); NVAE: the dataset's own folder (MNIST: the IDX files)")
     p.add_argument("--out", default=None, metavar="DIR", help="also write the table as Markdown, CSV and JSON here")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N pairs / images of each set")
     p.add_argument("--per-sequence", action="store_true", help="PWC-Net: add one row per sequence (scene)")

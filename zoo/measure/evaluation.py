@@ -68,7 +68,14 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from zoo.datamodules.flow.datasets.declaration import FAMILIES, POOLED, FlowProtocol
-from zoo.datamodules.flow.metrics import EndPointError, FlAll, OutlierRate, WeightedAreaUnderCurve, occlusion_split
+from zoo.datamodules.flow.metrics import (
+    AngularError,
+    EndPointError,
+    FlAll,
+    OutlierRate,
+    WeightedAreaUnderCurve,
+    occlusion_split,
+)
 from zoo.datamodules.images.datasets import IMAGE_SETS
 from zoo.datamodules.images.declaration import ImageProtocol
 
@@ -94,7 +101,7 @@ __all__ = [
 HELD_OUT_SEED = 2
 
 #: The unit of each row's metric, as the table shows it.
-METRIC_UNITS = {"epe": "px", "epe-occ": "px", "epe-non-occ": "px", "fl-all": "%", "1px": "%", "wauc": "%",
+METRIC_UNITS = {"epe": "px", "aae": "deg", "epe-occ": "px", "epe-non-occ": "px", "fl-all": "%", "1px": "%", "wauc": "%",
                 "nll_nats": "nats", "bpd": "bits/dim"}
 
 
@@ -157,7 +164,7 @@ def flow_protocols() -> dict[str, FlowProtocol]:
 
 #: Row metric -> (metric class, pixels it is measured over: None = all valid, or a region of the
 #: dataset's occlusion maps, "occ" / "non-occ").
-_FLOW_METRICS = {"epe": (EndPointError, None), "epe-occ": (EndPointError, "occ"),
+_FLOW_METRICS = {"epe": (EndPointError, None), "aae": (AngularError, None), "epe-occ": (EndPointError, "occ"),
                  "epe-non-occ": (EndPointError, "non-occ"), "fl-all": (FlAll, None), "1px": (OutlierRate, None),
                  "wauc": (WeightedAreaUnderCurve, None)}
 

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 __all__ = [
     "FAMILIES",
+    "OCCLUSION_SPLIT",
     "POOLED",
     "WAUC",
     "Builder",
@@ -52,6 +53,9 @@ class FlowProtocol:
 WAUC = ("wauc", "image")
 #: EPE pooled over every valid pixel, and WAUC: the protocol of sets without a benchmark of their own.
 POOLED = (("epe", "pixel"), WAUC)
+#: EPE pooled over every valid pixel, over the occluded and the non-occluded ones (Sintel's "unmatched"
+#: and "matched"), and WAUC: sets with occlusion maps (Sintel, FlyingChairs2, the FlyingThings3D subset).
+OCCLUSION_SPLIT = (("epe", "pixel"), ("epe-occ", "pixel"), ("epe-non-occ", "pixel"), WAUC)
 
 
 @dataclass(frozen=True)

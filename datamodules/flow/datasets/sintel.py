@@ -20,7 +20,7 @@ from zoo.datamodules.flow.datasets.base import (
     require,
 )
 from zoo.datamodules.flow.datasets.declaration import (
-    WAUC,
+    OCCLUSION_SPLIT,
     Builder,
     DataSource,
     FlowFamily,
@@ -112,17 +112,14 @@ def _sintel(passes: tuple[str, ...]) -> Builder:
     return lambda root, training, options: [Sintel(root, "training", p, **options) for p in passes]
 
 
-#: Sintel's EPE over all pixels, its "unmatched" (occluded) and "matched" EPE, pooled, and WAUC.
-_SINTEL = (("epe", "pixel"), ("epe-occ", "pixel"), ("epe-non-occ", "pixel"), WAUC)
-
 declare(FlowFamily(
     "sintel", "MPI-Sintel-complete",
     names={
         "sintel": FlowName(_sintel(("clean", "final")), "Sintel training, clean + final", "Sintel training, clean + final"),
         "sintel-clean": FlowName(_sintel(("clean",)), "Sintel training, clean pass", "the same",
-                                 FlowProtocol("sintel-clean-train", _SINTEL)),
+                                 FlowProtocol("sintel-clean-train", OCCLUSION_SPLIT)),
         "sintel-final": FlowName(_sintel(("final",)), "Sintel training, final pass", "the same",
-                                 FlowProtocol("sintel-final-train", _SINTEL)),
+                                 FlowProtocol("sintel-final-train", OCCLUSION_SPLIT)),
     },
     source=DataSource(
         urls=(

@@ -45,6 +45,7 @@ from zoo.datamodules.flow.datasets.base import (
     PathLike,
     Transform,
     check_complete,
+    check_contiguous,
     consecutive_pairs,
     none_found,
     numbered,
@@ -70,7 +71,7 @@ SPRING_TEST_FRAMES = {"0003": 131, "0019": 111, "0028": 39, "0029": 135, "0031":
                       "0040": 111, "0042": 116, "0046": 117}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SpringSample(FlowSample):
     """A Spring pair: ``frame`` is the first frame's number, ``direction`` ``"FW"`` (to ``frame + 1``)
     or ``"BW"`` (to ``frame - 1``)."""
@@ -167,13 +168,14 @@ def _scene_pairs(folder: Path, camera: str, direction: str, with_flow: bool) -> 
     """The pairs of one scene, camera and direction (forward by ascending frame, backward descending)."""
     frames_dir = require(folder / f"frame_{camera}", "Spring", SPRING_LAYOUT, SPRING_SOURCE)
     frames = numbered(frames_dir.glob(f"frame_{camera}_*.png"), rf"frame_{camera}_(\d+)\.png")
+    check_contiguous(frames, lambda n: frames_dir / f"frame_{camera}_{n:04d}.png", "Spring", SPRING_LAYOUT, SPRING_SOURCE)
     if direction == "FW":
         pairs = consecutive_pairs(frames)
     else:
         pairs = [(f, frames[f], frames[f - 1]) for f in sorted(frames, reverse=True) if f - 1 in frames]
     flow_dir = folder / f"flow_{direction}_{camera}"
     return [SpringSample(first, second, flow_dir / f"flow_{direction}_{camera}_{frame:04d}.flo5" if with_flow else None,
-                         folder.name, frame, camera, direction)
+                         folder.name, frame, camera=camera, direction=direction)
             for frame, first, second in pairs]
 
 

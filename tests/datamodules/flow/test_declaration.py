@@ -33,13 +33,20 @@ def toy():
 
 
 def test_the_declared_tables_of_today():
-    assert list(FAMILIES) == ["chairs", "hd1k", "kitti-2015", "kitti-2012", "sintel", "spring", "things"]
     assert {name: family.folder for name, family in FAMILIES.items()} == {
         "chairs": "FlyingChairs_release", "things": "FlyingThings3D", "sintel": "MPI-Sintel-complete",
-        "kitti-2015": "KITTI2015", "kitti-2012": "KITTI2012", "hd1k": "HD1K", "spring": "spring"}
+        "kitti-2015": "KITTI2015", "kitti-2012": "KITTI2012", "hd1k": "HD1K", "autoflow": "AutoFlow",
+        "chairs2": "FlyingChairs2", "middlebury": "Middlebury", "tartanair": "TartanAir",
+        "things-subset": "FlyingThings3D_subset", "vkitti2": "VirtualKITTI2", "viper": "VIPER", "kubric": "Kubric",
+        "monkaa": "Monkaa", "driving": "Driving", "spring": "spring"}
     assert set(composition_names()) == {"chairs", "things", "things-clean", "things-final", "sintel", "sintel-clean",
-                                        "sintel-final", "kitti-2015", "kitti-2012", "hd1k", "spring", "synthetic"}
-    assert set(flow_protocols()) == {"chairs", "sintel-clean", "sintel-final", "kitti-2015", "kitti-2012", "spring",
+                                        "sintel-final", "kitti-2015", "kitti-2012", "hd1k", "autoflow", "chairs2",
+                                        "middlebury", "tartanair", "things-subset", "things-subset-clean",
+                                        "things-subset-final", "vkitti2", "viper", "kubric", "monkaa", "driving", "spring",
+                                        "synthetic"}
+    assert set(flow_protocols()) == {"chairs", "sintel-clean", "sintel-final", "kitti-2015", "kitti-2012", "autoflow",
+                                     "chairs2", "middlebury", "tartanair", "things-subset", "things-subset-clean",
+                                     "things-subset-final", "vkitti2", "viper", "kubric", "monkaa", "driving", "spring",
                                      "synthetic"}
     assert set(public_sources()) == {"chairs", "sintel"}
     assert FAMILIES["kitti-2015"].variable == "ZOO_DATA_KITTI2015"

@@ -80,3 +80,12 @@ def test_missing_camera_folder_and_missing_root_name_the_folder(tree: Path, tmp_
         Spring(tmp_path / "nowhere")
     message = str(error.value)
     assert "Expected layout" in message and "spring-benchmark.org" in message
+
+
+def test_a_frame_missing_inside_a_sequence_is_named(tree: Path) -> None:
+    """A gap would silently drop the pairs around it: it is an incomplete download, named."""
+    gap = tree / "train" / "0001" / "frame_left" / "frame_left_0002.png"
+    gap.unlink()
+    with pytest.raises(DatasetNotFoundError, match="missing inside a sequence") as error:
+        Spring(tree, cameras=("left",))
+    assert str(gap) in str(error.value)
