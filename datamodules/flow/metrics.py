@@ -8,7 +8,8 @@ A ground truth finer than the prediction is given as ``target`` (B, K, 2, H, W):
 predicted pixel, e.g. Spring's four per 2x2 block at twice the frame resolution. As the Spring
 benchmark scores a prediction (cv-stuttgart/springwebsite, ``evaluation.py``, ``get_errors_flow``),
 the pixel's end-point error is the smallest of its K errors and, for :class:`FlAll`, the flow's
-length the largest of the K lengths. K = 1 is the plain (B, 2, H, W) case.
+length the largest of the K lengths. K = 1 is the plain (B, 2, H, W) case. The metrics built on the
+end-point error take such targets; :class:`AngularError` does not.
 
 Two averagings, as the benchmarks define them (``average=`` argument):
 
@@ -140,6 +141,8 @@ class AngularError(_ValidPixelMean):
     higher_is_better = False
 
     def per_pixel(self, pred: Tensor, target: Tensor) -> Tensor:
+        if target.ndim != 4:
+            raise ValueError(f"AngularError takes one ground-truth value per pixel (B, 2, H, W), got {tuple(target.shape)}")
         pred, target = pred.double(), target.double()
         dot = 1 + (pred * target).sum(dim=1)
         norms = torch.sqrt(1 + (pred**2).sum(dim=1)) * torch.sqrt(1 + (target**2).sum(dim=1))

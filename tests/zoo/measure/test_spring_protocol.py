@@ -14,7 +14,7 @@ import torch
 from tests.support.spring_tree import make_spring, write_flo5_h5py
 from zoo.cli import main
 from zoo.datamodules.flow.datasets import Spring
-from zoo.datamodules.flow.metrics import FlAll, OutlierRate
+from zoo.datamodules.flow.metrics import AngularError, FlAll, OutlierRate
 from zoo.measure.evaluation import evaluate_flow, flow_protocol, open_flow_dataset
 
 NAN = np.nan
@@ -125,6 +125,8 @@ def test_metrics_take_k_values_per_pixel() -> None:
     assert rate.compute() == pytest.approx(50.0)  # e = 1 is not above 1 px
     with pytest.raises(ValueError, match=r"\(B, K, 2, H, W\)"):
         FlAll().update(pred, torch.zeros(1, 2, 2, 1, 3))
+    with pytest.raises(ValueError, match="one ground-truth value per pixel"):
+        AngularError().update(pred, target)
 
 
 def test_eval_command_runs_the_spring_protocol(tmp_path: Path, capsys) -> None:
