@@ -1,8 +1,8 @@
 """Spring (Mehl et al. CVPR 2023): stereo video at 1920x1080 with optical flow at twice that resolution.
 
 Layout facts, each from the benchmark's own material (cv-stuttgart/springwebsite, its FAQ and
-evaluation code; cv-stuttgart/flow_library ``flow_IO.py``) and the readers of ptlflow 0.4.2
-(``SpringDataset``) and SEA-RAFT (``SpringFlowDataset``):
+evaluation code; the authors' loader, cv-stuttgart/spring_utils ``dataloader.py``; cv-stuttgart/flow_library
+``flow_IO.py``) and the readers of ptlflow 0.4.2 (``SpringDataset``) and SEA-RAFT (``SpringFlowDataset``):
 
 - ``<split>/<scene>/frame_<camera>/frame_<camera>_<NNNN>.png``: split ``train`` or ``test``, scenes
   named by four digits, cameras ``left`` and ``right``, frames numbered from 1;
@@ -81,14 +81,14 @@ class SpringSample(FlowSample):
 
 
 class Spring(FlowDataset):
-    """Spring: 37 training and 10 test scenes, both cameras, forward and backward flow.
+    """Spring: training scenes and 10 test scenes, both cameras, forward and backward flow.
 
     Pairs come scene by scene, camera by camera, forward pairs by ascending frame and then
     backward pairs by descending frame (the benchmark's own order).
 
     Items (module docstring of :mod:`zoo.datamodules.flow.datasets`): ``flow`` is the ground truth
     at the frames' resolution, the value at the top-left of each pixel's 2x2 block (what
-    ptlflow's ``subsample`` and SEA-RAFT's ``subsample_groundtruth`` train on), ``valid`` where it
+    the authors' loader's ``subsample_groundtruth``, ptlflow's ``subsample`` and SEA-RAFT train on), ``valid`` where it
     is finite. With ``full_ground_truth`` items also hold ``flow_blocks``, float32 (4, 2, H, W): the
     four values of every pixel's block in the benchmark's order (rows 2i, 2i + 1 at column 2j, then
     at 2j + 1), and ``valid`` marks the pixels whose four values are all finite, the pixels the
