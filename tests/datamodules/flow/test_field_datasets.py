@@ -76,6 +76,12 @@ def test_tartanair_every_environment_difficulty_and_trajectory(tmp_path):
     assert_item(every[first + 1], 101, 102, flow_field(101))
     np.testing.assert_array_equal(every.occlusion(first + 1), occlusion_map(101))
     assert len(TartanAir(root, difficulties=("Hard",))) == 2
+    assert every.has_occlusions
+    for mask in (root / "office/Easy/P002/flow").glob("*_mask.npy"):  # downloaded with --only-flow
+        mask.unlink()
+    flow_only = TartanAir(root)
+    assert len(flow_only) == 6 and not flow_only.has_occlusions
+    assert_item(flow_only[5], 201, 202, flow_field(201))
 
 
 def test_autoflow_four_parts(tmp_path):
