@@ -118,12 +118,13 @@ def make_autoflow(root: Path, per_part: int = 1) -> Path:
 
 def make_middlebury(root: Path, sequences=("Dimetrodon", "Grove2"), unknown=((0, 0), (3, 5))) -> Path:
     """``other-data/<seq>/frame10.png, frame11.png`` (and frame09.png, which no pair uses),
-    ``other-gt-flow/<seq>/flow10.flo`` with ``unknown`` pixels stored as 1e10 (Middlebury's marker)."""
+    ``other-gt-flow/<seq>/flow10.flo``; the last sequence has ``unknown`` pixels stored as 1e10
+    (Middlebury's marker), so the sequences differ in their number of known pixels."""
     for s, name in enumerate(sequences):
         for f in (9, 10, 11):
             _png_frame(root / "other-data" / name / f"frame{f:02d}.png", 10 * s + f)
         flow = flow_field(s)
-        for y, x in unknown:
+        for y, x in unknown if s == len(sequences) - 1 else ():
             flow[y, x] = 1e10
         write(root / "other-gt-flow" / name / "flow10.flo", flo_bytes(flow))
     return root

@@ -7,6 +7,8 @@ compared with the ground truth over the pixels ``valid`` marks, with the metrics
 :mod:`zoo.datamodules.flow.metrics`. Rows (metric names and units):
 
 - ``epe`` (px): the end-point error, pooled or per image as the set's protocol says below;
+- ``aae`` (degrees, Middlebury only): the angle between the vectors ``(u, v, 1)`` of the estimate and
+  the ground truth (:class:`~zoo.datamodules.flow.metrics.AngularError`);
 - ``epe-occ``, ``epe-non-occ`` (px, Sintel only): the EPE pooled over the valid pixels of frame 1
   that the release's occlusion maps (``training/occlusions``) mark occluded in frame 2, and over
   the others: Sintel's "unmatched" and "matched" EPE. ptlflow averages these per image instead,
@@ -19,7 +21,7 @@ compared with the ground truth over the pixels ``valid`` marks, with the metrics
 - ``fl-all`` (%, KITTI 2015, Spring): see below;
 - ``1px`` (%, Spring): the share of valid pixels whose EPE exceeds 1 px.
 
-Sets:
+Sets (each declared, with its protocol, by its dataset module: :mod:`zoo.datamodules.flow.datasets`):
 
 - ``sintel-clean``, ``sintel-final``: MPI-Sintel training, EPE over every pixel of every frame
   (one pooled mean) except the pixels of the release's invalid-pixel maps
@@ -33,6 +35,14 @@ Sets:
   split against the 2x ground truth (:mod:`zoo.datamodules.flow.datasets.spring` says how): EPE,
   1px, Fl-all and WAUC pooled over every scored pixel;
 - ``chairs``: FlyingChairs' official validation split (640 pairs), EPE over all pixels;
+- ``chairs2``, ``things-subset[-clean|-final]``: FlyingChairs2's val split (forward) and the
+  FlyingThings3D subset's val split (future), EPE pooled over all pixels and over the occluded and
+  non-occluded ones of the release's occlusion maps, as Sintel's;
+- ``middlebury``: the 8 ``other`` sequences with ground truth, EPE and ``aae`` (degrees, the average
+  angular error of Baker et al. IJCV 2011) over each sequence's pixels with known flow, averaged over
+  the sequences, as Middlebury reports per sequence;
+- ``tartanair``, ``autoflow``, ``vkitti2``, ``viper`` (val), ``kubric``, ``monkaa``, ``driving``: EPE
+  pooled over the valid pixels and WAUC (no benchmark protocol of their own);
 - ``synthetic``: :class:`~zoo.datamodules.flow.synthetic.SyntheticFlow` pairs of the held-out seed 2
   (pwcnet.synth trained on seed 0 and selected on seed 1), written as an MPI-Sintel tree
   (8-bit PNG frames, ``.flo`` flow) in a temporary folder and read back by the Sintel reader, so

@@ -75,7 +75,7 @@ class FlowDataset(Dataset):
         if not image1.shape == image2.shape == (*flow.shape[:2], 3):
             raise ValueError(
                 f"{self.name} pair {sample.image1.name}: frame sizes {image1.shape[:2]}, {image2.shape[:2]} "
-                f"and flow size {flow.shape[:2]} differ"
+                f"and flow size {flow.shape[:2]} differ ({sample.image1}, {sample.image2}, {sample.flow or 'no flow'})"
             )
         item = {
             "image1": chw(image1),

@@ -50,7 +50,8 @@ def read_npy(path: PathLike, dtypes: tuple[str, ...], trailing: tuple[int, ...])
 class TartanAir(FlowDataset):
     """TartanAir: 640x480 ``.png`` frames of the left camera, ``.npy`` flow between consecutive frames
     (valid where finite) and ``.npy`` masks of dynamic objects and occlusions (:meth:`occlusion`:
-    non-zero), for every environment, difficulty and trajectory under the root.
+    non-zero; optional: a trajectory without any mask file has none, one with some must have all),
+    for every environment, difficulty and trajectory under the root.
 
     Args:
         root: the folder holding the environment folders (``abandonedfactory/``, ``amusement/``, ...).
@@ -77,10 +78,12 @@ class TartanAir(FlowDataset):
             check_contiguous(frames, lambda n, at=trajectory / "image_left": at / f"{n:06d}_left.png", "TartanAir",
                              TARTANAIR_LAYOUT, TARTANAIR_SOURCE)
             sequence = trajectory.relative_to(root).as_posix()
+            # the masks are a separate download (download_training.py --only-flow leaves them out)
+            masks = any((trajectory / "flow").glob("*_mask.npy"))
             for n, first, second in consecutive_pairs(frames):
                 stem = trajectory / "flow" / f"{n:06d}_{n + 1:06d}"
                 samples.append(FlowSample(first, second, Path(f"{stem}_flow.npy"), sequence, n,
-                                          occlusion=Path(f"{stem}_mask.npy")))
+                                          occlusion=Path(f"{stem}_mask.npy") if masks else None))
         check_complete(samples, "TartanAir", TARTANAIR_LAYOUT, TARTANAIR_SOURCE)
         super().__init__(samples, transform)
 
@@ -92,6 +95,8 @@ class TartanAir(FlowDataset):
     def occlusion(self, index: int) -> np.ndarray:
         """bool (H, W): the pair's mask (dynamic objects and occlusions), non-zero values."""
         sample = self.samples[index]
+        if sample.occlusion is None:
+            raise ValueError(f"TartanAir pair {sample.image1}: the trajectory has no flow/*_mask.npy files")
         return read_npy(sample.occlusion, ("u", "i", "b"), ()) != 0
 
 

@@ -81,7 +81,7 @@ def test_truncated_or_misshapen_npy_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match=r"shape \(8, 12, 3\), expected \(H, W, 2\)"):
         dataset[0]
     write(flow_file, npy_bytes(np.zeros((4, 12, 2), "<f4")))
-    with pytest.raises(ValueError, match="frame sizes .* and flow size .* differ"):
+    with pytest.raises(ValueError, match=f"frame sizes .* and flow size .* differ .*{flow_file}"):
         dataset[0]
     mask_file = root / "env/Easy/P000/flow/000000_000001_mask.npy"
     write(mask_file, b"\x93NUMPY\x01\x00")
