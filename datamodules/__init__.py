@@ -7,7 +7,9 @@
 - :mod:`zoo.datamodules.files`: what both use, and ``zoo`` too: atomic writes and downloads into the
   verified cache.
 
-Names are imported lazily on first access, so ``import zoo.datamodules`` stays cheap.
+Names are imported lazily on first access, so ``import zoo.datamodules`` stays cheap. Besides the
+names below, every dataset class is one: those of :mod:`zoo.datamodules.flow.datasets` and
+:mod:`zoo.datamodules.images.datasets` (which list the dataset modules, one import line each).
 """
 
 from __future__ import annotations
@@ -17,11 +19,6 @@ from typing import Any
 
 _LAZY = {
     "ImageDataModule": "zoo.datamodules.images.datamodule",
-    "MNISTDataModule": "zoo.datamodules.images.mnist",
-    "CIFAR10DataModule": "zoo.datamodules.images.cifar10",
-    "CelebA64DataModule": "zoo.datamodules.images.celeba",
-    "CelebAHQ256DataModule": "zoo.datamodules.images.folders",
-    "FFHQ256DataModule": "zoo.datamodules.images.folders",
     "image_grid": "zoo.datamodules.images.grid",
     "read_flow": "zoo.datamodules.flow.formats",
     "write_flow": "zoo.datamodules.flow.formats",
@@ -32,15 +29,13 @@ _LAZY = {
     "PixelAccuracy": "zoo.datamodules.flow.metrics",
     "WeightedAreaUnderCurve": "zoo.datamodules.flow.metrics",
     "SyntheticFlow": "zoo.datamodules.flow.synthetic",
-    "FlyingChairs": "zoo.datamodules.flow.datasets",
-    "FlyingThings3D": "zoo.datamodules.flow.datasets",
-    "Sintel": "zoo.datamodules.flow.datasets",
-    "KITTI": "zoo.datamodules.flow.datasets",
-    "HD1K": "zoo.datamodules.flow.datasets",
     "prepare_dataset": "zoo.datamodules.flow.sources",
     "FlowAugmentation": "zoo.datamodules.flow.augment",
     "FlowDataModule": "zoo.datamodules.flow.datamodule",
 }
+
+#: Modules whose ``__all__`` names (the dataset classes) are public names here too.
+_DATASET_MODULES = ("zoo.datamodules.flow.datasets", "zoo.datamodules.images.datasets")
 
 __all__ = sorted(_LAZY)  # noqa: PLE0605 - the lazily imported names are the public ones
 
@@ -48,4 +43,14 @@ __all__ = sorted(_LAZY)  # noqa: PLE0605 - the lazily imported names are the pub
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'datamodules' has no attribute {name!r}")
+    if not name.startswith("__"):
+        for module_name in _DATASET_MODULES:
+            module = importlib.import_module(module_name)
+            if name in module.__all__:
+                return getattr(module, name)
+    raise AttributeError(f"module 'zoo.datamodules' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *(name for module in _DATASET_MODULES
+                                         for name in importlib.import_module(module).__all__)})

@@ -2,42 +2,28 @@
 
 Compositions are ``+``-separated dataset names, each optionally weighted by an integer repeat
 count, e.g. ``"sintel-clean+sintel-final+2*kitti-2015"`` (KITTI appears twice per epoch) or
-``"synthetic"``. Names and the sets they stand for:
-
-============== =============================================== ==============================
-name           training set                                    validation set
-============== =============================================== ==============================
-chairs         FlyingChairs official train split (22,232)      official val split (640)
-things         FlyingThings3D TRAIN, clean + final, both ways  TEST, clean + final, future
-things-clean   ... clean pass only                             ...
-things-final   ... final pass only                             ...
-sintel         Sintel training, clean + final                  Sintel training, clean + final
-sintel-clean   Sintel training, clean pass                     the same
-sintel-final   Sintel training, final pass                     the same
-kitti-2015     KITTI 2015 training (200, sparse)               the same
-kitti-2012     KITTI 2012 training (194, sparse)               the same
-hd1k           HD1K (1,047, sparse)                            the same
-synthetic      SyntheticFlow, ``seed``                         SyntheticFlow, ``seed + 1``
-============== =============================================== ==============================
+``"synthetic"``. The names are those the dataset modules of :mod:`zoo.datamodules.flow.datasets`
+declare (:func:`~zoo.datamodules.flow.datasets.declaration.names_table` lists each with its training and
+validation set, family and default folder; README "Flow datasets" shows the table), and
+``synthetic``: SyntheticFlow with ``seed`` for training, ``seed + 1`` for validation.
 
 The synthetic sets take ``synthetic_options`` (both of them), e.g. ``{"recipe": "v1"}`` for the
 pairs ``pwcnet.synth`` was trained on, or ``{"scenes": {"driving": 2, "subpixel": 1}}``.
 
-Sintel and KITTI have no official validation split, so their "validation" is their training
-set, as in the PWC-Net and RAFT papers; do not validate on a set you train on.
+Sets without an official validation split (Sintel, KITTI, ...) validate on their training set, as
+in the PWC-Net and RAFT papers; do not validate on a set you train on.
 
-Dataset roots, for each family (``chairs``, ``things``, ``sintel``, ``kitti-2015``,
-``kitti-2012``, ``hd1k``), in order: the ``roots`` argument; the environment variable
-``ZOO_DATA_<FAMILY>`` (upper case, ``-`` removed: ``ZOO_DATA_KITTI2015``); ``<data_dir>/<folder>``
-with ``data_dir`` the argument or ``$ZOO_DATA``, and the folder names of :data:`DEFAULT_FOLDERS`.
-The synthetic set needs no data at all.
+Dataset roots, for each family (the ``roots=`` keys: ``chairs``, ``things``, ``sintel``, ``kitti-2015``,
+...), in order: the ``roots`` argument; the environment variable ``ZOO_DATA_<FAMILY>`` (upper
+case, ``-`` removed: ``ZOO_DATA_KITTI2015``); ``<data_dir>/<default folder>`` with ``data_dir`` the
+argument or ``$ZOO_DATA``, and the folder the family declares. The synthetic set needs no data at all.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,57 +32,13 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from zoo.datamodules.flow.augment import FlowAugmentation, PhotometricJitter
-from zoo.datamodules.flow.datasets import HD1K, KITTI, FlyingChairs, FlyingThings3D, Sintel
-from zoo.datamodules.flow.sources import SOURCES, prepare_dataset
+from zoo.datamodules.flow.datasets import FAMILIES
+from zoo.datamodules.flow.datasets.declaration import composition_names, family_of
+from zoo.datamodules.flow.sources import prepare_dataset, public_sources
 from zoo.datamodules.flow.synthetic import SyntheticFlow
 from zoo.datamodules.resumable_loader import ResumableLoader
 
-__all__ = ["DATASET_NAMES", "DEFAULT_FOLDERS", "FlowDataModule", "parse_composition"]
-
-DEFAULT_FOLDERS = {
-    "chairs": "FlyingChairs_release",
-    "things": "FlyingThings3D",
-    "sintel": "MPI-Sintel-complete",
-    "kitti-2015": "KITTI2015",
-    "kitti-2012": "KITTI2012",
-    "hd1k": "HD1K",
-}
-
-# name -> (family whose root it needs, builder(root, training, options) -> datasets); ``options``
-# are extra keyword arguments of the dataset class (``dataset_options`` of the family).
-_Builder = Callable[[Path, bool, dict], list[Dataset]]
-
-
-def _things(passes: tuple[str, ...]) -> _Builder:
-    def build(root: Path, training: bool, options: dict) -> list[Dataset]:
-        if training:
-            return [FlyingThings3D(root, "train", passes=passes, **options)]
-        return [FlyingThings3D(root, "test", passes=passes, **{"directions": ("future",), **options})]
-
-    return build
-
-
-def _sintel(passes: tuple[str, ...]) -> _Builder:
-    return lambda root, training, options: [Sintel(root, "training", p, **options) for p in passes]
-
-
-def _kitti(year: int) -> _Builder:
-    return lambda root, training, options: [KITTI(root, year, "training", **options)]
-
-
-_DATASETS: dict[str, tuple[str, _Builder]] = {
-    "chairs": ("chairs", lambda root, training, options: [FlyingChairs(root, "train" if training else "val", **options)]),
-    "things": ("things", _things(("clean", "final"))),
-    "things-clean": ("things", _things(("clean",))),
-    "things-final": ("things", _things(("final",))),
-    "sintel": ("sintel", _sintel(("clean", "final"))),
-    "sintel-clean": ("sintel", _sintel(("clean",))),
-    "sintel-final": ("sintel", _sintel(("final",))),
-    "kitti-2015": ("kitti-2015", _kitti(2015)),
-    "kitti-2012": ("kitti-2012", _kitti(2012)),
-    "hd1k": ("hd1k", lambda root, training, options: [HD1K(root, **options)]),
-}
-DATASET_NAMES = (*_DATASETS, "synthetic")
+__all__ = ["FlowDataModule", "parse_composition"]
 
 
 def parse_composition(spec: str) -> list[tuple[str, int]]:
@@ -104,10 +46,9 @@ def parse_composition(spec: str) -> list[tuple[str, int]]:
     terms = []
     for term in spec.replace(" ", "").split("+"):
         match = re.fullmatch(r"(?:(\d+)\*)?([a-z0-9-]+)", term)
-        if match is None or match.group(2) not in DATASET_NAMES:
-            raise ValueError(
-                f"bad dataset term {term!r} in {spec!r}: expected [N*]name with name one of {', '.join(DATASET_NAMES)}"
-            )
+        names = composition_names()
+        if match is None or match.group(2) not in names:
+            raise ValueError(f"bad dataset term {term!r} in {spec!r}: expected [N*]name with name one of {', '.join(names)}")
         weight = int(match.group(1) or 1)
         if weight < 1:
             raise ValueError(f"dataset weight must be a positive integer in {term!r}")
@@ -127,7 +68,7 @@ class FlowDataModule(pl.LightningDataModule):
         dataset_options: dataset family -> extra keyword arguments of its dataset class, e.g.
             ``{"things": {"max_flow": 500}}`` (FlyingThings3D's large-motion exclusion) or
             ``{"kitti-2012": {"image_dir": "image_0"}}``.
-        data_dir: folder holding the datasets under :data:`DEFAULT_FOLDERS` (default ``$ZOO_DATA``).
+        data_dir: folder holding the datasets under their default folders (default ``$ZOO_DATA``).
         download: let ``prepare_data`` download the sets with a public archive (chairs, sintel)
             into their roots when they are missing.
         cache_dir: where downloaded archives are kept (default: the zoo cache).
@@ -177,9 +118,9 @@ class FlowDataModule(pl.LightningDataModule):
         self.val_names = self._plain_names(val, "val")
         self.test_names = self._plain_names(test or val, "test")
         for argument, mapping in (("roots", roots), ("dataset_options", dataset_options)):
-            unknown_families = set(mapping or {}) - set(DEFAULT_FOLDERS)
+            unknown_families = set(mapping or {}) - set(FAMILIES)
             if unknown_families:
-                raise ValueError(f"{argument} has unknown dataset families {sorted(unknown_families)}; known: {sorted(DEFAULT_FOLDERS)}")
+                raise ValueError(f"{argument} has unknown dataset families {sorted(unknown_families)}; known: {sorted(FAMILIES)}")
         self.roots = dict(roots or {})
         self.dataset_options = {family: dict(options) for family, options in (dataset_options or {}).items()}
         self.synthetic_options = dict(synthetic_options or {})
@@ -200,26 +141,26 @@ class FlowDataModule(pl.LightningDataModule):
         """The root folder of a dataset family (see the module docstring for the search order)."""
         if family in self.roots:
             return Path(self.roots[family])
-        variable = f"ZOO_DATA_{family.upper().replace('-', '')}"
-        if os.environ.get(variable):
-            return Path(os.environ[variable])
+        declared = FAMILIES[family]
+        if os.environ.get(declared.variable):
+            return Path(os.environ[declared.variable])
         base = self.hparams.data_dir or os.environ.get("ZOO_DATA")
         if base:
-            return Path(base) / DEFAULT_FOLDERS[family]
+            return Path(base) / declared.folder
         raise ValueError(
-            f"FlowDataModule: no root for {family!r}: pass roots={{'{family}': ...}}, set {variable}, "
-            f"or pass data_dir / set ZOO_DATA to a folder holding {DEFAULT_FOLDERS[family]}/"
+            f"FlowDataModule: no root for {family!r}: pass roots={{'{family}': ...}}, set {declared.variable}, "
+            f"or pass data_dir / set ZOO_DATA to a folder holding {declared.folder}/"
         )
 
     def _families(self) -> set[str]:
         names = {n for n, _ in self.train_terms} | set(self.val_names) | set(self.test_names)
-        return {_DATASETS[n][0] for n in names if n != "synthetic"}
+        return {family_of(n).family for n in names if n != "synthetic"}
 
     def prepare_data(self) -> None:
         """Download and unpack the public sets that are needed and missing (``download=True`` only)."""
         if not self.hparams.download:
             return
-        for family in sorted(self._families() & set(SOURCES)):
+        for family in sorted(self._families() & set(public_sources())):
             prepare_dataset(family, self.root(family), cache_dir=self.hparams.cache_dir)
 
     # --- datasets ---------------------------------------------------------------------------
@@ -247,8 +188,9 @@ class FlowDataModule(pl.LightningDataModule):
                 augmentation = self._augmentation(False)
                 return [SyntheticFlow(hp.synthetic_size, hp.synthetic_length, hp.seed, transform=augmentation, **options)]
             return [SyntheticFlow(hp.synthetic_size, hp.synthetic_val_length, hp.seed + 1, **options)]
-        family, build = _DATASETS[name]
-        datasets = build(self.root(family), training, self.dataset_options.get(family, {}))
+        declared = family_of(name)
+        options = self.dataset_options.get(declared.family, {})
+        datasets = declared.names[name].build(self.root(declared.family), training, options)
         if training:
             for dataset in datasets:
                 dataset.transform = self._augmentation(dataset.sparse)

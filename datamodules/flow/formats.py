@@ -17,6 +17,9 @@ Formats (dispatched on the file extension by :func:`read_flow` and :func:`write_
   endian), then float32 rows from the bottom of the image up. Flow files carry a third channel
   of zeros, dropped on reading. Non-finite values are invalid (and invalid pixels are written as
   NaN).
+- ``.flo5`` (Spring): an HDF5 file whose dataset ``flow`` holds float (H, W, 2) u, v; NaN marks
+  pixels without ground truth (Spring's own ``flow_IO.readFlo5Flow`` / ``writeFlo5File``, which
+  write it gzip-compressed at level 5, as :func:`write_flo5` does). Read through h5py.
 
 Readers refuse a PNG whose header claims more than :data:`MAX_PIXELS` pixels (2**27 =
 134,217,728, e.g. 16384 x 8192: 1.5 GiB as float32 RGB) before decoding it.
@@ -34,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from zoo.datamodules.files.atomic import write_atomic
+from zoo.datamodules.files.atomic import atomic_output, write_atomic
 from zoo.datamodules.flow.png_io import encode_png, png_header, read_png
 
 __all__ = [
@@ -44,11 +47,13 @@ __all__ = [
     "FlowFormatError",
     "image_size",
     "read_flo",
+    "read_flo5",
     "read_flow",
     "read_image",
     "read_kitti_flow",
     "read_pfm",
     "write_flo",
+    "write_flo5",
     "write_flow",
     "write_kitti_flow",
     "write_pfm",
@@ -71,13 +76,13 @@ class FlowFormatError(ValueError):
 
 def read_flow(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a flow file: ``(flow float32 (H, W, 2) px, valid bool (H, W))`` by extension."""
-    readers = {".flo": read_flo, ".png": read_kitti_flow, ".pfm": _read_pfm_flow}
+    readers = {".flo": read_flo, ".flo5": read_flo5, ".png": read_kitti_flow, ".pfm": _read_pfm_flow}
     return _by_extension(path, readers)(path)
 
 
 def write_flow(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None = None) -> None:
     """Write ``flow`` (H, W, 2) px with optional ``valid`` (H, W) bool, atomically, by extension."""
-    writers = {".flo": write_flo, ".png": write_kitti_flow, ".pfm": _write_pfm_flow}
+    writers = {".flo": write_flo, ".flo5": write_flo5, ".png": write_kitti_flow, ".pfm": _write_pfm_flow}
     _by_extension(path, writers)(path, flow, valid)
 
 
@@ -110,6 +115,42 @@ def write_flo(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None = None
     height, width = flow.shape[:2]
     header = np.array([FLO_TAG], "<f4").tobytes() + np.array([width, height], "<i4").tobytes()
     write_atomic(path, header + stored.tobytes())
+
+
+def read_flo5(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a Spring ``.flo5`` file: the HDF5 dataset ``flow``, float (H, W, 2); non-finite
+    components (Spring's NaN) mark pixels without ground truth. The shape is checked before the
+    data is read (at most :data:`MAX_PIXELS` pixels)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            dataset = file.get("flow")
+            if not isinstance(dataset, h5py.Dataset):
+                raise FlowFormatError(f"{path}: no HDF5 dataset 'flow' (keys: {sorted(file.keys())}); not a Spring .flo5 file")
+            shape, kind = dataset.shape, dataset.dtype.kind
+            if len(shape) != 3 or shape[2] != 2 or kind != "f" or not 0 < shape[0] * shape[1] <= MAX_PIXELS:
+                raise FlowFormatError(f"{path}: 'flow' must be float (H, W, 2) with at most {MAX_PIXELS:,} pixels, "
+                                      f"got {dataset.dtype} {shape}")
+            flow = dataset[()].astype(np.float32)
+    except OSError as error:  # h5py's message for a file that is not HDF5, truncated or corrupt
+        raise FlowFormatError(f"{path}: cannot read as HDF5 ({_one_line(error)}); truncated or not a .flo5 file") from None
+    return flow, np.isfinite(flow).all(axis=2)
+
+
+def write_flo5(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None = None) -> None:
+    """Write a Spring ``.flo5`` file atomically: float32 (H, W, 2) in the HDF5 dataset ``flow``,
+    gzip level 5 as Spring's writer; invalid pixels are stored as NaN."""
+    import h5py
+
+    flow, valid = _check_flow(path, flow, valid)
+    stored = np.where(valid[..., None], flow, np.float32(np.nan))
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as file:
+        file.create_dataset("flow", data=stored, compression="gzip", compression_opts=5)
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
 
 
 def read_kitti_flow(path: _PathLike) -> tuple[np.ndarray, np.ndarray]:

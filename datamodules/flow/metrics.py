@@ -4,6 +4,13 @@ All metrics are updated with ``update(pred, target, valid=None)``: ``pred`` and 
 (B, 2, H, W) flow in pixels, ``valid`` (B, H, W) bool (``None``: every pixel). Invalid pixels are
 ignored entirely (their values may be NaN).
 
+A ground truth finer than the prediction is given as ``target`` (B, K, 2, H, W): K values per
+predicted pixel, e.g. Spring's four per 2x2 block at twice the frame resolution. As the Spring
+benchmark scores a prediction (cv-stuttgart/springwebsite, ``evaluation.py``, ``get_errors_flow``),
+the pixel's end-point error is the smallest of its K errors and, for :class:`FlAll`, the flow's
+length the largest of the K lengths. K = 1 is the plain (B, 2, H, W) case. The metrics built on the
+end-point error take such targets; :class:`AngularError` does not.
+
 Two averagings, as the benchmarks define them (``average=`` argument):
 
 - ``"pixel"`` (default): one mean over every valid pixel of every image seen. This is the
@@ -11,10 +18,14 @@ Two averagings, as the benchmarks define them (``average=`` argument):
   pixels over the whole set before dividing).
 - ``"image"``: the mean over each image's valid pixels, then the mean over images (images
   without valid pixels are skipped). This is the per-image EPE that KITTI training results are
-  usually reported with (e.g. RAFT's and PWC-Net's "KITTI-15 train EPE"), and Spring's WAUC
-  (the default of :class:`WeightedAreaUnderCurve`).
+  usually reported with (e.g. RAFT's and PWC-Net's "KITTI-15 train EPE"), and ptlflow's WAUC
+  (the default of :class:`WeightedAreaUnderCurve`; the Spring benchmark itself pools its pixels).
 
-Units: :class:`EndPointError` in pixels; :class:`FlAll` in percent; :class:`PixelAccuracy` as a
+Units: :class:`EndPointError` in pixels; :class:`AngularError` in degrees (Middlebury's average
+angular error, AAE: the angle between the space-time vectors ``(u, v, 1)`` of the two flows, Barron
+et al. 1994, as Baker et al. IJCV 2011 define it for the Middlebury benchmark); :class:`FlAll` and
+:class:`OutlierRate` (Spring's "1px": the share of valid pixels whose EPE exceeds the threshold) in
+percent; :class:`PixelAccuracy` as a
 fraction in [0, 1]; :class:`WeightedAreaUnderCurve` (WAUC, from the Spring benchmark) in percent,
 [0, 100], higher is better: with end-point errors ``e_p`` of the ``N`` valid pixels of an image,
 thresholds ``delta_i = i / 20`` px and weights ``w_i = 1 - (i - 1) / 100`` (i = 1 .. 100, see
@@ -39,8 +50,10 @@ from torchmetrics import Metric
 __all__ = [
     "WAUC_THRESHOLDS",
     "WAUC_WEIGHTS",
+    "AngularError",
     "EndPointError",
     "FlAll",
+    "OutlierRate",
     "PixelAccuracy",
     "WeightedAreaUnderCurve",
     "end_point_error",
@@ -57,8 +70,18 @@ WAUC_WEIGHTS = 1 - (_WAUC_STEPS - 1) / 100
 
 
 def end_point_error(pred: Tensor, target: Tensor) -> Tensor:
-    """Euclidean distance between two flows (B, 2, H, W) -> (B, H, W), in pixels."""
+    """Euclidean distance between two flows (B, 2, H, W) -> (B, H, W), in pixels; for a ``target``
+    of K values per pixel (B, K, 2, H, W), the smallest of the K distances."""
+    if target.ndim == 5:
+        return torch.linalg.vector_norm(pred[:, None] - target, dim=2).amin(dim=1)
     return torch.linalg.vector_norm(pred - target, dim=1)
+
+
+def flow_length(target: Tensor) -> Tensor:
+    """|target| (B, 2, H, W) -> (B, H, W) px; for K values per pixel (B, K, 2, H, W), the largest length."""
+    if target.ndim == 5:
+        return torch.linalg.vector_norm(target, dim=2).amax(dim=1)
+    return torch.linalg.vector_norm(target, dim=1)
 
 
 class _ValidPixelMean(Metric):
@@ -110,8 +133,24 @@ class EndPointError(_ValidPixelMean):
         return end_point_error(pred, target)
 
 
+class AngularError(_ValidPixelMean):
+    """Average angular error (degrees) over valid pixels: at each pixel
+    ``arccos((1 + u u_gt + v v_gt) / (sqrt(1 + u^2 + v^2) sqrt(1 + u_gt^2 + v_gt^2)))``, computed in float64."""
+
+    is_differentiable = False
+    higher_is_better = False
+
+    def per_pixel(self, pred: Tensor, target: Tensor) -> Tensor:
+        if target.ndim != 4:
+            raise ValueError(f"AngularError takes one ground-truth value per pixel (B, 2, H, W), got {tuple(target.shape)}")
+        pred, target = pred.double(), target.double()
+        dot = 1 + (pred * target).sum(dim=1)
+        norms = torch.sqrt(1 + (pred**2).sum(dim=1)) * torch.sqrt(1 + (target**2).sum(dim=1))
+        return torch.rad2deg(torch.arccos(torch.clamp(dot / norms, -1.0, 1.0)))
+
+
 class FlAll(_ValidPixelMean):
-    """KITTI Fl-all: percentage of valid pixels whose EPE exceeds both 3 px and 5 % of |target|."""
+    """KITTI Fl-all (Spring's Fl): percentage of valid pixels whose EPE exceeds both 3 px and 5 % of |target|."""
 
     is_differentiable = False
     higher_is_better = False
@@ -119,8 +158,24 @@ class FlAll(_ValidPixelMean):
 
     def per_pixel(self, pred: Tensor, target: Tensor) -> Tensor:
         epe = end_point_error(pred, target)
-        magnitude = torch.linalg.vector_norm(target, dim=1)
-        return ((epe > 3.0) & (epe > 0.05 * magnitude)).to(pred.dtype)
+        return ((epe > 3.0) & (epe > 0.05 * flow_length(target))).to(pred.dtype)
+
+
+class OutlierRate(_ValidPixelMean):
+    """Percentage of valid pixels whose EPE exceeds ``threshold`` px (Spring's "1px" at 1)."""
+
+    is_differentiable = False
+    higher_is_better = False
+    scale = 100.0
+
+    def __init__(self, threshold: float = 1.0, average: Average = "pixel", **kwargs) -> None:
+        super().__init__(average=average, **kwargs)
+        if not threshold > 0:
+            raise ValueError(f"threshold must be a positive number of pixels, got {threshold!r}")
+        self.threshold = float(threshold)
+
+    def per_pixel(self, pred: Tensor, target: Tensor) -> Tensor:
+        return (end_point_error(pred, target) > self.threshold).to(pred.dtype)
 
 
 class PixelAccuracy(_ValidPixelMean):
@@ -144,8 +199,9 @@ class WeightedAreaUnderCurve(_ValidPixelMean):
 
     Per pixel, ``100 * sum_i w_i [e <= delta_i] / sum_i w_i`` (module docstring); its mean over
     an image's valid pixels is the image's WAUC. The default ``average="image"`` is the mean of
-    the per-image values, as Spring and ptlflow report it; images without valid pixels are
-    skipped (ptlflow counts them as 0). ``average="pixel"`` pools the pixels of all images.
+    the per-image values, as ptlflow reports it; images without valid pixels are skipped
+    (ptlflow counts them as 0). ``average="pixel"`` pools the pixels of all images, as the Spring
+    benchmark's ``getWAUC`` does over every pixel it scores.
     """
 
     is_differentiable = False
@@ -194,8 +250,10 @@ def occlusion_split(valid: Tensor | None, occluded: Tensor) -> tuple[Tensor, Ten
 
 def _check_inputs(pred: Tensor, target: Tensor, valid: Tensor | None) -> Tensor:
     """Validate shapes; returns ``valid`` as a bool (B, H, W) tensor."""
-    if pred.ndim != 4 or pred.shape[1] != 2 or pred.shape != target.shape:
-        raise ValueError(f"pred and target must both be (B, 2, H, W) flows, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    candidates = target.ndim == 5 and target.shape[0] == pred.shape[0] and target.shape[2:] == pred.shape[1:]
+    if pred.ndim != 4 or pred.shape[1] != 2 or not (pred.shape == target.shape or candidates):
+        raise ValueError(f"pred must be a (B, 2, H, W) flow and target (B, 2, H, W) or (B, K, 2, H, W), "
+                         f"got {tuple(pred.shape)} and {tuple(target.shape)}")
     expected = (pred.shape[0], *pred.shape[2:])
     if valid is None:
         return torch.ones(expected, dtype=torch.bool, device=pred.device)

@@ -1,4 +1,4 @@
-"""Public archives of the flow datasets that have one (FlyingChairs, MPI Sintel), and their download.
+"""The download of the flow datasets that declare a public archive (FlyingChairs, MPI Sintel).
 
 :func:`prepare_dataset` fetches an archive into the verified cache and unpacks it atomically into
 the dataset root the readers of :mod:`zoo.datamodules.flow.datasets` expect.
@@ -10,63 +10,32 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.datamodules.files.download import download, download_any
+from zoo.datamodules.flow.datasets.declaration import FAMILIES, DataSource
 
-__all__ = ["SOURCES", "DataSource", "prepare_dataset"]
+__all__ = ["DataSource", "prepare_dataset", "public_sources"]
 
 _PathLike = str | os.PathLike
 
-@dataclass(frozen=True)
-class DataSource:
-    """A public archive of a dataset.
 
-    ``urls``: mirrors tried in order; ``sha256``: the archive's hash, None where the publisher
-    gives none (the cache then records the hash of the first download and verifies later copies
-    against it); ``prefix``: the folder inside the archive that becomes the dataset root;
-    ``extra``: further (url, sha256, file name) downloads placed in the root; ``present``: a path
-    in the root whose existence means the data is already there (unpacked by hand, say).
-    """
-
-    urls: tuple[str, ...]
-    sha256: str | None
-    prefix: str = ""
-    extra: tuple[tuple[str, str | None, str], ...] = ()
-    present: str = ".complete"
+def public_sources() -> dict[str, DataSource]:
+    """family -> public archive, for every declared family that has one."""
+    return {name: family.source for name, family in FAMILIES.items() if family.source is not None}
 
 
-SOURCES: dict[str, DataSource] = {
-    "chairs": DataSource(
-        urls=("https://lmb.informatik.uni-freiburg.de/data/FlyingChairs/FlyingChairs.zip",),
-        sha256=None,
-        prefix="FlyingChairs_release/",
-        extra=((
-            "https://lmb.informatik.uni-freiburg.de/resources/datasets/FlyingChairs/FlyingChairs_train_val.txt",
-            None,
-            "FlyingChairs_train_val.txt",
-        ),),
-        present="FlyingChairs_train_val.txt",
-    ),
-    "sintel": DataSource(
-        urls=(
-            "http://files.is.tue.mpg.de/sintel/MPI-Sintel-complete.zip",
-            "http://sintel.cs.washington.edu/MPI-Sintel-complete.zip",
-        ),
-        sha256=None,
-        present="training/flow",
-    ),
-}
-
-
-def prepare_dataset(name: str, root: _PathLike, *, cache_dir: _PathLike | None = None, sources=SOURCES) -> Path:
+def prepare_dataset(name: str, root: _PathLike, *, cache_dir: _PathLike | None = None,
+                    sources: dict[str, DataSource] | None = None) -> Path:
     """Download (verified, through :mod:`zoo.datamodules.files.download`) and unpack dataset ``name`` into ``root``.
+
+    ``sources``: family -> archive (default: :func:`public_sources`, what the dataset modules declare).
 
     Nothing happens when ``root`` already holds the data (the source's ``present`` path, or the
     ``.complete`` marker written after a successful unpack, exists). The archive is unpacked into a temporary folder beside
     ``root`` and moved into place, so an interrupted run leaves no half-unpacked root.
     """
+    sources = public_sources() if sources is None else sources
     if name not in sources:
         raise ValueError(f"no public download for dataset {name!r}; downloadable: {sorted(sources)}")
     source = sources[name]

@@ -8,10 +8,12 @@ import numpy as np
 
 from zoo.datamodules.images import readers
 from zoo.datamodules.images.datamodule import ImageDataModule, missing_dataset
+from zoo.datamodules.images.declaration import ImageProtocol, ImageSet, declare
 
 __all__ = ["CelebA64DataModule"]
 
 
+@declare
 class CelebA64DataModule(ImageDataModule):
     """CelebA 64 as NVAE: aligned image -> crop box (15, 40, 163, 188) = 148 x 148 -> 64 x 64.
 
@@ -22,6 +24,8 @@ class CelebA64DataModule(ImageDataModule):
 
     name = "celeba64"
     image_shape = (64, 64, 3)
+    declared = ImageSet("celeba64", batch_size=64, num_validation=None,
+                        protocol=ImageProtocol("val", "celeba64-val", "celeba64-test", "bpd"))
     source = ("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Google Drive: "
               "Img/img_align_celeba.zip and Eval/list_eval_partition.txt)")
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from zoo.datamodules.images import readers
-from zoo.datamodules.images.datamodule import ImageDataModule, seeded_split
+from zoo.datamodules.images.datamodule import ImageDataModule
+from zoo.datamodules.images.declaration import ImageProtocol, ImageSet, declare
 
 __all__ = ["CIFAR10DataModule"]
 
 
+@declare
 class CIFAR10DataModule(ImageDataModule):
     """CIFAR-10 from ``<data_dir>/cifar-10-batches-py/`` (downloaded and extracted if absent).
 
@@ -28,17 +30,8 @@ class CIFAR10DataModule(ImageDataModule):
     name = "cifar10"
     image_shape = (32, 32, 3)
     num_train = 50_000
-
-    def __init__(self, data_dir: str, batch_size: int = 32, num_workers: int = 4, seed: int = 0,
-                 cache_dir: str | None = None, num_validation: int = 5000,
-                 split_seed: int = 0) -> None:
-        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir)
-        self.num_validation = num_validation
-        self.split_seed = split_seed
-
-    @property
-    def folder(self) -> Path:
-        return self.data_dir / readers.CIFAR10_FOLDER
+    declared = ImageSet("cifar10", batch_size=32, num_validation=5000,
+                        protocol=ImageProtocol("test", "cifar10-test", "cifar10-test", "bpd"), folder=readers.CIFAR10_FOLDER)
 
     def source_files(self) -> list[str]:
         names = [*readers.CIFAR10_TRAIN_BATCHES, readers.CIFAR10_TEST_BATCH]
@@ -74,5 +67,4 @@ class CIFAR10DataModule(ImageDataModule):
         return len(images), images, labels
 
     def split_indices(self, count: int) -> dict[str, np.ndarray]:
-        train, val = seeded_split(self.num_train, self.num_validation, self.split_seed)
-        return {"train": train, "val": val, "test": np.arange(self.num_train, count)}
+        return self.held_out_split(self.num_train, count)

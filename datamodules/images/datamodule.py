@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader
 from zoo.datamodules.files.cache import cache_root
 from zoo.datamodules.files.download import download_any
 from zoo.datamodules.images.cache import BatchTransform, CachedImages, UInt8Cache, fingerprint
+from zoo.datamodules.images.declaration import ImageSet
 from zoo.datamodules.resumable_loader import ResumableLoader
 
 __all__ = ["ImageDataModule", "dynamic_binarize", "missing_dataset", "random_horizontal_flip", "seeded_split"]
@@ -78,7 +79,8 @@ class ImageDataModule(pl.LightningDataModule):
 
     Args:
         data_dir: folder holding the dataset in its published layout.
-        batch_size: images per batch (training drops the last incomplete batch, as NVAE does).
+        batch_size: images per batch (training drops the last incomplete batch, as NVAE does);
+            None: the dataset's declared default.
         num_workers: DataLoader worker processes; also the processes that decode images while
             the cache is built.
         seed: seeds the training order and the training transforms' random draws (each
@@ -86,18 +88,27 @@ class ImageDataModule(pl.LightningDataModule):
         cache_dir: where the decoded cache (and any saved split) lives; default
             ``datasets/`` in the zoo's cache (``$ZOO_HOME`` or ``~/.cache/zoo``), so that a
             read-only ``data_dir`` works as it is.
+        num_validation: training images held out for validation (None: the dataset's declared
+            number; sets with an official validation split take None only).
+        split_seed: seeds the held-out split.
     """
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # the cache's name
     image_shape: ClassVar[tuple[int, int, int]]  # (H, W, C) of a cached image
+    declared: ClassVar[ImageSet]
 
-    def __init__(self, data_dir: str, batch_size: int = 64, num_workers: int = 4, seed: int = 0,
-                 cache_dir: str | None = None) -> None:
+    def __init__(self, data_dir: str, batch_size: int | None = None, num_workers: int = 4, seed: int = 0,
+                 cache_dir: str | None = None, num_validation: int | None = None, split_seed: int = 0) -> None:
         super().__init__()
         self.save_hyperparameters()  # every subclass's constructor arguments
+        if self.declared.num_validation is None and num_validation is not None:
+            raise ValueError(f"{type(self).__name__} uses the official validation split: num_validation must be None, "
+                             f"got {num_validation}")
         self.data_dir = Path(data_dir).expanduser()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root() / "datasets"
-        self.batch_size = batch_size
+        self.batch_size = self.declared.batch_size if batch_size is None else batch_size
+        self.num_validation = self.declared.num_validation if num_validation is None else num_validation
+        self.split_seed = split_seed
         self.num_workers = num_workers
         self.seed = seed
         self.datasets: dict[str, CachedImages] = {}
@@ -127,6 +138,11 @@ class ImageDataModule(pl.LightningDataModule):
     def cache_params(self) -> dict:
         """Decoding parameters that change the cache content."""
         return {}
+
+    @property
+    def folder(self) -> Path:
+        """The folder of the dataset's files: ``data_dir / declared.folder``."""
+        return self.data_dir / self.declared.folder
 
     # -- Lightning --------------------------------------------------------------------------
 
@@ -178,6 +194,12 @@ class ImageDataModule(pl.LightningDataModule):
                 "pin_memory": torch.cuda.is_available()}
 
     # -- helpers for subclasses -------------------------------------------------------------
+
+    def held_out_split(self, num_train: int, count: int) -> dict[str, np.ndarray]:
+        """Rows of a set whose first ``num_train`` of ``count`` images are the official training set and
+        the rest the test set: ``num_validation`` training images (seeded by ``split_seed``) are held out."""
+        train, val = seeded_split(num_train, self.num_validation, self.split_seed)
+        return {"train": train, "val": val, "test": np.arange(num_train, count)}
 
     def _decode_all(self, decode: Callable[[Path], np.ndarray],
                     files: list[Path]) -> Iterator[np.ndarray]:

@@ -13,6 +13,7 @@ from filelock import FileLock
 from zoo.datamodules.files.atomic import write_atomic
 from zoo.datamodules.images import readers
 from zoo.datamodules.images.datamodule import ImageDataModule, missing_dataset, seeded_split
+from zoo.datamodules.images.declaration import ImageProtocol, ImageSet, declare
 
 __all__ = ["CelebAHQ256DataModule", "FFHQ256DataModule", "SquareImageFolderDataModule"]
 
@@ -27,27 +28,15 @@ class SquareImageFolderDataModule(ImageDataModule):
     """
 
     image_shape = (256, 256, 3)
-    image_folder: ClassVar[str]  # relative to data_dir
     layout: ClassVar[str]
     source: ClassVar[str]
-
-    def __init__(self, data_dir: str, batch_size: int = 8, num_workers: int = 4, seed: int = 0,
-                 cache_dir: str | None = None, num_validation: int = 3000,
-                 split_seed: int = 0) -> None:
-        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir)
-        self.num_validation = num_validation
-        self.split_seed = split_seed
-
-    @property
-    def folder(self) -> Path:
-        return self.data_dir / self.image_folder
 
     def source_files(self) -> list[str]:
         images = readers.list_images(self.folder) if self.folder.is_dir() else []
         if not images:
             raise missing_dataset(self.name, self.folder,
                                   self.layout.format(folder=self.folder), self.source)
-        return [(Path(self.image_folder) / rel).as_posix() for rel in images]
+        return [(Path(self.declared.folder) / rel).as_posix() for rel in images]
 
     def decoded(self) -> tuple[int, Iterable[np.ndarray], None]:
         files = [self.data_dir / rel for rel in self.source_files()]
@@ -86,30 +75,28 @@ def _write_json_atomic(path: Path, value: object) -> None:
     write_atomic(path, json.dumps(value).encode())
 
 
+@declare
 class CelebAHQ256DataModule(SquareImageFolderDataModule):
     """CelebA-HQ 256: ``data_dir`` holds the 30,000 CelebA-HQ images (any depth, PNG or JPEG,
     square, >= 256 px). NVAE's split: 27,000 training / 3,000 validation (GLOW's; ours is a
     seeded split of the same sizes)."""
 
     name = "celeba_hq256"
-    image_folder = "."
+    declared = ImageSet("celebahq256", batch_size=8, num_validation=3000,
+                        protocol=ImageProtocol("test", "celebahq256-val", "celebahq256-test", "bpd"))
     layout = "  {folder}/<image>.png|.jpg  (30,000 square images of at least 256 px)"
     source = ("CelebAMask-HQ (https://github.com/switchablenorms/CelebAMask-HQ, CelebA-HQ-img/) "
               "or the progressive-GAN dataset tool (https://github.com/tkarras/progressive_growing_of_gans)")
 
 
+@declare
 class FFHQ256DataModule(SquareImageFolderDataModule):
     """FFHQ 256: ``data_dir/images1024x1024/`` holds FFHQ's 70,000 PNGs (flat or in the
     published 00000/ ... 69000/ sub-folders), resized to 256 with PIL bilinear as NVAE did.
     NVAE's split sizes: 63,000 training / 7,000 validation."""
 
     name = "ffhq256"
-    image_folder = "images1024x1024"
+    declared = ImageSet("ffhq256", batch_size=8, num_validation=7000,
+                        protocol=ImageProtocol("test", "ffhq256-val", "ffhq256-test", "bpd"), folder="images1024x1024")
     layout = "  {folder}/00000.png ... 69999.png  (or {folder}/00000/00000.png ...)"
     source = "https://github.com/NVlabs/ffhq-dataset (images1024x1024, Google Drive)"
-
-    def __init__(self, data_dir: str, batch_size: int = 8, num_workers: int = 4, seed: int = 0,
-                 cache_dir: str | None = None, num_validation: int = 7000,
-                 split_seed: int = 0) -> None:
-        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir, num_validation,
-                         split_seed)

@@ -11,11 +11,13 @@ import numpy as np
 
 from zoo.datamodules.images import readers
 from zoo.datamodules.images.cache import BatchTransform
-from zoo.datamodules.images.datamodule import ImageDataModule, dynamic_binarize, seeded_split
+from zoo.datamodules.images.datamodule import ImageDataModule, dynamic_binarize
+from zoo.datamodules.images.declaration import ImageProtocol, ImageSet, declare
 
 __all__ = ["MNISTDataModule"]
 
 
+@declare
 class MNISTDataModule(ImageDataModule):
     """MNIST as NVAE trains on it: 1 x 32 x 32 (28 x 28 digits padded by 2 px of black).
 
@@ -32,14 +34,14 @@ class MNISTDataModule(ImageDataModule):
 
     name = "mnist"
     image_shape = (32, 32, 1)
+    declared = ImageSet("mnist", batch_size=200, num_validation=5000,
+                        protocol=ImageProtocol("test", "mnist-test", "mnist-test", "nats"))
 
-    def __init__(self, data_dir: str, batch_size: int = 200, num_workers: int = 4, seed: int = 0,
-                 cache_dir: str | None = None, binarize: bool = True, num_validation: int = 5000,
+    def __init__(self, data_dir: str, batch_size: int | None = None, num_workers: int = 4, seed: int = 0,
+                 cache_dir: str | None = None, binarize: bool = True, num_validation: int | None = None,
                  split_seed: int = 0) -> None:
-        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir)
+        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir, num_validation, split_seed)
         self.binarize = binarize
-        self.num_validation = num_validation
-        self.split_seed = split_seed
 
     def _local(self, entry: readers.MNISTFile) -> Path | None:
         for name in (entry.name, entry.name + ".gz"):
@@ -87,9 +89,7 @@ class MNISTDataModule(ImageDataModule):
         return len(padded), padded, labels
 
     def split_indices(self, count: int) -> dict[str, np.ndarray]:
-        num_train = readers.MNIST_FILES["train_images"].count
-        train, val = seeded_split(num_train, self.num_validation, self.split_seed)
-        return {"train": train, "val": val, "test": np.arange(num_train, count)}
+        return self.held_out_split(readers.MNIST_FILES["train_images"].count, count)
 
     def transforms(self, split: str) -> tuple[BatchTransform, ...]:
         return (dynamic_binarize,) if self.binarize else ()

@@ -34,18 +34,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``eval`` subcommand."""
     p = subparsers.add_parser(
         "eval", help="measure a weight set with the benchmarks' protocols, beside the published figures",
-        description="PWC-Net: EPE (Sintel: also over occluded and non-occluded pixels), WAUC and KITTI "
-                    "Fl-all with each benchmark's protocol; NVAE: the "
+        description="PWC-Net: EPE (Sintel: also over occluded and non-occluded pixels), WAUC, KITTI "
+                    "Fl-all and Spring's 1px and Fl with each benchmark's protocol; NVAE: the "
                     "importance-weighted negative log-likelihood, as the official evaluation.")
     p.add_argument("name", help="registry name (pwcnet.things, nvae.mnist-cpu) or the architecture with --weights")
     p.add_argument("--weights", default=None, help="a weight file (official, safetensors or Lightning .ckpt) "
                    "instead of the registered one; no published figure is shown then")
     p.add_argument("--data", required=True,
-                   help="comma-separated evaluation sets, e.g. sintel-clean,sintel-final,kitti-2015,chairs or "
+                   help="comma-separated evaluation sets, e.g. sintel-clean,sintel-final,kitti-2015,spring,chairs or "
                         "synthetic (PWC-Net), mnist or cifar10 (NVAE); an unknown name lists the known ones")
     p.add_argument("--data-dir", default=None,
-                   help="PWC-Net: folder holding MPI-Sintel-complete/, KITTI2015/, KITTI2012/, FlyingChairs_release/ "
-                        "(default $ZOO_DATA); NVAE: the dataset's own folder (MNIST: the IDX files)")
+                   help="PWC-Net: folder holding each set under its default folder (MPI-Sintel-complete/, KITTI2015/, "
+                        "FlyingChairs2/, ...: README's dataset table; default $ZOO_DATA, or ZOO_DATA_<FAMILY> per "
+                        "set); NVAE: the dataset's own folder (MNIST: the IDX files)")
     p.add_argument("--out", default=None, metavar="DIR", help="also write the table as Markdown, CSV and JSON here")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N pairs / images of each set")
     p.add_argument("--per-sequence", action="store_true", help="PWC-Net: add one row per sequence (scene)")
@@ -68,9 +69,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _protocols(task: str | None) -> Mapping[str, Any] | None:
     """The evaluation sets of a task (:data:`zoo.catalog.records.TASKS`), by name; None for other tasks."""
-    from zoo.measure.evaluation import FLOW_PROTOCOLS, IMAGE_PROTOCOLS
+    from zoo.measure.evaluation import flow_protocols, image_protocols
 
-    return {OPTICAL_FLOW: FLOW_PROTOCOLS, IMAGE_GENERATION: IMAGE_PROTOCOLS}.get(task)
+    protocols_of = {OPTICAL_FLOW: flow_protocols, IMAGE_GENERATION: image_protocols}
+    return protocols_of[task]() if task in protocols_of else None
 
 
 def _check_args(args: argparse.Namespace, arch: Architecture) -> list[str]:

@@ -1,11 +1,14 @@
 """The zoo's weights measured with each benchmark's published protocol, beside the published figure.
 
-Optical flow (:func:`evaluate_flow`, protocols in :data:`FLOW_PROTOCOLS`): every pair of the set at
+Optical flow (:func:`evaluate_flow`, protocols from :func:`flow_protocols`: those the dataset modules
+declare, and the synthetic set's): every pair of the set at
 full resolution (PWC-Net resizes to multiples of 64 inside and back, as the official script),
 compared with the ground truth over the pixels ``valid`` marks, with the metrics of
 :mod:`zoo.datamodules.flow.metrics`. Rows (metric names and units):
 
 - ``epe`` (px): the end-point error, pooled or per image as the set's protocol says below;
+- ``aae`` (degrees, Middlebury only): the angle between the vectors ``(u, v, 1)`` of the estimate and
+  the ground truth (:class:`~zoo.datamodules.flow.metrics.AngularError`);
 - ``epe-occ``, ``epe-non-occ`` (px, Sintel only): the EPE pooled over the valid pixels of frame 1
   that the release's occlusion maps (``training/occlusions``) mark occluded in frame 2, and over
   the others: Sintel's "unmatched" and "matched" EPE. ptlflow averages these per image instead,
@@ -14,10 +17,11 @@ compared with the ground truth over the pixels ``valid`` marks, with the metrics
   clean / final / flow part of the download only) gives no such rows and a one-line notice;
 - ``wauc`` (%, higher is better, every set): Spring's weighted area under the accuracy curve for
   thresholds 0.05 .. 5 px (:class:`~zoo.datamodules.flow.metrics.WeightedAreaUnderCurve`), per image
-  over its valid pixels, then averaged over the images, as Spring and ptlflow report it;
-- ``fl-all`` (%, KITTI 2015): see below.
+  over its valid pixels, then averaged over the images, as ptlflow reports it (Spring: pooled, below);
+- ``fl-all`` (%, KITTI 2015, Spring): see below;
+- ``1px`` (%, Spring): the share of valid pixels whose EPE exceeds 1 px.
 
-Sets:
+Sets (each declared, with its protocol, by its dataset module: :mod:`zoo.datamodules.flow.datasets`):
 
 - ``sintel-clean``, ``sintel-final``: MPI-Sintel training, EPE over every pixel of every frame
   (one pooled mean) except the pixels of the release's invalid-pixel maps
@@ -27,14 +31,25 @@ Sets:
   each image's valid pixels, averaged over the images (how the PWC-Net paper and most others give
   KITTI train EPE); for 2015 also Fl-all, the percentage of valid pixels whose EPE exceeds both
   3 px and 5 % of the true flow's length, pooled over the set as the KITTI devkit does;
+- ``spring``: Spring's held-out training scenes, scored as the Spring benchmark scores its test
+  split against the 2x ground truth (:mod:`zoo.datamodules.flow.datasets.spring` says how): EPE,
+  1px, Fl-all and WAUC pooled over every scored pixel;
 - ``chairs``: FlyingChairs' official validation split (640 pairs), EPE over all pixels;
+- ``chairs2``, ``things-subset[-clean|-final]``: FlyingChairs2's val split (forward) and the
+  FlyingThings3D subset's val split (future), EPE pooled over all pixels and over the occluded and
+  non-occluded ones of the release's occlusion maps, as Sintel's;
+- ``middlebury``: the 8 ``other`` sequences with ground truth, EPE and ``aae`` (degrees, the average
+  angular error of Baker et al. IJCV 2011) over each sequence's pixels with known flow, averaged over
+  the sequences, as Middlebury reports per sequence;
+- ``tartanair``, ``autoflow``, ``vkitti2``, ``viper`` (val), ``kubric``, ``monkaa``, ``driving``: EPE
+  pooled over the valid pixels and WAUC (no benchmark protocol of their own);
 - ``synthetic``: :class:`~zoo.datamodules.flow.synthetic.SyntheticFlow` pairs of the held-out seed 2
   (pwcnet.synth trained on seed 0 and selected on seed 1), written as an MPI-Sintel tree
   (8-bit PNG frames, ``.flo`` flow) in a temporary folder and read back by the Sintel reader, so
   they take exactly the path of the real datasets (the tree has no occlusion maps, and the
   protocol no occlusion rows).
 
-NVAE (:func:`evaluate_nll`, datasets in :data:`IMAGE_PROTOCOLS`), as NVlabs/NVAE's
+NVAE (:func:`evaluate_nll`, datasets from :func:`image_protocols`: those the image datamodules declare), as NVlabs/NVAE's
 ``evaluate.py --eval_mode=evaluate``: batch norm in eval mode (running statistics, no
 readjustment), the images quantised as the training pipeline, the importance-weighted bound on
 ``-log p(x)`` with K samples (:meth:`zoo.models.nvae.network.NVAE.log_likelihood`) for every image of
@@ -62,13 +77,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from zoo.catalog.records import resolve_import
-from zoo.datamodules.flow.metrics import EndPointError, FlAll, WeightedAreaUnderCurve, occlusion_split
+from zoo.datamodules.flow.datasets.declaration import FAMILIES, POOLED, FlowProtocol
+from zoo.datamodules.flow.metrics import (
+    AngularError,
+    EndPointError,
+    FlAll,
+    OutlierRate,
+    WeightedAreaUnderCurve,
+    occlusion_split,
+)
+from zoo.datamodules.images.datasets import IMAGE_SETS
+from zoo.datamodules.images.declaration import ImageProtocol
 
 __all__ = [
-    "FLOW_PROTOCOLS",
     "HELD_OUT_SEED",
-    "IMAGE_PROTOCOLS",
     "METRIC_UNITS",
     "EvalRow",
     "FlowProtocol",
@@ -76,7 +98,9 @@ __all__ = [
     "evaluate_flow",
     "evaluate_nll",
     "flow_protocol",
+    "flow_protocols",
     "image_batches",
+    "image_protocols",
     "open_flow_dataset",
     "published_figure",
     "record_measured",
@@ -87,7 +111,7 @@ __all__ = [
 HELD_OUT_SEED = 2
 
 #: The unit of each row's metric, as the table shows it.
-METRIC_UNITS = {"epe": "px", "epe-occ": "px", "epe-non-occ": "px", "fl-all": "%", "wauc": "%",
+METRIC_UNITS = {"epe": "px", "aae": "deg", "epe-occ": "px", "epe-non-occ": "px", "fl-all": "%", "1px": "%", "wauc": "%",
                 "nll_nats": "nats", "bpd": "bits/dim"}
 
 
@@ -137,39 +161,31 @@ class EvalRow:
 # --- optical flow -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FlowProtocol:
-    """A flow benchmark's evaluation: the record key and ``(metric, average)`` pairs, with
-    ``average`` as :mod:`zoo.datamodules.flow.metrics` defines it (``"pixel"`` or ``"image"``)."""
-
-    key: str
-    metrics: tuple[tuple[str, str], ...]
+#: The held-out synthetic set's protocol; its key is filled in by :func:`flow_protocol`.
+SYNTHETIC_PROTOCOL = FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", POOLED)
 
 
-_WAUC = ("wauc", "image")
-_POOLED = (("epe", "pixel"), _WAUC)
-_SINTEL = (("epe", "pixel"), ("epe-occ", "pixel"), ("epe-non-occ", "pixel"), _WAUC)
-FLOW_PROTOCOLS: dict[str, FlowProtocol] = {
-    "sintel-clean": FlowProtocol("sintel-clean-train", _SINTEL),
-    "sintel-final": FlowProtocol("sintel-final-train", _SINTEL),
-    "kitti-2015": FlowProtocol("kitti-2015-train", (("epe", "image"), ("fl-all", "pixel"), _WAUC)),
-    "kitti-2012": FlowProtocol("kitti-2012-train", (("epe", "image"), _WAUC)),
-    "chairs": FlowProtocol("chairs-val", _POOLED),
-    "synthetic": FlowProtocol("synthetic{recipe}-seed{seed}-{height}x{width}", _POOLED),
-}
+def flow_protocols() -> dict[str, FlowProtocol]:
+    """``zoo eval --data`` name -> protocol: every name a dataset module declares with one, and ``synthetic``."""
+    declared = {name: entry.protocol for family in FAMILIES.values() for name, entry in family.names.items()
+                if entry.protocol is not None}
+    return {**declared, "synthetic": SYNTHETIC_PROTOCOL}
+
+
 #: Row metric -> (metric class, pixels it is measured over: None = all valid, or a region of the
 #: dataset's occlusion maps, "occ" / "non-occ").
-_FLOW_METRICS = {"epe": (EndPointError, None), "epe-occ": (EndPointError, "occ"),
-                 "epe-non-occ": (EndPointError, "non-occ"), "fl-all": (FlAll, None),
+_FLOW_METRICS = {"epe": (EndPointError, None), "aae": (AngularError, None), "epe-occ": (EndPointError, "occ"),
+                 "epe-non-occ": (EndPointError, "non-occ"), "fl-all": (FlAll, None), "1px": (OutlierRate, None),
                  "wauc": (WeightedAreaUnderCurve, None)}
 
 
 def flow_protocol(name: str, synthetic_size: tuple[int, int] = (192, 256), synthetic_recipe: str = "v1") -> FlowProtocol:
-    """The protocol of dataset ``name`` (a key of :data:`FLOW_PROTOCOLS`); the synthetic set's key
+    """The protocol of dataset ``name`` (a key of :func:`flow_protocols`); the synthetic set's key
     names its size and, for recipes other than v1 (the one the first figures were measured on), the recipe."""
-    if name not in FLOW_PROTOCOLS:
-        raise ValueError(f"no flow evaluation protocol for {name!r}; known: {', '.join(FLOW_PROTOCOLS)}")
-    protocol = FLOW_PROTOCOLS[name]
+    protocols = flow_protocols()
+    if name not in protocols:
+        raise ValueError(f"no flow evaluation protocol for {name!r}; known: {', '.join(protocols)}")
+    protocol = protocols[name]
     height, width = synthetic_size
     recipe = "" if synthetic_recipe == "v1" else f"-{synthetic_recipe}"
     return replace(protocol, key=protocol.key.format(seed=HELD_OUT_SEED, height=height, width=width, recipe=recipe))
@@ -210,7 +226,8 @@ def evaluate_flow(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         predict: ``(image1, image2)`` (1, 3, H, W) RGB in [0, 1] -> (1, 2, H, W) flow in pixels,
             e.g. ``functools.partial(zoo.models.flow_inference.estimate_flow, network)``.
         dataset: items with ``image1``, ``image2``, ``flow``, ``valid`` and ``meta["sequence"]``,
-            as the flow datasets give them; for the occlusion rows also ``occlusion(index)``, bool
+            as the flow datasets give them, and ``flow_blocks`` (K, 2, H, W) where the ground truth
+            has K values per pixel (Spring's, scored as its benchmark does); for the occlusion rows also ``occlusion(index)``, bool
             (H, W), and ``has_occlusions`` (as :class:`~zoo.datamodules.flow.datasets.Sintel`). Without
             them the occlusion rows are left out, with a one-line notice on stderr.
         protocol: the metrics and record key (:func:`flow_protocol`).
@@ -229,7 +246,7 @@ def evaluate_flow(predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     for index in tqdm(range(count), desc=protocol.key, unit="pair", disable=None if progress else True):
         item = dataset[index]
         pred = predict(item["image1"][None], item["image2"][None]).float().cpu()
-        target, valid = item["flow"][None], item["valid"][None]
+        target, valid = item.get("flow_blocks", item["flow"])[None], item["valid"][None]
         masks = {None: valid}
         if with_regions:
             masks["occ"], masks["non-occ"] = occlusion_split(valid, torch.from_numpy(dataset.occlusion(index))[None])
@@ -261,29 +278,9 @@ def _without_missing_regions(protocol: FlowProtocol, dataset: Dataset) -> FlowPr
 # --- NVAE negative log-likelihood -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ImageProtocol:
-    """An NVAE evaluation set: the datamodule (import string), its split, the row's dataset name,
-    the record key of the published figure and the unit (``"nats"`` or ``"bpd"``)."""
-
-    datamodule: str
-    split: str
-    key: str
-    reference: str
-    unit: str
-
-
-IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
-    "mnist": ImageProtocol("zoo.datamodules.images.mnist:MNISTDataModule", "test", "mnist-test", "mnist-test", "nats"),
-    "cifar10": ImageProtocol("zoo.datamodules.images.cifar10:CIFAR10DataModule", "test", "cifar10-test", "cifar10-test",
-                             "bpd"),
-    "celeba64": ImageProtocol("zoo.datamodules.images.celeba:CelebA64DataModule", "val", "celeba64-val", "celeba64-test",
-                              "bpd"),
-    "celebahq256": ImageProtocol("zoo.datamodules.images.folders:CelebAHQ256DataModule", "test", "celebahq256-val",
-                                 "celebahq256-test", "bpd"),
-    "ffhq256": ImageProtocol("zoo.datamodules.images.folders:FFHQ256DataModule", "test", "ffhq256-val", "ffhq256-test",
-                             "bpd"),
-}
+def image_protocols() -> dict[str, ImageProtocol]:
+    """``zoo eval --data`` name -> NVAE protocol, for every image set a datamodule declares."""
+    return {name: datamodule.declared.protocol for name, datamodule in IMAGE_SETS.items()}
 
 
 def image_batches(name: str, data_dir: str, *, batch_size: int = 100, limit: int | None = None,
@@ -297,11 +294,10 @@ def image_batches(name: str, data_dir: str, *, batch_size: int = 100, limit: int
         ``(protocol, loader, images in the loader, images in the split)``; the loader yields
         ``(images, labels)``.
     """
-    if name not in IMAGE_PROTOCOLS:
-        raise ValueError(f"no NLL evaluation protocol for {name!r}; known: {', '.join(IMAGE_PROTOCOLS)}")
-    protocol = IMAGE_PROTOCOLS[name]
-    datamodule = resolve_import(protocol.datamodule)(data_dir, batch_size=batch_size, num_workers=0,
-                                                     cache_dir=cache_dir)
+    if name not in IMAGE_SETS:
+        raise ValueError(f"no NLL evaluation protocol for {name!r}; known: {', '.join(IMAGE_SETS)}")
+    protocol = IMAGE_SETS[name].declared.protocol
+    datamodule = IMAGE_SETS[name](data_dir, batch_size=batch_size, num_workers=0, cache_dir=cache_dir)
     datamodule.prepare_data()
     datamodule.setup("test")
     split = datamodule.datasets[protocol.split]
@@ -319,7 +315,7 @@ def evaluate_nll(network: Any, batches: Iterable[Any], protocol: ImageProtocol, 
         network: has ``quantize``, ``log_likelihood(x, num_samples, generator=)`` (``(B,)`` nats)
             and ``bits_per_dim``; put in eval mode here.
         batches: ``images`` (B, C, S, S) in [0, 1] or ``(images, labels)`` pairs, ``count`` images in all.
-        protocol: the set's names and unit (:data:`IMAGE_PROTOCOLS`).
+        protocol: the set's names and unit (:func:`image_protocols`).
         num_samples: importance samples K per image.
         full_count: images in the whole split (the row is named ``-first-N`` when ``count`` is less).
         generator: draws the posterior samples.

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from zoo.datamodules.flow.formats import read_flow, read_image
+from zoo.datamodules.flow.formats import image_size, read_flow, read_image
 
-__all__ = ["DatasetNotFoundError", "FlowDataset", "FlowSample", "PathLike", "Transform", "check_complete", "chw", "consecutive_pairs", "layout_error", "none_found", "numbered", "require"]
+__all__ = ["DatasetNotFoundError", "FlowDataset", "FlowSample", "PathLike", "Transform", "check_complete", "check_contiguous", "chw", "consecutive_pairs", "layout_error", "none_found", "numbered", "require"]
 
 PathLike = str | os.PathLike
 Transform = Callable[[dict], dict]
@@ -27,13 +27,15 @@ class DatasetNotFoundError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class FlowSample:
-    """One pair on disk: the two frames, the flow file (None for test splits), where it comes from."""
+    """One pair on disk: the two frames, the flow file (None for test splits), where it comes from, and
+    the map of frame-1 pixels occluded in frame 2 where the dataset has one."""
 
     image1: Path
     image2: Path
     flow: Path | None
     sequence: str
     frame: int
+    occlusion: Path | None = None
 
 
 class FlowDataset(Dataset):
@@ -56,7 +58,7 @@ class FlowDataset(Dataset):
             flow = np.zeros((*image1.shape[:2], 2), np.float32)
             valid = np.zeros(image1.shape[:2], bool)
         else:
-            flow, valid = read_flow(sample.flow)
+            flow, valid = self.read_ground_truth(sample.flow)
             excluded = self.excluded_pixels(index)
             if excluded is not None:
                 if excluded.shape != valid.shape:
@@ -64,16 +66,23 @@ class FlowDataset(Dataset):
                                      f"{excluded.shape}, the flow {valid.shape}")
                 valid = valid & ~excluded
             flow = np.where(valid[..., None], flow, 0).astype(np.float32)
+        return self.item(sample, image1, image2, flow, valid)
+
+    def item(self, sample: FlowSample, image1: np.ndarray, image2: np.ndarray, flow: np.ndarray, valid: np.ndarray,
+             **extra: torch.Tensor) -> dict:
+        """The item dict of ``sample`` (module docstring) from its frames (H, W, 3), flow (H, W, 2) and
+        ``valid`` (H, W), with ``extra`` entries, passed through the transform."""
         if not image1.shape == image2.shape == (*flow.shape[:2], 3):
             raise ValueError(
                 f"{self.name} pair {sample.image1.name}: frame sizes {image1.shape[:2]}, {image2.shape[:2]} "
-                f"and flow size {flow.shape[:2]} differ"
+                f"and flow size {flow.shape[:2]} differ ({sample.image1}, {sample.image2}, {sample.flow or 'no flow'})"
             )
         item = {
             "image1": chw(image1),
             "image2": chw(image2),
             "flow": chw(flow),
             "valid": torch.from_numpy(valid),
+            **extra,
             "meta": {
                 "dataset": self.name,
                 "sequence": sample.sequence,
@@ -82,6 +91,29 @@ class FlowDataset(Dataset):
             },
         }
         return self.transform(item) if self.transform is not None else item
+
+    def read_ground_truth(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """(flow float32 (H, W, 2) px, valid bool (H, W)) of a flow file; by default any format
+        :func:`~zoo.datamodules.flow.formats.read_flow` reads (``.flo``, KITTI ``.png``, ``.pfm``)."""
+        return read_flow(path)
+
+    @property
+    def has_occlusions(self) -> bool:
+        """Whether every pair has an occlusion map (``zoo eval``'s occluded / non-occluded rows need them)."""
+        return bool(self.samples) and all(s.occlusion is not None for s in self.samples)
+
+    def occlusion(self, index: int) -> np.ndarray:
+        """bool (H, W): pixels of frame 1 occluded in frame 2, from the pair's occlusion map (an 8-bit
+        image, non-zero = occluded, as FlyingChairs2 and the FlyingThings3D subset store them)."""
+        sample = self.samples[index]
+        if sample.occlusion is None:
+            raise ValueError(f"{self.name} pair {sample.image1.name} has no occlusion map")
+        occluded = read_image(sample.occlusion)[..., 0] > 0
+        width, height = image_size(sample.image1)
+        if occluded.shape != (height, width):
+            raise ValueError(f"{sample.occlusion}: occlusion map of {occluded.shape[1]}x{occluded.shape[0]} px for "
+                             f"frames of {width}x{height}")
+        return occluded
 
     def excluded_pixels(self, index: int) -> np.ndarray | None:
         """bool (H, W): pixels of pair ``index`` whose ground truth the dataset marks unusable
@@ -111,11 +143,24 @@ def none_found(folder: Path, dataset: str, what: str, layout: str, source: str) 
 
 def check_complete(samples: Sequence[FlowSample], dataset: str, layout: str, source: str) -> None:
     """Raise :class:`DatasetNotFoundError` listing files of ``samples`` that do not exist."""
-    missing = [p for s in samples for p in (s.image1, s.image2, s.flow) if p is not None and not p.exists()]
+    missing = [p for s in samples for p in (s.image1, s.image2, s.flow, s.occlusion) if p is not None and not p.exists()]
     if missing:
         shown = ", ".join(str(p) for p in missing[:5])
         problem = f"{len(missing)} file(s) of the layout are missing (incomplete download?), e.g. {shown}"
         raise layout_error(dataset, problem, layout, source)
+
+
+def check_contiguous(frames: dict[int, Path], path_of: Callable[[int], Path], dataset: str, layout: str,
+                     source: str) -> None:
+    """Raise :class:`DatasetNotFoundError` naming the frames missing between the first and the last of a
+    sequence (``path_of(number)`` is the file the layout expects): a gap is an incomplete download,
+    and would silently drop the pairs around it."""
+    if frames:
+        missing = [path_of(n) for n in range(min(frames), max(frames) + 1) if n not in frames]
+        if missing:
+            shown = ", ".join(str(p) for p in missing[:5])
+            problem = f"{len(missing)} frame(s) missing inside a sequence (incomplete download?), e.g. {shown}"
+            raise layout_error(dataset, problem, layout, source)
 
 
 def consecutive_pairs(frames: dict[int, Path]) -> list[tuple[int, Path, Path]]:

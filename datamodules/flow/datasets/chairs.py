@@ -15,6 +15,7 @@ from zoo.datamodules.flow.datasets.base import (
     numbered,
     require,
 )
+from zoo.datamodules.flow.datasets.declaration import POOLED, DataSource, FlowFamily, FlowName, FlowProtocol, declare
 
 __all__ = ["FlyingChairs"]
 
@@ -58,3 +59,22 @@ class FlyingChairs(FlowDataset):
         ]
         check_complete(samples, "FlyingChairs", CHAIRS_LAYOUT, CHAIRS_SOURCE)
         super().__init__(samples, transform)
+
+
+declare(FlowFamily(
+    "chairs", "FlyingChairs_release",
+    names={"chairs": FlowName(
+        lambda root, training, options: [FlyingChairs(root, "train" if training else "val", **options)],
+        "FlyingChairs official train split (22,232)", "official val split (640)", FlowProtocol("chairs-val", POOLED))},
+    source=DataSource(
+        urls=("https://lmb.informatik.uni-freiburg.de/data/FlyingChairs/FlyingChairs.zip",),
+        sha256=None,
+        prefix="FlyingChairs_release/",
+        extra=((
+            "https://lmb.informatik.uni-freiburg.de/resources/datasets/FlyingChairs/FlyingChairs_train_val.txt",
+            None,
+            "FlyingChairs_train_val.txt",
+        ),),
+        present="FlyingChairs_train_val.txt",
+    ),
+))

@@ -15,6 +15,7 @@ from zoo.datamodules.flow.datasets.base import (
     none_found,
     require,
 )
+from zoo.datamodules.flow.datasets.declaration import FlowFamily, FlowName, declare
 
 __all__ = ["HD1K"]
 
@@ -50,3 +51,7 @@ class HD1K(FlowDataset):
             raise none_found(frames_dir, "HD1K", "frame pairs", HD1K_LAYOUT, HD1K_SOURCE)
         check_complete(samples, "HD1K", HD1K_LAYOUT, HD1K_SOURCE)
         super().__init__(samples, transform)
+
+
+declare(FlowFamily("hd1k", "HD1K", names={
+    "hd1k": FlowName(lambda root, training, options: [HD1K(root, **options)], "HD1K (1,047, sparse)", "the same")}))

@@ -13,6 +13,7 @@ from zoo.datamodules.flow.datasets.base import (
     none_found,
     require,
 )
+from zoo.datamodules.flow.datasets.declaration import WAUC, FlowFamily, FlowName, FlowProtocol, declare
 
 __all__ = ["KITTI"]
 
@@ -76,3 +77,16 @@ class KITTI(FlowDataset):
             raise none_found(frames, f"KITTI {year}", "*_10.png frames", layout, source)
         check_complete(samples, f"KITTI {year}", layout, source)
         super().__init__(samples, transform)
+
+
+
+def _declare(year: int, pairs: int, metrics: tuple[tuple[str, str], ...]) -> None:
+    declare(FlowFamily(f"kitti-{year}", f"KITTI{year}", names={f"kitti-{year}": FlowName(
+        lambda root, training, options: [KITTI(root, year, "training", **options)],
+        f"KITTI {year} training ({pairs}, sparse)", "the same", FlowProtocol(f"kitti-{year}-train", metrics))}))
+
+
+# KITTI train EPE is averaged per image (as the PWC-Net paper and most others give it); 2015 adds the
+# devkit's Fl-all, pooled over the set.
+_declare(2015, 200, (("epe", "image"), ("fl-all", "pixel"), WAUC))
+_declare(2012, 194, (("epe", "image"), WAUC))

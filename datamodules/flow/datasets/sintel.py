@@ -19,6 +19,15 @@ from zoo.datamodules.flow.datasets.base import (
     numbered,
     require,
 )
+from zoo.datamodules.flow.datasets.declaration import (
+    OCCLUSION_SPLIT,
+    Builder,
+    DataSource,
+    FlowFamily,
+    FlowName,
+    FlowProtocol,
+    declare,
+)
 from zoo.datamodules.flow.formats import read_image
 
 __all__ = ["Sintel"]
@@ -97,3 +106,27 @@ class Sintel(FlowDataset):
         sample = self.samples[index]
         path = self.invalid_root / sample.sequence / f"frame_{sample.frame:04d}.png"
         return read_image(require(path, "MPI Sintel", SINTEL_LAYOUT, SINTEL_SOURCE))[..., 0] > 0
+
+
+def _sintel(passes: tuple[str, ...]) -> Builder:
+    return lambda root, training, options: [Sintel(root, "training", p, **options) for p in passes]
+
+
+declare(FlowFamily(
+    "sintel", "MPI-Sintel-complete",
+    names={
+        "sintel": FlowName(_sintel(("clean", "final")), "Sintel training, clean + final", "Sintel training, clean + final"),
+        "sintel-clean": FlowName(_sintel(("clean",)), "Sintel training, clean pass", "the same",
+                                 FlowProtocol("sintel-clean-train", OCCLUSION_SPLIT)),
+        "sintel-final": FlowName(_sintel(("final",)), "Sintel training, final pass", "the same",
+                                 FlowProtocol("sintel-final-train", OCCLUSION_SPLIT)),
+    },
+    source=DataSource(
+        urls=(
+            "http://files.is.tue.mpg.de/sintel/MPI-Sintel-complete.zip",
+            "http://sintel.cs.washington.edu/MPI-Sintel-complete.zip",
+        ),
+        sha256=None,
+        present="training/flow",
+    ),
+))

@@ -21,6 +21,7 @@ from zoo.datamodules.flow.datasets.base import (
     numbered,
     require,
 )
+from zoo.datamodules.flow.datasets.declaration import Builder, FlowFamily, FlowName, declare
 from zoo.datamodules.flow.formats import read_flow
 
 __all__ = ["FlyingThings3D"]
@@ -131,3 +132,20 @@ def _flow_maxima(paths: Sequence[Path], index_file: PathLike | None) -> dict[str
     if missing:
         write_atomic(index_file, json.dumps(known).encode())
     return known
+
+
+def _things(passes: tuple[str, ...]) -> Builder:
+    def build(root: Path, training: bool, options: dict) -> list[FlyingThings3D]:
+        if training:
+            return [FlyingThings3D(root, "train", passes=passes, **options)]
+        return [FlyingThings3D(root, "test", passes=passes, **{"directions": ("future",), **options})]
+
+    return build
+
+
+declare(FlowFamily("things", "FlyingThings3D", names={
+    "things": FlowName(_things(("clean", "final")), "FlyingThings3D TRAIN, clean + final, both ways",
+                       "TEST, clean + final, future"),
+    "things-clean": FlowName(_things(("clean",)), "FlyingThings3D TRAIN, clean pass, both ways", "TEST, clean pass, future"),
+    "things-final": FlowName(_things(("final",)), "FlyingThings3D TRAIN, final pass, both ways", "TEST, final pass, future"),
+}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import zipfile
@@ -13,8 +14,8 @@ from tests.support.flow_fixtures import make_kitti, make_sintel, make_things
 from tests.support.http_server import Route
 from zoo.datamodules import FlowDataModule
 from zoo.datamodules.flow.datamodule import parse_composition
-from zoo.datamodules.flow.datasets import KITTI, Sintel
-from zoo.datamodules.flow.sources import SOURCES, DataSource
+from zoo.datamodules.flow.datasets import FAMILIES, KITTI, Sintel
+from zoo.datamodules.flow.sources import DataSource
 
 
 def test_parse_composition():
@@ -123,7 +124,8 @@ def test_prepare_data_downloads_missing_public_sets(tmp_path, http_server, monke
             if path.is_file():
                 zf.write(path, str(path.relative_to(original)))
     http_server.routes["/sintel.zip"] = Route(buffer.getvalue())
-    monkeypatch.setitem(SOURCES, "sintel", DataSource((http_server.url("/sintel.zip"),), hashlib.sha256(buffer.getvalue()).hexdigest()))
+    source = DataSource((http_server.url("/sintel.zip"),), hashlib.sha256(buffer.getvalue()).hexdigest())
+    monkeypatch.setitem(FAMILIES, "sintel", dataclasses.replace(FAMILIES["sintel"], source=source))
     module = FlowDataModule(train="synthetic", val="sintel-clean", data_dir=str(tmp_path / "data"), download=True,
                             cache_dir=str(tmp_path / "cache"), num_workers=0)
     module.prepare_data()

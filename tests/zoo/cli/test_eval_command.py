@@ -20,11 +20,11 @@ from zoo.datamodules.flow.formats import read_flow
 from zoo.datamodules.flow.layouts import write_sintel
 from zoo.datamodules.flow.synthetic import SyntheticFlow
 from zoo.measure.evaluation import (
-    IMAGE_PROTOCOLS,
     EvalRow,
     evaluate_flow,
     evaluate_nll,
     flow_protocol,
+    image_protocols,
     open_flow_dataset,
     published_figure,
     record_measured,
@@ -253,18 +253,18 @@ def test_nll_mean_and_standard_error_by_hand():
     images = torch.arange(7 * 4, dtype=torch.float32).view(7, 1, 2, 2) / 30
     batches = [(images[:3], None), (images[3:6], None), (images[6:], None)]
     network = StubVAE().train()
-    (row,) = evaluate_nll(network, batches, IMAGE_PROTOCOLS["mnist"], num_samples=5, count=7, full_count=10)
+    (row,) = evaluate_nll(network, batches, image_protocols()["mnist"], num_samples=5, count=7, full_count=10)
     nll = images.flatten(1).double().sum(1).numpy() + 5
     assert not network.training and network.calls == [5, 5, 5]
     assert (row.dataset, row.reference, row.metric, row.count, row.num_samples) == \
            ("mnist-test-first-7", "mnist-test", "nll_nats", 7, 5)
     assert row.value == pytest.approx(nll.mean(), rel=1e-12)
     assert row.stderr == pytest.approx(nll.std(ddof=1) / math.sqrt(7), rel=1e-12)
-    (bpd,) = evaluate_nll(StubVAE(), batches, IMAGE_PROTOCOLS["cifar10"], num_samples=5, count=7)
+    (bpd,) = evaluate_nll(StubVAE(), batches, image_protocols()["cifar10"], num_samples=5, count=7)
     assert (bpd.dataset, bpd.metric) == ("cifar10-test", "bpd")
     assert bpd.value == pytest.approx(nll.mean() / (math.log(2) * 4), rel=1e-12)
     with pytest.raises(ValueError, match="expected 8 images"):
-        evaluate_nll(StubVAE(), batches, IMAGE_PROTOCOLS["mnist"], num_samples=1, count=8)
+        evaluate_nll(StubVAE(), batches, image_protocols()["mnist"], num_samples=1, count=8)
 
 
 def test_nll_of_a_real_nvae_is_its_importance_weighted_bound():
@@ -272,7 +272,7 @@ def test_nll_of_a_real_nvae_is_its_importance_weighted_bound():
 
     network = zoo.load("nvae.mnist-cpu")
     x = (torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(3)) < 0.3).float()
-    (row,) = evaluate_nll(network, [x], IMAGE_PROTOCOLS["mnist"], num_samples=2, count=3,
+    (row,) = evaluate_nll(network, [x], image_protocols()["mnist"], num_samples=2, count=3,
                           generator=torch.Generator().manual_seed(4))
     direct = -network.log_likelihood(x, 2, generator=torch.Generator().manual_seed(4)).double()
     assert row.value == pytest.approx(float(direct.mean()), rel=1e-12)
