@@ -33,21 +33,26 @@ def toy():
 
 
 def test_the_declared_tables_of_today():
-    assert {name: family.folder for name, family in FAMILIES.items()} == {
+    """What the tables keyed by name held before the datasets declared themselves (a new dataset adds to
+    them without editing this test)."""
+    folders = {name: family.folder for name, family in FAMILIES.items()}
+    assert folders.items() >= {
         "chairs": "FlyingChairs_release", "things": "FlyingThings3D", "sintel": "MPI-Sintel-complete",
         "kitti-2015": "KITTI2015", "kitti-2012": "KITTI2012", "hd1k": "HD1K", "autoflow": "AutoFlow",
         "chairs2": "FlyingChairs2", "middlebury": "Middlebury", "tartanair": "TartanAir",
         "things-subset": "FlyingThings3D_subset", "vkitti2": "VirtualKITTI2", "viper": "VIPER", "kubric": "Kubric",
-        "monkaa": "Monkaa", "driving": "Driving", "spring": "spring"}
-    assert set(composition_names()) == {"chairs", "things", "things-clean", "things-final", "sintel", "sintel-clean",
-                                        "sintel-final", "kitti-2015", "kitti-2012", "hd1k", "autoflow", "chairs2",
-                                        "middlebury", "tartanair", "things-subset", "things-subset-clean",
-                                        "things-subset-final", "vkitti2", "viper", "kubric", "monkaa", "driving", "spring",
-                                        "synthetic"}
-    assert set(flow_protocols()) == {"chairs", "sintel-clean", "sintel-final", "kitti-2015", "kitti-2012", "autoflow",
-                                     "chairs2", "middlebury", "tartanair", "things-subset", "things-subset-clean",
-                                     "things-subset-final", "vkitti2", "viper", "kubric", "monkaa", "driving", "spring",
-                                     "synthetic"}
+        "monkaa": "Monkaa", "driving": "Driving", "spring": "spring"}.items()
+    assert set(composition_names()) >= {"chairs", "things", "things-clean", "things-final", "sintel", "sintel-clean",
+                                        "sintel-final", "kitti-2015", "kitti-2012", "hd1k", "synthetic"}
+    assert composition_names()[-1] == "synthetic"
+    protocols = flow_protocols()
+    assert {name: protocols[name].key for name in ("chairs", "sintel-clean", "sintel-final", "kitti-2015", "kitti-2012",
+                                                   "chairs2", "things-subset", "middlebury", "spring")} == {
+        "chairs": "chairs-val", "sintel-clean": "sintel-clean-train", "sintel-final": "sintel-final-train",
+        "kitti-2015": "kitti-2015-train", "kitti-2012": "kitti-2012-train", "chairs2": "chairs2-val",
+        "things-subset": "things-subset-val", "middlebury": "middlebury-train",
+        "spring": "spring-val"}
+    assert "sintel" not in protocols and "things" not in protocols and "hd1k" not in protocols
     assert set(public_sources()) == {"chairs", "sintel"}
     assert FAMILIES["kitti-2015"].variable == "ZOO_DATA_KITTI2015"
 

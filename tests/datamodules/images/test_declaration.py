@@ -45,3 +45,11 @@ def test_defaults_come_from_the_declaration(cls, batch_size, num_validation, fol
 def test_an_official_split_refuses_num_validation():
     with pytest.raises(ValueError, match="CelebA64DataModule uses the official validation split"):
         CelebA64DataModule("d", num_validation=10)
+
+
+def test_readme_names_every_declared_image_set():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    assert all(f"`{cls.__name__}`" in readme or f"`zoo.datamodules.{cls.__name__}`" in readme
+               for cls in IMAGE_SETS.values())
