@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from zoo.datamodules.files.atomic import atomic_output
+from zoo.datamodules.files.outputs import check_output_file, local_files
 from zoo.weights.loader import as_model
 
 __all__ = ["OPSET", "PARTS", "export_onnx", "onnx_graph"]
@@ -144,11 +145,13 @@ def export_onnx(model_or_name: torch.nn.Module | str | os.PathLike, path: str | 
         arch: architecture of a weight file that does not record it.
 
     Raises:
-        ValueError: an unknown part, a size for NVAE, or a dynamic PWC-Net size not a multiple of 64.
+        ValueError: an unknown part, a size for NVAE, a dynamic PWC-Net size not a multiple of 64, or
+            a ``path`` that does not end in ``.onnx`` or names the source file.
         ImportError: ``onnx`` / ``onnxscript`` are not installed (``pip install -e ".[export]"``).
 
     The network is put in eval mode and traced in its own dtype (float32 as loaded).
     """
+    check_output_file("path", path, (".onnx",), local_files({"model_or_name": model_or_name}))
     network = as_model(model_or_name, arch=arch).eval()
     module, inputs, input_names, output_names, shapes = onnx_graph(
         network, network.zoo_record.arch, part=part, size=size, batch_size=batch_size, dynamic=dynamic)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from zoo.catalog.registry import architecture
+from zoo.datamodules.files.outputs import check_output_file, local_files
 from zoo.weights.checkpoint import read_checkpoint, save_weights, to_state_dict
 from zoo.weights.loader import as_model
 
@@ -41,9 +42,11 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
         ``out_path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        ValueError: the file names no architecture and ``arch`` is not given, or its keys do not
-            fit the architecture.
+        ValueError: the file names no architecture and ``arch`` is not given, its keys do not fit
+            the architecture, ``out_path`` does not end in ``.safetensors`` or names the same
+            file as ``ckpt_path`` (:mod:`zoo.datamodules.files.outputs`).
     """
+    check_output_file("out_path", out_path, (".safetensors",), local_files({"ckpt_path": ckpt_path}))
     if not Path(ckpt_path).expanduser().is_file():
         return _export_named(str(ckpt_path), out_path, info, dtype)
     checkpoint = read_checkpoint(ckpt_path)

@@ -1,0 +1,78 @@
+"""``save_pretrained``, ``export_weights`` and ``export_onnx`` (the APIs behind ``zoo export``,
+``zoo push`` and the ``ExportBest`` callback) pointed at their own source (issue 26, items 2-3)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import zoo
+from tests.hostile._support import SYNTH_WEIGHTS
+from tests.support.output_spellings import SPELLINGS, snapshot, spell
+from zoo.publish.onnx_export import export_onnx
+from zoo.publish.safetensors_export import export_weights
+
+pytestmark = pytest.mark.hostile
+
+
+@pytest.fixture()
+def weights(tmp_path: Path) -> Path:
+    path = tmp_path / "in" / "model.safetensors"
+    path.parent.mkdir()
+    shutil.copyfile(SYNTH_WEIGHTS, path)
+    return path
+
+
+def test_save_pretrained_into_the_folder_it_reads(tmp_path: Path) -> None:
+    folder = zoo.save_pretrained("pwcnet.synth", tmp_path / "saved")
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match=r"directory .*saved/model\.safetensors: the same file as model_or_name"):
+        zoo.save_pretrained(folder, folder)
+    alias = tmp_path / "alias"
+    alias.symlink_to(folder, target_is_directory=True)
+    with pytest.raises(ValueError, match="the same file as model_or_name"):
+        zoo.save_pretrained(alias, folder)
+    assert snapshot(tmp_path) == {**before, alias: f"-> {folder}"}
+
+
+@pytest.mark.parametrize("how", ["symlink", "hardlink"])
+def test_save_pretrained_onto_a_link_to_its_weight_file(tmp_path: Path, weights: Path, how: str) -> None:
+    """The folder's ``model.safetensors`` is another name of the file being re-saved."""
+    out = tmp_path / "out"
+    out.mkdir()
+    link = out / "model.safetensors"
+    link.symlink_to(weights) if how == "symlink" else link.hardlink_to(weights)
+    before = snapshot(tmp_path)
+    with pytest.raises(ValueError, match="the same file as model_or_name"):
+        zoo.save_pretrained(weights, out, arch="pwcnet")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("how", SPELLINGS)
+def test_export_weights_onto_its_source(weights: Path, how: str) -> None:
+    target = spell(weights, how)
+    before = snapshot(weights.parent)
+    with pytest.raises(ValueError, match=r"out_path .*: the same file as ckpt_path"):
+        export_weights(weights, target)
+    assert snapshot(weights.parent) == before
+
+
+@pytest.mark.parametrize("how", ["symlink", "hardlink"])
+def test_export_onnx_onto_its_source(weights: Path, how: str) -> None:
+    target = spell(weights, how, ".onnx")
+    before = snapshot(weights.parent)
+    with pytest.raises(ValueError, match=r"path .*: the same file as model_or_name"):
+        export_onnx(weights, target)
+    assert snapshot(weights.parent) == before
+
+
+def test_export_weights_to_a_distinct_file_still_works(tmp_path: Path, weights: Path) -> None:
+    """The control: the same call with a free output writes a loadable file of the same network."""
+    import torch
+
+    out = export_weights(weights, tmp_path / "copy.safetensors", dtype=None)
+    original, copy = zoo.load("pwcnet", weights=weights), zoo.load("pwcnet", weights=out)
+    for (name, a), b in zip(original.state_dict().items(), copy.state_dict().values()):
+        assert torch.equal(a, b), name
