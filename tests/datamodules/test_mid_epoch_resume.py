@@ -44,24 +44,27 @@ def _model_and_data(arch: str, data_dir: Path | None, batch_size: int) -> tuple[
 
 
 def fit_config(folder: Path, arch: str, record: Path, *, data_dir: Path | None = None, kill_at: int | None = None,
-               batch_size: int = 2) -> Path:
+               batch_size: int = 2, callbacks: tuple[dict, ...] = (), name: str | None = None,
+               logger: bool = False) -> Path:
     """One epoch of 12 batches, a checkpoint every 4 steps in ``folder/checkpoints``, every drawn
-    sample recorded in ``record``; ``kill_at`` crashes the run after that step."""
+    sample recorded in ``record``; ``kill_at`` crashes the run after that step; ``callbacks``
+    are added; the config is written as ``folder/name``."""
     model, data = _model_and_data(arch, data_dir, batch_size)
     callbacks = [{"class_path": "pytorch_lightning.callbacks.ModelCheckpoint",
                   "init_args": {"save_last": True, "every_n_train_steps": EVERY, "save_top_k": -1}},
-                 {"class_path": "tests.support.drawn_samples.RecordDrawnSamples", "init_args": {"path": str(record)}}]
+                 {"class_path": "tests.support.drawn_samples.RecordDrawnSamples", "init_args": {"path": str(record)}},
+                 *callbacks]
     if kill_at is not None:
         callbacks.append({"class_path": "tests.support.pwcnet_training_support.KillAtStep",
                           "init_args": {"step": kill_at}})
     config = {"seed_everything": 0,
               "trainer": {"accelerator": "cpu", "devices": 1, "max_epochs": 1, "limit_train_batches": BATCHES,
-                          "limit_val_batches": 0, "logger": False, "enable_progress_bar": False,
+                          "limit_val_batches": 0, "logger": logger, "log_every_n_steps": 1, "enable_progress_bar": False,
                           "enable_model_summary": False, "num_sanity_val_steps": 0, "default_root_dir": str(folder),
                           "callbacks": callbacks},
               "model": model, "data": data}
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"run-{kill_at}-{batch_size}.yaml"
+    path = folder / (name or f"run-{kill_at}-{batch_size}.yaml")
     path.write_text(yaml.safe_dump(config))
     return path
 

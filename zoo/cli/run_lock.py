@@ -1,0 +1,67 @@
+"""One ``zoo fit`` (or validate / test / predict) at a time per run folder.
+
+Two runs into one ``default_root_dir`` would write one ``checkpoints/last.ckpt`` and one
+``metrics.csv`` in turns: the folder would hold lines of both and the checkpoint of whichever
+saved last. A run holds an exclusive lock on ``<default_root_dir>/.zoo-run.lock`` (``filelock``:
+an OS lock, released when the process ends, however it ends) and notes itself in
+``.zoo-run.holder``; a second run refuses in one line naming the folder and the holder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+__all__ = ["HOLDER_FILE", "LOCK_FILE", "RunFolderBusy", "run_folder_lock"]
+
+LOCK_FILE = ".zoo-run.lock"
+HOLDER_FILE = ".zoo-run.holder"
+
+
+class RunFolderBusy(BlockingIOError):
+    """Another run holds the run folder's lock (an OSError: the folder is busy)."""
+
+
+@contextlib.contextmanager
+def run_folder_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
+    """Hold ``folder``'s run lock for the block (the folder is created if needed); ``command``
+    (the run's command line) is noted for a run that finds the folder busy.
+
+    Raises:
+        RunFolderBusy: another process (or another run in this one) holds it; the message names
+            the folder and the holder's process id, host, start time and command line.
+    """
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / LOCK_FILE, thread_local=False, is_singleton=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunFolderBusy(f"--trainer.default_root_dir {folder}: another run is writing into this folder "
+                            f"({_holder(folder)}); wait for it to end, or give this run its own "
+                            "--trainer.default_root_dir") from None
+    holder = folder / HOLDER_FILE
+    try:
+        holder.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                      "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                      "command": command}) + "\n")
+        yield folder
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
+
+
+def _holder(folder: Path) -> str:
+    """Who holds ``folder``'s lock, as noted in its holder file."""
+    try:
+        note = json.loads((folder / HOLDER_FILE).read_text())
+        return f"process {note['pid']} on {note['host']} since {note['started']}: {note['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not noted itself yet"
