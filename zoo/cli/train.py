@@ -70,7 +70,7 @@ class ZooTrainer(pl.Trainer):
 
 class ZooCLI(LightningCLI):
     """LightningCLI that roots checkpoints in ``default_root_dir``, loads the module's ``weights``
-    and holds the run folder's lock (:mod:`zoo.cli.run_lock`) from the parsed command line to the
+    and holds the run folder's lock (:mod:`zoo.cli.run_lock`) from the checked command line to the
     end of the command."""
 
     def __init__(self, *args: Any, args_for_lock: list[str] | None = None, **kwargs: Any) -> None:
@@ -78,12 +78,14 @@ class ZooCLI(LightningCLI):
         with contextlib.ExitStack() as self._held:  # released however the command ends
             super().__init__(*args, **kwargs)
 
-    def parse_arguments(self, parser: Any, args: Any) -> None:
-        super().parse_arguments(parser, args)
+    def _set_seed(self) -> None:
+        # the first step after the command line is checked (_parse_ckpt_path), before anything
+        # prints (the seed's notice) or is built
         subcommand = self.config.get("subcommand")
-        if subcommand:  # before anything runs or prints (the seed's notice)
+        if subcommand:
             root = self.config[subcommand].get("trainer", {}).get("default_root_dir") or os.getcwd()
             self._held.enter_context(run_folder_lock(root, self._command))
+        super()._set_seed()
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
