@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from zoo.datamodules.files.atomic import atomic_output
-from zoo.datamodules.files.outputs import check_output_file, local_files
+from zoo.datamodules.files.outputs import check_output_file, check_outputs, local_files
 from zoo.weights.loader import as_model
 
 __all__ = ["OPSET", "PARTS", "export_onnx", "onnx_graph"]
@@ -153,6 +153,8 @@ def export_onnx(model_or_name: torch.nn.Module | str | os.PathLike, path: str | 
     """
     check_output_file("path", path, (".onnx",), local_files({"model_or_name": model_or_name}))
     network = as_model(model_or_name, arch=arch).eval()
+    if network.zoo_record.file is not None:  # a name's bundled or cached file, or the file the network came from
+        check_outputs({"path": path}, {"weights file": network.zoo_record.file})
     module, inputs, input_names, output_names, shapes = onnx_graph(
         network, network.zoo_record.arch, part=part, size=size, batch_size=batch_size, dynamic=dynamic)
     for package in ("onnx", "onnxscript"):

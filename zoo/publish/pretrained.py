@@ -62,6 +62,8 @@ def save_pretrained(model_or_name: torch.nn.Module | str | os.PathLike, director
                   local_files({"model_or_name": model_or_name}))
     network = as_model(model_or_name, arch=arch)
     record = network.zoo_record
+    if record.file is not None:  # a name's bundled or cached file, or the file the network came from
+        check_outputs([("directory", directory / name) for name in PRETRAINED_FILES], {"weights file": record.file})
     config = dict(record.weights.description()["config"])
     save_weights(directory / WEIGHTS_FILE, network.state_dict(), arch=record.arch, config=config,
                  info={"record": record.weights.description(), "saved_from": record.weights.name})

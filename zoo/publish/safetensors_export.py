@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from zoo.catalog.registry import architecture
-from zoo.datamodules.files.outputs import check_output_file, local_files
+from zoo.datamodules.files.outputs import check_output_file, check_outputs, local_files
 from zoo.weights.checkpoint import read_checkpoint, save_weights, to_state_dict
 from zoo.weights.loader import as_model
 
@@ -71,6 +71,8 @@ def _export_named(name: str, out_path: str | os.PathLike, info: Mapping[str, Any
     """:func:`export_weights` of a registry or ``hf-hub:`` name: the loaded network and its record."""
     network = as_model(name)
     record = network.zoo_record
+    if record.file is not None:  # the name's bundled or cached file (zoo export pwcnet.synth -o zoo/weights/...)
+        check_outputs({"out_path": out_path}, {f"ckpt_path {name}:": record.file})
     meta = {"record": record.weights.description(), **(info or {})}
     return save_weights(out_path, network.state_dict(), arch=record.arch, config=record.weights.config,
                         info=meta, dtype=dtype)

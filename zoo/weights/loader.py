@@ -40,10 +40,13 @@ class ModelRecord:
         weights: the weight record; its ``config`` is the network's complete builder config. For
             weights outside the registry it is rebuilt from the file's metadata (name: the file
             or ``hf-hub:`` name).
+        file: the local file the weights were read from (bundled, cached or the user's); None
+            for an untrained network. Writers refuse to write onto it.
     """
 
     arch: str
     weights: WeightsInfo
+    file: Path | None = None
 
 
 def _is_url(text: str) -> bool:
@@ -209,7 +212,8 @@ def load(name: str, weights: str | os.PathLike | None = None, *, map_location: A
         network.to(map_location)
     record = found.record if found else _untrained_record(arch.name)
     network.zoo_record = ModelRecord(arch.name, WeightsInfo.from_description(
-        record.name, {**record.description(), "config": config}, layout=record.layout))
+        record.name, {**record.description(), "config": config}, layout=record.layout),
+        Path(found.source) if found else None)
     return network.eval()
 
 

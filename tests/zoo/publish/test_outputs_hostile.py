@@ -76,3 +76,19 @@ def test_export_weights_to_a_distinct_file_still_works(tmp_path: Path, weights: 
     original, copy = zoo.load("pwcnet", weights=weights), zoo.load("pwcnet", weights=out)
     for (name, a), b in zip(original.state_dict().items(), copy.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("writer", ["export_weights", "export_onnx", "save_pretrained"])
+def test_a_registry_name_protects_its_own_file(tmp_path: Path, writer: str) -> None:
+    """``zoo export pwcnet.synth -o <a link to the package's bundled pwcnet-synth.safetensors>``:
+    the source is a name, but the file it reads is an input all the same (a symlink here, so
+    that a failing test replaces the link, never the package's file)."""
+    link = tmp_path / ("model.safetensors" if writer == "save_pretrained" else f"link{'.onnx' if writer == 'export_onnx' else '.safetensors'}")
+    link.symlink_to(SYNTH_WEIGHTS)
+    before = snapshot(tmp_path)
+    call = {"export_weights": lambda: export_weights("pwcnet.synth", link),
+            "export_onnx": lambda: export_onnx("pwcnet.synth", link),
+            "save_pretrained": lambda: zoo.save_pretrained("pwcnet.synth", tmp_path)}[writer]
+    with pytest.raises(ValueError, match=r"the same file as .*pwcnet-synth\.safetensors \(input\)"):
+        call()
+    assert snapshot(tmp_path) == before
