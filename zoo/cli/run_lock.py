@@ -39,6 +39,8 @@ def run_folder_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
             the folder and the holder's process id, host, start time and command line.
     """
     folder = Path(folder).resolve()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--trainer.default_root_dir {folder}: is a file; the run folder must be a folder")
     folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(folder / LOCK_FILE, thread_local=False, is_singleton=False)
     try:

@@ -245,3 +245,13 @@ def test_eval_tables_onto_an_input(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="the same file as --weights"):
         write_tables(out, "eval-x", "t", [("a", "A")], [{"a": 1}], {}, inputs={"--weights": weights})
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", [("demo", "--out"), ("fit", "--trainer.default_root_dir")])
+def test_an_output_folder_that_is_a_file_is_named(tmp_path: Path, command: tuple[str, str]) -> None:
+    victim = tmp_path / "notes.txt"
+    victim.write_text("mine\n")
+    extra = ("--config", str(Path(__file__).resolve().parents[3] / "configs" / "pwcnet" / "synthetic.yaml"))
+    result = call_cli(command[0], *(extra if command[0] == "fit" else ()), command[1], victim)
+    assert_one_line_error(result, str(victim), "is a file")
+    assert victim.read_text() == "mine\n"
