@@ -92,3 +92,12 @@ def test_a_registry_name_protects_its_own_file(tmp_path: Path, writer: str) -> N
     with pytest.raises(ValueError, match=r"the same file as .*pwcnet-synth\.safetensors \(input\)"):
         call()
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("path", ["best.ckpt", "best", "checkpoints/last.ckpt"])
+def test_export_best_refuses_a_wrong_suffix_before_training(path: str) -> None:
+    """The callback's output is checked when the run is configured, not after hours of training."""
+    from zoo.publish.export_best import ExportBest
+
+    with pytest.raises(ValueError, match=r"ExportBest path .*: expected a file name ending in \.safetensors"):
+        ExportBest(path)
