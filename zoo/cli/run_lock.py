@@ -5,6 +5,10 @@ Two runs into one ``default_root_dir`` would write one ``checkpoints/last.ckpt``
 saved last. A run holds an exclusive lock on ``<default_root_dir>/.zoo-run.lock`` (``filelock``:
 an OS lock, released when the process ends, however it ends) and notes itself in
 ``.zoo-run.holder``; a second run refuses in one line naming the folder and the holder.
+
+Under multi-process training only the first process locks: the other ranks (which Lightning's
+DDP launcher starts by re-running the same command line, or torchrun / SLURM start with a rank in
+their environment) belong to the run that holds the lock.
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-__all__ = ["HOLDER_FILE", "LOCK_FILE", "RunFolderBusy", "run_folder_lock"]
+__all__ = ["HOLDER_FILE", "LOCK_FILE", "RunFolderBusy", "is_first_process", "run_folder_lock"]
 
 LOCK_FILE = ".zoo-run.lock"
 HOLDER_FILE = ".zoo-run.holder"
+#: environment variables that give a process its place in a multi-process run (Lightning's launcher,
+#: torchrun, SLURM, LSF); a process where any of them is set and not 0 is not the run's first
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 
 class RunFolderBusy(BlockingIOError):
@@ -32,13 +39,17 @@ class RunFolderBusy(BlockingIOError):
 @contextlib.contextmanager
 def run_folder_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
     """Hold ``folder``'s run lock for the block (the folder is created if needed); ``command``
-    (the run's command line) is noted for a run that finds the folder busy.
+    (the run's command line) is noted for a run that finds the folder busy. In a rank other than
+    the first (:func:`is_first_process`) nothing is locked.
 
     Raises:
         RunFolderBusy: another process (or another run in this one) holds it; the message names
             the folder and the holder's process id, host, start time and command line.
     """
     folder = Path(folder).resolve()
+    if not is_first_process():
+        yield folder
+        return
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"--trainer.default_root_dir {folder}: is a file; the run folder must be a folder")
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,6 +69,11 @@ def run_folder_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
     finally:
         holder.unlink(missing_ok=True)
         lock.release()
+
+
+def is_first_process() -> bool:
+    """False in the other ranks of a multi-process run (see :data:`RANK_VARIABLES`)."""
+    return all(os.environ.get(name, "0").strip() in ("", "0") for name in RANK_VARIABLES)
 
 
 def _holder(folder: Path) -> str:

@@ -50,3 +50,19 @@ def test_the_lock_is_released_when_the_block_fails(tmp_path: Path) -> None:
         raise KeyError("the run failed")
     with run_folder_lock(tmp_path, "zoo fit c"):
         assert (tmp_path / LOCK_FILE).exists()
+
+
+@pytest.mark.parametrize("variable", ["LOCAL_RANK", "RANK", "NODE_RANK", "SLURM_PROCID"])
+def test_the_other_ranks_of_a_ddp_run_do_not_lock(tmp_path: Path, monkeypatch, variable: str) -> None:
+    """Lightning's DDP launcher starts ranks 1.. by re-running ``zoo fit ...``: they must not be
+    refused by the lock their rank 0 holds (nor take it)."""
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    with run_folder_lock(tmp_path, "zoo fit rank 0"):
+        monkeypatch.setenv(variable, "0")
+        with pytest.raises(RunFolderBusy), run_folder_lock(tmp_path, "zoo fit other"):  # rank 0 of another run
+            pass
+        monkeypatch.setenv(variable, "1")
+        with run_folder_lock(tmp_path, "zoo fit rank 1"):
+            assert "rank 0" in (tmp_path / HOLDER_FILE).read_text()
+    assert not (tmp_path / HOLDER_FILE).exists()
