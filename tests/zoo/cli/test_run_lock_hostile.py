@@ -66,3 +66,14 @@ def test_the_other_ranks_of_a_ddp_run_do_not_lock(tmp_path: Path, monkeypatch, v
         with run_folder_lock(tmp_path, "zoo fit rank 1"):
             assert "rank 0" in (tmp_path / HOLDER_FILE).read_text()
     assert not (tmp_path / HOLDER_FILE).exists()
+
+
+def test_zoo_fit_with_ddp_on_two_cpu_processes_still_runs(tmp_path: Path) -> None:
+    """End to end: Lightning's DDP launcher re-runs ``zoo fit ...`` for rank 1, which must join
+    rank 0's run instead of finding the folder locked (gloo, two CPU processes, two steps)."""
+    config = fit_config(tmp_path / "run", "pwcnet", tmp_path / "drawn.txt")
+    result = run_cli("fit", "--config", config, "--trainer.devices", "2", "--trainer.strategy", "ddp",
+                     "--trainer.max_steps", "2", timeout=240)
+    assert result.rc == 0, result.stderr[-2000:]
+    assert "Starting with 2 processes" in result.stderr + result.stdout
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
