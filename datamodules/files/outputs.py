@@ -54,16 +54,24 @@ def check_outputs(outputs: Mapping[str, PathLike] | Iterable[tuple[str, PathLike
         ValueError: ``LABEL PATH: the same file as LABEL PATH (input); writing it would destroy
             that file`` for the first clash.
     """
-    seen: list[tuple[str, PathLike, FileIdentity, str]] = [
-        (label, path, FileIdentity(path), "input") for label, path in _pairs(inputs)]
-    for label, path in _pairs(outputs):
+    by_path: dict[Path, tuple[str, PathLike, str]] = {}
+    by_inode: dict[tuple[int, int], tuple[str, PathLike, str]] = {}
+
+    def note(label: str, path: PathLike, identity: FileIdentity, role: str) -> None:
+        by_path.setdefault(identity.resolved, (label, path, role))
+        if identity.inode is not None:
+            by_inode.setdefault(identity.inode, (label, path, role))
+
+    for label, path in _pairs(inputs):
+        note(label, path, FileIdentity(path), "input")
+    for label, path in _pairs(outputs):  # dictionaries: thousands of frames cost thousands of lookups
         identity = FileIdentity(path)
-        for other_label, other_path, other, role in seen:
-            if identity.same_as(other):
-                raise ValueError(f"{label} {path}: the same file as {other_label} {other_path} ({role}); "
-                                 f"writing it would destroy that {'input' if role == 'input' else 'output'}; "
-                                 "choose another output path")
-        seen.append((label, path, identity, "output"))
+        clash = by_path.get(identity.resolved) or (by_inode.get(identity.inode) if identity.inode else None)
+        if clash is not None:
+            other_label, other_path, role = clash
+            raise ValueError(f"{label} {path}: the same file as {other_label} {other_path} ({role}); "
+                             f"writing it would destroy that {role}; choose another output path")
+        note(label, path, identity, "output")
 
 
 def check_suffix(label: str, path: PathLike, suffixes: Iterable[str]) -> None:
