@@ -15,7 +15,11 @@ Here every training sample is a pure function of ``(seed, epoch, position in the
   and after any restart.
 * :class:`ResumableLoader` counts the batches it has handed out in the current epoch and exposes
   the count through ``state_dict`` / ``load_state_dict``, which Lightning stores in its
-  checkpoints; a restored loader skips that many batches of the epoch.
+  checkpoints; a restored loader skips that many batches of the epoch. The state also holds the
+  batch size, seed, dataset length and number of ranks: resuming with any of them changed would
+  skip or repeat samples, and is refused.
+* :func:`apply_restored_state`, called by the training modules' ``on_train_start``, makes sure the
+  state reaches the loader even where the loader was built before the checkpoint was restored.
 
 The count is exact because Lightning does not fetch ahead from a loader whose length it knows;
 worker processes prefetch, but a prefetched batch is only counted once it is handed out.
@@ -24,14 +28,17 @@ worker processes prefetch, but a prefetched batch is only counted once it is han
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-__all__ = ["ResumableLoader", "SeededItems", "SeededShuffle"]
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+__all__ = ["ResumableLoader", "SeededItems", "SeededShuffle", "apply_restored_state"]
 
 
 class SeededShuffle(DistributedSampler):
@@ -110,10 +117,12 @@ class ResumableLoader(DataLoader):
         super().__init__(SeededItems(dataset), batch_size=batch_size, sampler=sampler, drop_last=True,
                          **loader_options)
         self.batches_drawn = 0
-        self._resume_at: int | None = None
+        self._resume_at: tuple[int, int] | None = None  # (epoch, batches drawn) of a restored state
 
     def __iter__(self) -> Iterator[Any]:
-        skip, self._resume_at = self._resume_at or 0, None
+        # a checkpoint saved as its epoch ended resumes with the next epoch (Lightning sets it), from its start
+        resume, self._resume_at = self._resume_at, None
+        skip = resume[1] if resume is not None and resume[0] == self.sampler.epoch else 0
         self.sampler.start = skip * self.batch_size
         self.batches_drawn = skip
         for batch in super().__iter__():
@@ -121,12 +130,52 @@ class ResumableLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        """Where the run stands in the current epoch (saved in Lightning checkpoints)."""
-        return {"epoch": int(self.sampler.epoch), "batches_drawn": int(self.batches_drawn)}
+        """Where the run stands in the current epoch, and what fixes the epoch's order and batches
+        (saved in Lightning checkpoints; :meth:`load_state_dict` checks them)."""
+        sampler = self.sampler
+        return {"epoch": int(sampler.epoch), "batches_drawn": int(self.batches_drawn),
+                "batch_size": int(self.batch_size), "length": len(sampler.dataset), "seed": int(sampler.seed),
+                "num_replicas": int(sampler.num_replicas)}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        """Make the next pass continue the saved epoch after its ``batches_drawn`` batches."""
-        if set(state) != {"epoch", "batches_drawn"}:
-            raise ValueError(f"ResumableLoader.load_state_dict: expected keys epoch, batches_drawn; got {sorted(state)}")
+        """Make the next pass continue the saved epoch after its ``batches_drawn`` batches (a pass
+        over another epoch, which Lightning sets where the checkpoint was saved as its epoch ended,
+        starts at that epoch's first batch).
+
+        Raises:
+            ValueError: the state is not one of a ResumableLoader, or it was saved with another
+                batch size, data seed, dataset length or number of ranks: the saved position would
+                then name other samples, and the run would skip or repeat some of them.
+        """
+        keys = set(state)
+        if keys != set(_STATE_KEYS) and keys != set(_STATE_KEYS[:2]):  # the first two: zoo 0.1 checkpoints
+            raise ValueError(f"ResumableLoader.load_state_dict: expected keys {', '.join(_STATE_KEYS)}; "
+                             f"got {', '.join(sorted(map(str, state)))}")
+        here = self.state_dict()
+        changed = [f"{_STATE_OPTION[key]} {state[key]} -> {here[key]}" for key in _STATE_KEYS[2:]
+                   if key in state and int(state[key]) != here[key]]
+        if changed:
+            raise ValueError(f"cannot resume the training data mid-epoch ({state['batches_drawn']} batches into epoch "
+                             f"{state['epoch']}): the checkpoint was saved with other data settings "
+                             f"({'; '.join(changed)}), so its position would skip or repeat samples; resume with "
+                             "the checkpoint's settings, or start a new run (fine-tune from its weights)")
         self.sampler.set_epoch(int(state["epoch"]))
-        self._resume_at = int(state["batches_drawn"])
+        self._resume_at = (int(state["epoch"]), int(state["batches_drawn"]))
+
+
+_STATE_KEYS = ("epoch", "batches_drawn", "batch_size", "length", "seed", "num_replicas")
+#: how a user sets each checked field
+_STATE_OPTION = {"batch_size": "batch size (--data.batch_size)", "length": "training samples",
+                 "seed": "data seed", "num_replicas": "ranks (devices x nodes)"}
+
+
+def apply_restored_state(trainer: pl.Trainer) -> None:
+    """Hand the training loader the state the checkpoint holds, where Lightning has not yet.
+
+    Lightning gives a loader its saved state only when it builds the loader after restoring the
+    checkpoint. Anything that builds it earlier (reading ``trainer.estimated_stepping_batches``
+    in ``configure_optimizers``, as NVAE's schedule does) leaves the state unused, and the resumed
+    epoch restarts at its first batch. Call from ``on_train_start``: the checkpoint is restored by
+    then and no batch is drawn yet; where the state was already applied this does nothing.
+    """
+    trainer.fit_loop._load_combined_loader_states()

@@ -24,6 +24,7 @@ import torch
 
 from zoo.datamodules.files.atomic import write_png
 from zoo.datamodules.images.grid import image_grid
+from zoo.datamodules.resumable_loader import apply_restored_state
 from zoo.models.nvae.config import NVAEConfig
 from zoo.models.nvae.latents import NVAEOutput
 from zoo.models.nvae.network import NVAE
@@ -111,6 +112,10 @@ class NVAEModule(pl.LightningModule):
         hp = self.hparams
         return regularizer_coeff(beta, hp.weight_decay_norm,
                                  hp.weight_decay_norm_init if hp.weight_decay_norm_anneal else None)
+
+    def on_train_start(self) -> None:
+        # a resumed run continues its epoch at the checkpoint's batch, however early the loader was built
+        apply_restored_state(self.trainer)
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams

@@ -32,6 +32,7 @@ from torch import Tensor
 from zoo.datamodules.files.atomic import write_png
 from zoo.datamodules.flow.metrics import EndPointError, FlAll
 from zoo.datamodules.flow.visualize import flow_to_color
+from zoo.datamodules.resumable_loader import apply_restored_state
 from zoo.models.pwcnet.loss import LEVEL_WEIGHTS, ROBUST_EPSILON, ROBUST_Q, feature_matching_loss, multiscale_loss
 from zoo.models.pwcnet.network import FLOW_SCALE, STRIDE, PWCNet
 
@@ -138,6 +139,10 @@ class PWCNetModule(pl.LightningModule):
         if every and self.global_step % every == 0:
             self._log_flow_images("train", image1[0], full[0], flow[0], valid[0] if valid is not None else None)
         return total
+
+    def on_train_start(self) -> None:
+        # a resumed run continues its epoch at the checkpoint's batch, however early the loader was built
+        apply_restored_state(self.trainer)
 
     def configure_optimizers(self) -> dict[str, Any]:
         decayed = [p for p in self.network.parameters() if p.requires_grad and p.dim() > 1]

@@ -89,7 +89,7 @@ def test_a_restored_loader_continues_the_epoch_exactly():
     _epoch(killed, 0)
     seen = _epoch(killed, 1, stop_after=1)
     state = killed.state_dict()
-    assert state == {"epoch": 1, "batches_drawn": 1}
+    assert state == {"epoch": 1, "batches_drawn": 1, "batch_size": 3, "length": 10, "seed": 1, "num_replicas": 1}
 
     torch.manual_seed(1234)  # the restarted process has another global generator state
     resumed = ResumableLoader(_RandomItems(), batch_size=3, seed=1)

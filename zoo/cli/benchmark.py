@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     print(text_table(columns, rows))
     if args.out:
         stem = "benchmark-" + re.sub(r"[^A-Za-z0-9._-]", "_", args.name)
-        paths = write_tables(args.out, stem, f"zoo benchmark {meta['weights']}", columns, rows, meta)
+        paths = write_tables(args.out, stem, f"zoo benchmark {meta['weights']}", columns, rows, meta,
+                             inputs={"NAME": args.name, "--weights": args.weights})
         print("wrote " + ", ".join(map(str, paths)))
     return 0

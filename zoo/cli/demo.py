@@ -28,6 +28,8 @@ def run_demo(out: str | Path = "demo") -> int:
     from zoo.cli.demo_nvae import nvae_demo
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out}: is a file; the demo writes its files into a folder")
     start = time.perf_counter()
     flow_demo(out)
     result = nvae_demo(out)

@@ -17,6 +17,7 @@ import torch
 
 from zoo.catalog.registry import weights_info
 from zoo.datamodules.files.atomic import write_png
+from zoo.datamodules.files.outputs import check_outputs, local_files
 from zoo.datamodules.flow.formats import write_flow
 from zoo.datamodules.flow.synthetic import SyntheticFlow
 from zoo.datamodules.flow.visualize import color_wheel_legend, flow_to_color
@@ -51,6 +52,8 @@ def flow_demo(out_dir: str | os.PathLike, *, weights: str | os.PathLike | None =
         "size": (H, W), "weights": str}``; also printed as one line.
     """
     out_dir = Path(out_dir)
+    check_outputs([("out_dir", out_dir / name) for name in ("flow.flo", "frame1.png", "frame2.png", "flow.png")],
+                  local_files({"weights": weights}))
     out_dir.mkdir(parents=True, exist_ok=True)
     item = SyntheticFlow(size=DEMO_SIZE, length=index + 1, seed=DEMO_SEED, recipe=DEMO_RECIPE)[index]
     network = load("pwcnet.synth") if weights is None else load("pwcnet", weights=weights)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from zoo.datamodules.files.atomic import write_png
+from zoo.datamodules.files.outputs import check_outputs, local_files
 from zoo.datamodules.images.grid import image_grid
 
 __all__ = ["DEMO_TEMPERATURES", "draw_digits", "nvae_demo"]
@@ -123,6 +124,8 @@ def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
     """
     from zoo.weights.loader import load
 
+    path = Path(out_dir) / "nvae_samples.png"
+    check_outputs({"out_dir": path}, local_files({"weights": weights}))
     name = "nvae.mnist-cpu" if weights is None else "nvae"
     network = load(name, weights=weights)
     generator = torch.Generator().manual_seed(seed)
@@ -134,7 +137,6 @@ def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
             rows.append(network.sample(samples_per_row, temperature, generator=generator))
     grid = image_grid(torch.cat(rows), columns=samples_per_row)
     grid = grid.repeat(2, axis=0).repeat(2, axis=1)[..., 0]
-    path = Path(out_dir) / "nvae_samples.png"
     write_png(path, grid)
 
     # Likelihoods with the training-time batch-norm statistics, as the evaluation uses.

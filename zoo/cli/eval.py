@@ -175,7 +175,8 @@ def _report(args: argparse.Namespace, info: Any, rows: list, task: str | None) -
     print(f"published: {meta['published source']}")
     if args.out:
         stem = "eval-" + re.sub(r"[^A-Za-z0-9._-]", "_", args.name + (f"-{Path(args.weights).stem}" if args.weights else ""))
-        paths = write_tables(args.out, stem, f"zoo eval {meta['weights']}", columns, table, meta)
+        paths = write_tables(args.out, stem, f"zoo eval {meta['weights']}", columns, table, meta,
+                             inputs={"NAME": args.name, "--weights": args.weights, "--data-dir": args.data_dir})
         print("wrote " + ", ".join(map(str, paths)))
     if args.record:
         from zoo.weights.cache import weights_file

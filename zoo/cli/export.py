@@ -48,6 +48,9 @@ def _onnx(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from zoo.datamodules.files.outputs import check_output_file, local_files
+
+    check_output_file("-o", args.output, (f".{args.format}",), local_files({"SOURCE": args.source}))
     if args.format == "onnx":
         return _onnx(args)
     given = [f"--{name.replace('_', '-')}" for name in _ONNX_ONLY if getattr(args, name) not in (None, False)]

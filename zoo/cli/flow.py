@@ -32,6 +32,7 @@ import numpy as np
 
 from zoo.cli import flow_video
 from zoo.cli.flow_estimation import estimate, load_network, read_frame, write_outputs
+from zoo.datamodules.files.outputs import FileIdentity, check_outputs, local_files
 
 if TYPE_CHECKING:
     import torch
@@ -90,10 +91,12 @@ def run(args: argparse.Namespace) -> int:
     _check_inputs(args)
     if args.frames:
         frames = _list_frames(Path(args.frames))
-        if Path(args.output).resolve() == Path(args.frames).resolve():
+        if FileIdentity(args.output).same_as(FileIdentity(args.frames)):
             raise ValueError(f"-o {args.output}: the output folder must differ from the frames folder")
         _check_png_flag(args.png, frames_mode=True)
         _check_writable("-o", Path(args.output), suffixes=None)
+        check_outputs(_frames_outputs(frames, Path(args.output), bool(args.png)),
+                      [("--frames", frame) for frame in frames] + local_files({"--weights": args.weights}))
         size = _common_size(frames)
         pairs_per_forward = _pairs_per_forward(frames[0], size, args)
         network = load_network(args)
@@ -103,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if args.png:
         _check_writable("--png", Path(args.png), suffixes=(".png",))
     first, second = (Path(p) for p in args.images)
-    _check_distinct({"IMG1": first, "IMG2": second, "-o": Path(args.output),
-                     **({"--png": Path(args.png)} if args.png else {})})
+    check_outputs({"-o": args.output, **({"--png": args.png} if args.png else {})},
+                  [("IMG1", first), ("IMG2", second), *local_files({"--weights": args.weights})])
     size = _common_size([first, second])
     _pairs_per_forward(first, size, args)
     image1, image2 = read_frame(first), read_frame(second)
@@ -153,16 +156,6 @@ def _check_writable(option: str, path: Path, suffixes: tuple[str, ...] | None) -
         raise NotADirectoryError(f"{option} {path}: cannot create the folder {folder}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"{option} {path}: no permission to write in {existing}")
-
-
-def _check_distinct(paths: dict[str, Path]) -> None:
-    """Refuse two arguments that name the same file: an output would overwrite an input or the other output."""
-    seen: dict[Path, str] = {}
-    for option, path in paths.items():
-        resolved = path.resolve()
-        if resolved in seen and option in ("-o", "--png"):
-            raise ValueError(f"{option} {path}: the same file as {seen[resolved]}; it would be overwritten")
-        seen.setdefault(resolved, option)
 
 
 def _frame_size(path: Path) -> tuple[int, int]:
@@ -233,6 +226,12 @@ def _list_frames(folder: Path) -> list[Path]:
                              f"{frame.stem}.flo; keep one of them")
         stems[frame.stem] = frame
     return frames
+
+
+def _frames_outputs(frames: list[Path], out_dir: Path, color: bool) -> list[tuple[str, Path]]:
+    """Every file ``--frames`` writes: ``OUTDIR/<stem>.flo`` (and ``.png``) of each frame but the last."""
+    suffixes = (".flo", ".png") if color else (".flo",)
+    return [("-o", out_dir / f"{frame.stem}{suffix}") for frame in frames[:-1] for suffix in suffixes]
 
 
 def _flow_of_frames(network: torch.nn.Module, frames: list[Path], out_dir: Path, color: bool,

@@ -13,9 +13,12 @@ frames per second; the last line prints the overall rate.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 from typing import Any
+
+from zoo.datamodules.files.outputs import check_output_file, check_outputs, local_files
 
 __all__ = ["add_arguments", "run"]
 
@@ -46,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     info = video_info(args.video)
-    if args.video_out and Path(args.video_out).suffix.lower() not in CONTAINERS:
-        raise ValueError(f"--video-out {args.video_out}: unknown video extension; use one of {', '.join(CONTAINERS)}")
+    inputs = [("--video", args.video), *local_files({"--weights": args.weights})]
+    if args.video_out:
+        check_output_file("--video-out", args.video_out, CONTAINERS, inputs)
+        inputs.append(("--video-out", args.video_out))  # no flow file may land on it either
+    check_outputs(_existing_outputs(Path(args.output)), inputs)
     from zoo.cli.flow_estimation import load_network
 
     network = load_network(args)
@@ -57,6 +63,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.output}: {count} flow files from {args.video} ({info.height}x{info.width}, H x W), {rate:.2f} frames/s"
           + (f"; flow video {args.video_out}" if args.video_out else ""))
     return 0
+
+
+def _existing_outputs(out_dir: Path) -> list[tuple[str, Path]]:
+    """The files of ``out_dir`` that a flow file of the clip may replace (``<index>.flo`` / ``.png``).
+
+    Only an existing entry can be another name of an input file, so these are all the outputs
+    that could land on one."""
+    if not out_dir.is_dir():
+        return []
+    return [("-o", entry) for entry in out_dir.iterdir() if re.fullmatch(r"\d{6,}\.(flo|png)", entry.name)]
 
 
 def _flow_of_video(network: Any, clip: Path, info: Any, out_dir: Path, args: argparse.Namespace) -> int:

@@ -166,9 +166,13 @@ def _inputs(args: argparse.Namespace, network: NVAE, generator: torch.Generator)
                         generator, list(args.images))
 
 
-def _check_output(output: str) -> None:
-    if not str(output).lower().endswith(".png"):
-        raise ValueError(f"--output must name a .png file, got {output}")
+def _check_output(args: argparse.Namespace) -> None:
+    """-o must be a .png file that is none of the command's inputs."""
+    from zoo.datamodules.files.outputs import check_output_file, local_files
+
+    inputs = [("IMAGE", image) for image in args.images]
+    inputs += local_files({"NAME": args.name, "--weights": args.weights, "--mnist-dir": getattr(args, "mnist_dir", None)})
+    check_output_file("-o", args.output, (".png",), inputs)
 
 
 # --------------------------------------------------------------------------- commands
@@ -192,7 +196,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from zoo.datamodules.files.atomic import write_png
     from zoo.datamodules.images.grid import image_grid
 
-    _check_output(args.output)
+    _check_output(args)
     if args.columns < 1:
         raise ValueError(f"--columns must be >= 1, got {args.columns}")
     network = load_generator(args.name, args.weights, args.device, "reconstruct")
@@ -215,7 +219,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from zoo.datamodules.files.atomic import write_png
     from zoo.datamodules.images.grid import image_grid
 
-    _check_output(args.output)
+    _check_output(args)
     groups = None if args.groups is None else parse_groups(args.groups)
     network = load_generator(args.name, args.weights, args.device, "interpolate")
     generator = torch.Generator().manual_seed(args.seed)

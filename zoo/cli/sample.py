@@ -56,6 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace) -> None:
     from zoo.cli.device import torch_device
+    from zoo.datamodules.files.outputs import check_output_file, local_files
 
     if not 1 <= args.num_samples <= MAX_SAMPLES:
         raise ValueError(f"--num-samples must be in [1, {MAX_SAMPLES:,}] (one PNG grid), got {args.num_samples:,}")
@@ -63,8 +64,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--temperature must be in [0, 1], got {args.temperature}")
     if args.batch_size < 1 or args.readjust_batches < 1:
         raise ValueError("--batch-size and --readjust-batches must be >= 1")
-    if not str(args.output).lower().endswith(".png"):
-        raise ValueError(f"--output must name a .png file, got {args.output}")
+    check_output_file("-o", args.output, (".png",), local_files({"NAME": args.name, "--weights": args.weights}))
     torch_device(args.device)
 
 

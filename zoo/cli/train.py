@@ -22,6 +22,8 @@ Some defaults differ from Lightning's, so that every config resumes and reports 
   epoch when validation runs once an epoch (NVAE's configs), which includes an epoch cut short by
   ``max_steps`` or ``max_time`` before its validation: there the metric is missing and Lightning
   warns that the monitored key was not found.
+* One run at a time per ``default_root_dir`` (:mod:`zoo.cli.run_lock`): a second run into a
+  folder another run is writing to is refused, naming the folder and that run.
 * Without a ``logger``, the logs are Lightning's ``CSVLogger`` in ``default_root_dir`` when
   neither ``tensorboard`` nor ``tensorboardX`` is installed (TensorBoard's when one is), as
   Lightning would choose, minus its notice that tensorboardX left its dependencies.
@@ -32,6 +34,7 @@ Lightning's start-up lines that do not concern a zoo user are held back
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -43,6 +46,7 @@ from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger
 
 from zoo.cli.lightning_noise import hold_back_resume_notice, quiet_lightning
+from zoo.cli.run_lock import run_folder_lock
 from zoo.weights.checkpoint import read_checkpoint
 from zoo.weights.loader import load_weights_into
 
@@ -65,7 +69,23 @@ class ZooTrainer(pl.Trainer):
 
 
 class ZooCLI(LightningCLI):
-    """LightningCLI that roots checkpoints in ``default_root_dir`` and loads the module's ``weights``."""
+    """LightningCLI that roots checkpoints in ``default_root_dir``, loads the module's ``weights``
+    and holds the run folder's lock (:mod:`zoo.cli.run_lock`) from the checked command line to the
+    end of the command."""
+
+    def __init__(self, *args: Any, args_for_lock: list[str] | None = None, **kwargs: Any) -> None:
+        self._command = " ".join(["zoo", *(sys.argv[1:] if args_for_lock is None else args_for_lock)])
+        with contextlib.ExitStack() as self._held:  # released however the command ends
+            super().__init__(*args, **kwargs)
+
+    def _set_seed(self) -> None:
+        # the first step after the command line is checked (_parse_ckpt_path), before anything
+        # prints (the seed's notice) or is built
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            root = self.config[subcommand].get("trainer", {}).get("default_root_dir") or os.getcwd()
+            self._held.enter_context(run_folder_lock(root, self._command))
+        super()._set_seed()
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
@@ -151,6 +171,7 @@ def run_lightning_cli(argv: list[str] | None = None) -> ZooCLI:
             subclass_mode_model=True,
             subclass_mode_data=True,
             args=argv,
+            args_for_lock=argv,
             trainer_defaults={"enable_progress_bar": sys.stderr.isatty()},
             save_config_kwargs={"overwrite": True},
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.datamodules.files.atomic import write_atomic
+from zoo.datamodules.files.outputs import check_outputs, local_files
 
 __all__ = ["Columns", "format_value", "markdown_table", "present_columns", "text_table", "write_tables"]
 
@@ -67,15 +68,19 @@ def markdown_table(columns: Columns, rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def write_tables(out_dir: str | os.PathLike, stem: str, title: str, columns: Columns,
-                 rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> list[Path]:
+                 rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any], *,
+                 inputs: Mapping[str, Any] | None = None) -> list[Path]:
     """Write ``<stem>.md``, ``<stem>.csv`` and ``<stem>.json`` under ``out_dir``, each atomically.
 
     The Markdown holds ``title``, one line per ``meta`` entry and the table of ``columns``; the
     CSV holds every key of ``columns`` as it is; the JSON is ``{"meta": meta, "rows": rows}``
-    with all of each row's keys. Returns the three paths.
+    with all of each row's keys. Returns the three paths. ``inputs`` (``{label: path or name}``,
+    folders standing for their files): what the command read, none of which may be replaced
+    (ValueError before anything is written).
     """
     out = Path(out_dir)
     paths = [out / f"{stem}.{ext}" for ext in ("md", "csv", "json")]
+    check_outputs([("--out", path) for path in paths], local_files(dict(inputs or {})))
     notes = "".join(f"- {key}: {value}\n" for key, value in meta.items())
     write_atomic(paths[0], f"# {title}\n\n{notes}\n{markdown_table(columns, rows)}\n".encode())
     buffer = io.StringIO()

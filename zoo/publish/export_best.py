@@ -9,6 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from zoo.datamodules.files.outputs import check_suffix
 from zoo.publish.safetensors_export import export_weights
 
 __all__ = ["ExportBest"]
@@ -26,6 +27,7 @@ class ExportBest(pl.Callback):
     """
 
     def __init__(self, path: str, info: dict[str, Any] | None = None, dtype: str = "float16") -> None:
+        check_suffix("ExportBest path", path, (".safetensors",))  # now, not when the run ends
         self.path, self.info, self.dtype = path, dict(info or {}), getattr(torch, dtype)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

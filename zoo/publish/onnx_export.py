@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from zoo.datamodules.files.atomic import atomic_output
+from zoo.datamodules.files.outputs import check_output_file, check_outputs, local_files
 from zoo.weights.loader import as_model
 
 __all__ = ["DEFAULT_SIZE", "OPSET", "export_onnx", "flow_graph", "onnx_graph"]
@@ -131,12 +132,16 @@ def export_onnx(model_or_name: torch.nn.Module | str | os.PathLike, path: str | 
         arch: architecture of a weight file that does not record it.
 
     Raises:
-        ValueError: an unknown part, a size for NVAE, or a dynamic flow size not a multiple of ``size_multiple``.
+        ValueError: an unknown part, a size for NVAE, a dynamic flow size not a multiple of ``size_multiple``,
+            or a ``path`` that does not end in ``.onnx`` or names the source file.
         ImportError: ``onnx`` / ``onnxscript`` are not installed (``pip install -e ".[export]"``).
 
     The network is put in eval mode and traced in its own dtype (float32 as loaded).
     """
+    check_output_file("path", path, (".onnx",), local_files({"model_or_name": model_or_name}))
     network = as_model(model_or_name, arch=arch).eval()
+    if network.zoo_record.file is not None:  # a name's bundled or cached file, or the file the network came from
+        check_outputs({"path": path}, {"weights file": network.zoo_record.file})
     module, inputs, input_names, output_names, shapes = onnx_graph(
         network, network.zoo_record.arch, part=part, size=size, batch_size=batch_size, dynamic=dynamic)
     for package in ("onnx", "onnxscript"):

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from zoo.datamodules.files.atomic import write_atomic
+from zoo.datamodules.files.outputs import check_outputs, local_files
 from zoo.publish.card import model_card
 from zoo.weights.checkpoint import save_weights
 from zoo.weights.hf_hub import CARD_FILE, CONFIG_FILE, PRETRAINED_FILES, WEIGHTS_FILE, hub_name
@@ -50,11 +51,19 @@ def save_pretrained(model_or_name: torch.nn.Module | str | os.PathLike, director
 
     Returns:
         ``directory`` as a Path. Weights keep the network's dtype; every file is written atomically.
+
+    Raises:
+        ValueError: ``directory`` holds other files, or one of the three files is the source
+            itself (re-saving a folder into itself, or onto a link to the weight file).
     """
     directory = Path(directory)
     _check_folder(directory)
+    check_outputs([("directory", directory / name) for name in PRETRAINED_FILES],
+                  local_files({"model_or_name": model_or_name}))
     network = as_model(model_or_name, arch=arch)
     record = network.zoo_record
+    if record.file is not None:  # a name's bundled or cached file, or the file the network came from
+        check_outputs([("directory", directory / name) for name in PRETRAINED_FILES], {"weights file": record.file})
     config = dict(record.weights.description()["config"])
     save_weights(directory / WEIGHTS_FILE, network.state_dict(), arch=record.arch, config=config,
                  info={"record": record.weights.description(), "saved_from": record.weights.name})

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from zoo.catalog.registry import architecture
+from zoo.datamodules.files.outputs import check_output_file, check_outputs, local_files
 from zoo.weights.checkpoint import read_checkpoint, save_weights, to_state_dict
 from zoo.weights.loader import as_model
 
@@ -41,9 +42,11 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
         ``out_path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        ValueError: the file names no architecture and ``arch`` is not given, or its keys do not
-            fit the architecture.
+        ValueError: the file names no architecture and ``arch`` is not given, its keys do not fit
+            the architecture, ``out_path`` does not end in ``.safetensors`` or names the same
+            file as ``ckpt_path`` (:mod:`zoo.datamodules.files.outputs`).
     """
+    check_output_file("out_path", out_path, (".safetensors",), local_files({"ckpt_path": ckpt_path}))
     if not Path(ckpt_path).expanduser().is_file():
         return _export_named(str(ckpt_path), out_path, info, dtype)
     checkpoint = read_checkpoint(ckpt_path)
@@ -68,6 +71,8 @@ def _export_named(name: str, out_path: str | os.PathLike, info: Mapping[str, Any
     """:func:`export_weights` of a registry or ``hf-hub:`` name: the loaded network and its record."""
     network = as_model(name)
     record = network.zoo_record
+    if record.file is not None:  # the name's bundled or cached file (zoo export pwcnet.synth -o zoo/weights/...)
+        check_outputs({"out_path": out_path}, {f"ckpt_path {name}:": record.file})
     meta = {"record": record.weights.description(), **(info or {})}
     return save_weights(out_path, network.state_dict(), arch=record.arch, config=record.weights.config,
                         info=meta, dtype=dtype)

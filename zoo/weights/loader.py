@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,13 @@ class ModelRecord:
         weights: the weight record; its ``config`` is the network's complete builder config. For
             weights outside the registry it is rebuilt from the file's metadata (name: the file
             or ``hf-hub:`` name).
+        file: the local file the weights were read from (bundled, cached or the user's); None
+            for an untrained network. Writers refuse to write onto it.
     """
 
     arch: str
     weights: WeightsInfo
+    file: Path | None = None
 
 
 def _is_url(text: str) -> bool:
@@ -207,7 +212,8 @@ def load(name: str, weights: str | os.PathLike | None = None, *, map_location: A
         network.to(map_location)
     record = found.record if found else _untrained_record(arch.name)
     network.zoo_record = ModelRecord(arch.name, WeightsInfo.from_description(
-        record.name, {**record.description(), "config": config}, layout=record.layout))
+        record.name, {**record.description(), "config": config}, layout=record.layout),
+        Path(found.source) if found else None)
     return network.eval()
 
 
@@ -267,7 +273,40 @@ def load_weights_into(module: Any, weights: str | os.PathLike) -> None:
     """Load ``weights`` (tag, registry name, path or URL) into ``module.network``, strictly.
 
     This is how ``zoo fit --model.weights ...`` starts fine-tuning: the network was built from
-    the run's config, and the weights must fit it.
+    the run's config, and the weights must fit it. Settings the weights were published with that
+    leave the parameters' shapes alone (PWC-Net's ``channel_order`` and ``pipeline``: RGB-ordered
+    ptlflow weights trained as BGR would learn from swapped colours) are carried into the network
+    and ``module.network_config`` (so checkpoints and exports record them), with a notice on
+    stderr naming both values; settings that change shapes are left to the strict load to refuse.
     """
-    _, found = _read(architecture_of_module(module).name, weights)
+    arch = architecture_of_module(module)
+    _, found = _read(arch.name, weights)
+    current = _effective_config(arch, module.network_config)
+    carried = {key: value for key, value in found.config.items() if current.get(key, _ABSENT) != value}
+    if carried:
+        config = {**module.network_config, **carried}
+        network = _build(arch, config, found.source)
+        if _shapes(network) == _shapes(module.network):
+            print(f"zoo: --model.weights {weights}: the network takes the weights' "
+                  + ", ".join(f"{key} {value!r} (the config gave {current.get(key, 'none')!r})"
+                              for key, value in sorted(carried.items())), file=sys.stderr)
+            module.network, module.network_config = network.to(_device_of(module.network)), config
     found.load_into(module.network)
+
+
+_ABSENT = object()
+
+
+def _effective_config(arch: Architecture, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` completed with the architecture's defaults and the builder's own keyword defaults."""
+    parameters = inspect.signature(resolve_import(arch.network)).parameters.values()
+    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+    return {**defaults, **arch.default_config, **config}
+
+
+def _shapes(network: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(value.shape) for name, value in network.state_dict().items()}
+
+
+def _device_of(network: torch.nn.Module) -> torch.device:
+    return next(network.parameters()).device

@@ -131,7 +131,7 @@ def test_video_writer_is_atomic_and_refuses_unknown_extensions(tmp_path):
     (["--video", "missing.mp4"], "missing.mp4: no such video file"),
     (["--video", "{clip}", "--every", "0"], "--every and --batch-size must be at least 1"),
     (["--video", "{clip}", "--png", "x.png"], "--png is a flag"),
-    (["--video", "{clip}", "--video-out", "flow.gif"], "unknown video extension"),
+    (["--video", "{clip}", "--video-out", "flow.gif"], "expected a file name ending in .mp4"),
     (["--video", "{clip}", "a.png", "b.png"], "give one input"),
     (["--video-out", "flow.mp4", "a.png", "b.png"], "--video-out and --every apply to --video"),
     (["--video", "{clip}", "--max-size", "0"], "--max-size must be at least 64 px"),

@@ -330,7 +330,8 @@ def test_run_killed_mid_epoch_and_resumed_matches_the_uninterrupted_run(tmp_path
     interrupted = torch.load(tmp_path / "killed" / "checkpoints" / "last.ckpt", weights_only=True)
     assert interrupted["global_step"] == 4
     # the training loader's place in the epoch travels in the checkpoint
-    assert interrupted["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "batches_drawn": 1}]
+    assert interrupted["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [
+        {"epoch": 1, "batches_drawn": 1, "batch_size": 1, "length": 3, "seed": 0, "num_replicas": 1}]
     # `--ckpt_path last` on the same command line finds that file in <default_root_dir>/checkpoints;
     # the explicit path also makes LightningCLI re-read the module's hyper-parameters from the
     # checkpoint, which needs the class path saved there.
