@@ -83,9 +83,9 @@ def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the weights, evaluate every set, print the table and write / record it as asked."""
-    import zoo
     from zoo.catalog.registry import split_name, weights_info
     from zoo.measure.evaluation import with_published
+    from zoo.weights.loader import load_trained
 
     arch, tag = split_name(args.name)
     names = _check_args(args, arch)
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.record and not (info and info.bundled):
         raise ValueError(f"--record keeps figures of bundled weights only; {args.name} "
                          f"{'with --weights' if args.weights else 'is not bundled'}")
-    network = zoo.load(args.name, weights=args.weights, map_location=args.device)
+    network = load_trained(args.name, weights=args.weights, map_location=args.device)
     rows = (_flow_rows if arch == "pwcnet" else _nll_rows)(args, network, names)
     rows = with_published(rows, info.metrics if info else {})
     _report(args, info, rows)

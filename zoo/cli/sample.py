@@ -77,17 +77,18 @@ def _readjust_progress(batches: range) -> Iterable[int]:
 
 def load_nvae(name: str, weights: str | None, device: str, command: str) -> NVAE:
     """The NVAE network ``name`` (``nvae.TAG``, or ``nvae`` with a ``weights`` file) on
-    ``device``, in eval mode; ``ValueError`` naming ``command`` for other architectures."""
-    import zoo
+    ``device``, in eval mode; ``ValueError`` naming ``command`` for other architectures, and for
+    a name without weights (never an untrained network)."""
     from zoo.catalog.registry import local_model, split_name
     from zoo.models.nvae.network import NVAE
     from zoo.weights.hf_hub import is_hub_name
+    from zoo.weights.loader import load_trained
 
     arch = split_name(name)[0]
     # a Hub repository or a local folder / file names its architecture itself
     if arch != "nvae" and not is_hub_name(name) and local_model(name) is None:
         raise ValueError(f"zoo {command} works with NVAE models; {name!r} is a {arch!r} model")
-    network = zoo.load(name, weights=weights, map_location=device)
+    network = load_trained(name, weights=weights, map_location=device)
     if not isinstance(network, NVAE):
         raise ValueError(f"{name}: expected an NVAE network, got {type(network).__name__}")
     return network
