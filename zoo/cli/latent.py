@@ -188,11 +188,12 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     """Encode and decode the inputs, write inputs and reconstructions as one grid."""
     import torch
 
-    from zoo.cli.sample import load_nvae
+    from zoo.cli.sample import check_temperature_option, load_nvae
     from zoo.datamodules.files.atomic import write_png
     from zoo.datamodules.images.grid import image_grid
 
     _check_output(args.output)
+    check_temperature_option(args.temperature)
     if args.columns < 1:
         raise ValueError(f"--columns must be >= 1, got {args.columns}")
     network = load_nvae(args.name, args.weights, args.device, "reconstruct")

@@ -18,7 +18,7 @@ from zoo.models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES
 if TYPE_CHECKING:
     from zoo.models.nvae.network import NVAE
 
-__all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "add_parser", "load_nvae", "run"]
+__all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "add_parser", "check_temperature_option", "load_nvae", "run"]
 
 MAX_SAMPLES = 10_000  # images in one grid; refused before anything is loaded
 MAX_GRID_PIXELS = 1 << 28  # pixels of the grid (about 800 MB as RGB), checked once the image size is known
@@ -59,13 +59,20 @@ def _check_args(args: argparse.Namespace) -> None:
 
     if not 1 <= args.num_samples <= MAX_SAMPLES:
         raise ValueError(f"--num-samples must be in [1, {MAX_SAMPLES:,}] (one PNG grid), got {args.num_samples:,}")
-    if not 0.0 <= args.temperature <= 1.0:
-        raise ValueError(f"--temperature must be in [0, 1], got {args.temperature}")
+    check_temperature_option(args.temperature)
     if args.batch_size < 1 or args.readjust_batches < 1:
         raise ValueError("--batch-size and --readjust-batches must be >= 1")
     if not str(args.output).lower().endswith(".png"):
         raise ValueError(f"--output must name a .png file, got {args.output}")
     torch_device(args.device)
+
+
+def check_temperature_option(temperature: float) -> None:
+    """``--temperature`` in the range the network takes (:data:`~zoo.models.nvae.latents.MAX_TEMPERATURE`)."""
+    from zoo.models.nvae.latents import MAX_TEMPERATURE
+
+    if not 0.0 <= temperature <= MAX_TEMPERATURE:
+        raise ValueError(f"--temperature must be in [0, {MAX_TEMPERATURE:g}], got {temperature}")
 
 
 def _readjust_progress(batches: range) -> Iterable[int]:
