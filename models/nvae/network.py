@@ -26,6 +26,7 @@ from zoo.models.nvae.cells import DecoderCombiner, EncoderCombiner, ResidualCell
 from zoo.models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES, NVAEConfig
 from zoo.models.nvae.distributions import DiagonalNormal, output_distribution
 from zoo.models.nvae.flows import FlowPair
+from zoo.models.nvae.footprint import check_footprint
 from zoo.models.nvae.latents import (
     Encoding,
     LatentGroup,
@@ -61,6 +62,7 @@ class NVAE(nn.Module):
         super().__init__()
         self.config = config
         self.plan = plan = plan_nvae(config)
+        check_footprint(config, plan)  # before a single tensor is allocated
         top = plan.top
         self.stem = WeightNormConv2d(config.image_channels, plan.preprocess[0].in_channels, 3,
                                      padding=1)
