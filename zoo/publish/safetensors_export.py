@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from zoo.catalog.registry import architecture
-from zoo.weights.checkpoint import read_checkpoint, save_weights, to_state_dict
+from zoo.weights.checkpoint import load_state_dict_strict, read_checkpoint, save_weights, to_state_dict
 from zoo.weights.loader import as_model
 
 __all__ = ["export_weights"]
@@ -41,8 +41,9 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
         ``out_path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        ValueError: the file names no architecture and ``arch`` is not given, or its keys do not
-            fit the architecture.
+        ValueError: the file names no architecture and ``arch`` is not given, its keys do not
+            fit the architecture, a tensor holds NaN or infinity, or values beyond ``dtype``'s
+            range (float16: 65504), naming the key; nothing is written.
     """
     if not Path(ckpt_path).expanduser().is_file():
         return _export_named(str(ckpt_path), out_path, info, dtype)
@@ -55,7 +56,7 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
     state, config = to_state_dict(spec, checkpoint, source=str(ckpt_path))
     config = {**spec.default_config, **config}
     network = spec.build(**config)  # proves that the weights fit before anything is written
-    network.load_state_dict(state, strict=True)
+    load_state_dict_strict(network, state, source=str(ckpt_path))
     meta = dict(info or {})
     for key in ("global_step", "epoch"):
         if key in checkpoint and key not in meta:

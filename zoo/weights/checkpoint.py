@@ -213,6 +213,10 @@ def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor]
         config: the builder keywords that rebuild the network.
         info: provenance, recipe, metrics (JSON-serialisable).
         dtype: cast floating-point tensors to this type (e.g. ``torch.float16``) to save space.
+
+    Raises:
+        ValueError: a tensor holds NaN or infinity, or values beyond ``dtype``'s range (float16:
+            |w| > 65504, which it would store as infinity), naming the key; nothing is written.
     """
     from safetensors.torch import save_file
 
@@ -220,8 +224,10 @@ def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor]
     tensors = {}
     for key, value in state_dict.items():
         value = value.detach().cpu()
-        if dtype is not None and value.is_floating_point():
-            value = value.to(dtype)
+        if value.is_floating_point():
+            _check_storable(path, key, value, dtype)
+            if dtype is not None:
+                value = value.to(dtype)
         tensors[key] = value.contiguous()
     metadata = {
         _META_ARCH: arch,
@@ -231,6 +237,20 @@ def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor]
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return path
+
+
+def _check_storable(path: Path, key: str, value: torch.Tensor, dtype: torch.dtype | None) -> None:
+    """Refuse to write a tensor that is not finite, or that ``dtype`` cannot hold."""
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{path}: not written: tensor {key!r} holds NaN or infinite values (a diverged run?)")
+    if dtype is None or not dtype.is_floating_point:
+        return
+    largest = float(value.abs().max()) if value.numel() else 0.0
+    limit = torch.finfo(dtype).max
+    if largest > limit:
+        raise ValueError(f"{path}: not written: tensor {key!r} holds values up to {largest:.6g}, beyond {dtype}'s "
+                         f"largest {limit:g}, which it would store as infinity; keep float32 (zoo export --fp32, "
+                         f"or dtype=None)")
 
 
 def _lightning_network_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
