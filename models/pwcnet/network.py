@@ -173,6 +173,8 @@ class PWCNet(nn.Module):
     def __init__(self, context: bool = True, channel_order: str = "BGR", max_displacement: int = 4,
                  pipeline: str = "nvlabs") -> None:
         super().__init__()
+        if not isinstance(context, bool):  # a JSON "false" is a true string
+            raise ValueError(f"context must be true or false, got {context!r}")
         if channel_order not in ("BGR", "RGB"):
             raise ValueError(f"channel_order must be 'BGR' or 'RGB', got {channel_order!r}")
         if not isinstance(max_displacement, int) or not 1 <= max_displacement <= MAX_DISPLACEMENT_LIMIT:

@@ -124,6 +124,9 @@ def read_config(path: Path) -> tuple[str, dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("architecture"), str) \
             or not isinstance(data.get("config"), dict):
         raise ValueError(f"{path}: a zoo config.json needs 'architecture' (a name) and 'config' (an object)")
+    if not data["architecture"].isidentifier():
+        raise ValueError(f"{path}: 'architecture' must be an architecture name such as pwcnet or nvae, "
+                         f"got {data['architecture'][:80]!r}")
     return data["architecture"], data["config"]
 
 
@@ -140,7 +143,20 @@ def _read_pretrained(name: str, config_path: Path, weights_path: Path) -> tuple[
     if metadata["arch"] != arch or metadata["config"] != config:
         raise ValueError(f"{name}: {CONFIG_FILE} ({arch}, {config}) disagrees with the metadata of {WEIGHTS_FILE} "
                          f"({metadata['arch']}, {metadata['config']})")
-    return arch, config, metadata["info"].get("record") or {}
+    record = metadata["info"].get("record") or {}
+    if not isinstance(record, dict):
+        raise ValueError(f"{weights_path}: metadata 'zoo.info' key 'record' must be a JSON object, "
+                         f"got {type(record).__name__}")
+    return arch, config, record
+
+
+def _record(name: str, record: dict[str, Any], config: dict[str, Any], weights_path: Path, **fields: Any) -> WeightsInfo:
+    """The weight record of a zoo folder or repository; ValueError naming the file and the field
+    of its metadata's record that has the wrong type."""
+    try:
+        return WeightsInfo.from_description(name, {**record, "config": config}, **fields)
+    except ValueError as error:
+        raise ValueError(f"{weights_path}: metadata 'zoo.info' key 'record': {error}") from None
 
 
 def hub_weights(name: str) -> tuple[str, Path, WeightsInfo]:
@@ -159,8 +175,7 @@ def hub_weights(name: str) -> tuple[str, Path, WeightsInfo]:
     commit = config_path.parent.name  # huggingface_hub's snapshot folder is named by the commit
     weights_path = download(repo_id, WEIGHTS_FILE, commit)
     arch, config, record = _read_pretrained(name, config_path, weights_path)
-    info = WeightsInfo.from_description(name, {**record, "config": config},
-                                        hf_repo=repo_id, hf_revision=revision)
+    info = _record(name, record, config, weights_path, hf_repo=repo_id, hf_revision=revision)
     return arch, weights_path, info
 
 
@@ -177,5 +192,5 @@ def folder_weights(folder: Path) -> tuple[str, Path, WeightsInfo]:
         raise FileNotFoundError(f"{folder}: no {' or '.join(missing)} in this folder; a zoo model folder (written by "
                                 f"zoo.save_pretrained) holds {CONFIG_FILE} and {WEIGHTS_FILE}")
     arch, config, record = _read_pretrained(str(folder), folder / CONFIG_FILE, folder / WEIGHTS_FILE)
-    info = WeightsInfo.from_description(str(folder), {**record, "config": config})
+    info = _record(str(folder), record, config, folder / WEIGHTS_FILE)
     return arch, folder / WEIGHTS_FILE, info
