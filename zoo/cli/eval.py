@@ -16,7 +16,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "add_parser", "run"]
+__all__ = ["COLUMNS", "MAX_SYNTHETIC_PAIRS", "add_parser", "run"]
+
+#: pairs of --data synthetic (rendered into a temporary Sintel-layout tree before the evaluation)
+MAX_SYNTHETIC_PAIRS = 10_000
 
 #: (row key, heading) of the table; columns without any value are left out.
 COLUMNS = (("dataset", "dataset"), ("sequence", "sequence"), ("metric", "metric"), ("unit", "unit"), ("ours", "ours"),
@@ -60,6 +63,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check_synthetic(args: argparse.Namespace) -> None:
+    """``--synthetic-size``: each side at least PWC-Net's 64 px, the frame within the pixels one
+    ``zoo flow`` forward takes by default; ``--synthetic-pairs`` at most :data:`MAX_SYNTHETIC_PAIRS`."""
+    from zoo.cli.flow import DEFAULT_MAX_PIXELS, MEGABYTES_PER_MEGAPIXEL
+
+    height, width = args.synthetic_size
+    if min(height, width) < 64 or height * width > DEFAULT_MAX_PIXELS:
+        raise ValueError(f"--synthetic-size {height} {width}: H and W must be >= 64 px and H x W at most "
+                         f"{DEFAULT_MAX_PIXELS:,} px (a forward takes about {MEGABYTES_PER_MEGAPIXEL} MB per "
+                         f"megapixel), got {height * width:,} px")
+    if args.synthetic_pairs > MAX_SYNTHETIC_PAIRS:
+        raise ValueError(f"--synthetic-pairs must be at most {MAX_SYNTHETIC_PAIRS:,} (they are written to disk "
+                         f"first), got {args.synthetic_pairs:,}")
+
+
 def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
     """The dataset names, after checking every argument (before anything is loaded)."""
     from zoo.measure.evaluation import FLOW_PROTOCOLS, IMAGE_PROTOCOLS
@@ -76,6 +94,7 @@ def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
                           ("--batch-size", args.batch_size), ("--synthetic-pairs", args.synthetic_pairs)):
         if value is not None and value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
+    _check_synthetic(args)
     if arch == "nvae" and not args.data_dir:
         raise ValueError(f"--data-dir is needed: the folder of the {names[0]} files")
     return names

@@ -36,7 +36,7 @@ from zoo.cli.flow_estimation import estimate, load_network, read_frame, write_ou
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEFAULT_MAX_PIXELS", "FRAME_SUFFIXES", "MEGABYTES_PER_MEGAPIXEL", "add_parser", "run"]
+__all__ = ["DEFAULT_MAX_PIXELS", "FRAME_SUFFIXES", "MEGABYTES_PER_MEGAPIXEL", "add_parser", "pairs_per_forward", "run"]
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
 FLOW_SUFFIXES = (".flo", ".png", ".pfm")
@@ -95,9 +95,9 @@ def run(args: argparse.Namespace) -> int:
         _check_png_flag(args.png, frames_mode=True)
         _check_writable("-o", Path(args.output), suffixes=None)
         size = _common_size(frames)
-        pairs_per_forward = _pairs_per_forward(frames[0], size, args)
+        batch = pairs_per_forward(frames[0], size, args)
         network = load_network(args)
-        return _flow_of_frames(network, frames, Path(args.output), bool(args.png), pairs_per_forward, args)
+        return _flow_of_frames(network, frames, Path(args.output), bool(args.png), batch, args)
     _check_png_flag(args.png, frames_mode=False)
     _check_writable("-o", Path(args.output), suffixes=FLOW_SUFFIXES)
     if args.png:
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     _check_distinct({"IMG1": first, "IMG2": second, "-o": Path(args.output),
                      **({"--png": Path(args.png)} if args.png else {})})
     size = _common_size([first, second])
-    _pairs_per_forward(first, size, args)
+    pairs_per_forward(first, size, args)
     image1, image2 = read_frame(first), read_frame(second)
     network = load_network(args)
     flow = estimate(network, image1[None], image2[None], args)[0]
@@ -187,7 +187,7 @@ def _common_size(frames: list[Path]) -> tuple[int, int]:
     return size
 
 
-def _pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespace) -> int:
+def pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespace) -> int:
     """How many frame pairs of ``size`` (width, height) one forward may take within ``--max-pixels``
     (at most ``--batch-size``); raises ValueError, naming ``path`` and the ``--max-size`` that
     fits, when not even one does."""

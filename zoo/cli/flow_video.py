@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     info = video_info(args.video)
+    from zoo.cli.flow import pairs_per_forward  # flow imports this module: import when run
+
+    args.batch_size = pairs_per_forward(Path(args.video), (info.width, info.height), args)
     if args.video_out and Path(args.video_out).suffix.lower() not in CONTAINERS:
         raise ValueError(f"--video-out {args.video_out}: unknown video extension; use one of {', '.join(CONTAINERS)}")
     from zoo.cli.flow_estimation import load_network
