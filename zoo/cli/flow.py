@@ -216,7 +216,9 @@ def _check_png_flag(png: Any, frames_mode: bool) -> None:
 
 
 def _natural_key(path: Path) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+    """``frame10.png`` after ``frame9.png``: runs of ASCII digits compare as numbers (``str.isdigit``
+    also holds for ``²``, which ``int`` refuses); the parts alternate text, number, text, ..."""
+    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"([0-9]+)", path.name))]
 
 
 def _list_frames(folder: Path) -> list[Path]:

@@ -17,6 +17,7 @@ same commit: the revision is resolved once, by the first file.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,21 @@ def parse_hub_name(text: str) -> tuple[str, str | None]:
     """
     repo_id, at, revision = text.removeprefix(HUB_PREFIX).partition("@")
     org, _, name = repo_id.partition("/")
-    if not is_hub_name(text) or not org or not name or "/" in name or (at and not revision):
-        raise ValueError(f"{text!r}: expected hf-hub:ORG/NAME or hf-hub:ORG/NAME@REVISION")
+    if not is_hub_name(text) or not _HUB_PART.fullmatch(org) or not _HUB_PART.fullmatch(name) or (at and not revision):
+        raise ValueError(f"{text!r}: expected hf-hub:ORG/NAME or hf-hub:ORG/NAME@REVISION (ORG and NAME of letters, "
+                         f"digits, '-', '_', '.')")
+    if at and not _is_ref_name(revision):
+        raise ValueError(f"{text!r}: revision {revision!r} is no branch, tag or commit name")
     return repo_id, revision or None
+
+
+def _is_ref_name(revision: str) -> bool:
+    """Whether ``revision`` is a valid git ref name (``git check-ref-format``'s rules that matter
+    here: no ``..``, no leading or trailing ``/`` or ``.``, no control characters, spaces or
+    ``~^:?*[\\``): anything else could reach outside the Hub cache's ``refs/`` folder."""
+    return (not revision.startswith(("/", ".")) and not revision.endswith(("/", ".", ".lock"))
+            and ".." not in revision and "//" not in revision and "@{" not in revision
+            and not any(c in _REF_FORBIDDEN or ord(c) < 32 or ord(c) == 127 for c in revision))
 
 
 def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
@@ -105,6 +118,8 @@ def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
         raise FileUnavailableError(f"{where}: the Hub answered {error}") from None
 
 
+_HUB_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # the Hub's repository name rule, roughly
+_REF_FORBIDDEN = set(" ~^:?*[\\")
 _MAX_CONFIG_BYTES = 1 << 20  # a zoo config.json is a few kB; refuse to parse a huge one
 
 

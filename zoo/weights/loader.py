@@ -102,10 +102,15 @@ def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture
         return arch, *folder_weights(path)[1:]
     if os.sep in source or path.suffix in {".pth", ".tar", ".pt", ".ckpt", ".safetensors", ".pytorch"}:
         raise FileNotFoundError(f"weights file {source} does not exist")
-    info = weights_info(f"{arch_name}.{source}" if "." not in source else source)
+    # "things" is a tag of arch_name; "pwcnet" or "pwcnet.things" is a full name (a bare architecture: its default)
+    info = weights_info(source if "." in source or _is_architecture(source) else f"{arch_name}.{source}")
     if info.arch != arch_name:
         raise ValueError(f"weights {info.name!r} belong to {info.arch!r}, not {arch_name!r}")
     return arch, weights_file(info, bundled_alternatives=bundled_weights(arch_name)), info
+
+
+def _is_architecture(name: str) -> bool:
+    return name in {arch.name for arch in all_architectures()}
 
 
 def _untrained_record(arch: str) -> WeightsInfo:
