@@ -276,9 +276,11 @@ class NVAE(nn.Module):
                generator: torch.Generator | None) -> torch.Tensor:
         if noise is not None:
             eps = noise[g]
-            if tuple(eps.shape) != tuple(like.shape):
-                raise ValueError(f"noise for latent group {g} must have shape "
-                                 f"{tuple(like.shape)}, got {tuple(eps.shape)}")
+            if not isinstance(eps, torch.Tensor) or tuple(eps.shape) != tuple(like.shape):
+                raise ValueError(f"noise for latent group {g} must be a tensor of shape "
+                                 f"{tuple(like.shape)}, got {tuple(getattr(eps, 'shape', ())) or type(eps).__name__}")
+            if not torch.compiler.is_compiling() and not bool(torch.isfinite(eps).all()):
+                raise ValueError(f"noise for latent group {g} holds NaN or infinite values")
             return eps.to(dtype=like.dtype, device=like.device)
         return torch.randn(like.shape, dtype=like.dtype, device=like.device, generator=generator)
 
@@ -380,12 +382,14 @@ class NVAE(nn.Module):
         if len(latents) != self.num_groups:
             raise ValueError(f"latents must hold one tensor per latent group ({self.num_groups}), "
                              f"got {len(latents)}")
-        batch = latents[0].shape[0] if latents[0].dim() == 4 else -1
+        batch = latents[0].shape[0] if isinstance(latents[0], torch.Tensor) and latents[0].dim() == 4 else -1
         for g, z in enumerate(latents):
             shape = self.latent_shape(g)
-            if tuple(z.shape) != (batch, *shape):
-                raise ValueError(f"latents[{g}] must have shape (B, {', '.join(map(str, shape))}) "
-                                 f"with the batch B of latents[0], got {tuple(z.shape)}")
+            if not isinstance(z, torch.Tensor) or tuple(z.shape) != (batch, *shape) or batch < 1:
+                raise ValueError(f"latents[{g}] must be a tensor of shape (B, {', '.join(map(str, shape))}), B >= 1, "
+                                 f"with the batch B of latents[0], got {tuple(getattr(z, 'shape', ())) or type(z)}")
+            if not torch.compiler.is_compiling() and not bool(torch.isfinite(z).all()):
+                raise ValueError(f"latents[{g}] holds NaN or infinite values")
         logits = self._top_down(batch, lambda group, state: latents[group.index].to(state))
         return self.output_distribution(logits)
 
@@ -416,6 +420,8 @@ class NVAE(nn.Module):
         ``reconstruct(x2)`` (the path meets them up to rounding). ``steps`` >= 2. Use eval
         mode: the frames between the ends are decoded as one batch.
         """
+        self.check_images(x1)
+        self.check_images(x2)
         if x1.shape != x2.shape:
             raise ValueError(f"x1 and x2 must have the same shape, got {tuple(x1.shape)} and "
                              f"{tuple(x2.shape)}")

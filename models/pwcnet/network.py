@@ -310,6 +310,9 @@ class PWCNet(nn.Module):
             raise ValueError(f"{name} must be a (B, 3, H, W) RGB (or (B, 1, H, W) grayscale) tensor, got {shape}")
         if not image.is_floating_point():
             raise ValueError(f"{name} must be a float tensor in [0, 1], got dtype {image.dtype}")
+        if image.numel() == 0:
+            raise ValueError(f"{name} holds no pixels: a batch of at least one image of at least 1x1 px, got "
+                             f"{tuple(image.shape)}")
         if not torch.compiler.is_compiling():  # a value check is data-dependent control flow, not traceable
             _check_values(name, image)
         return image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image

@@ -127,3 +127,21 @@ def test_an_empty_batch_is_refused(binary_net):
 def test_something_other_than_a_tensor_is_refused(binary_net):
     with pytest.raises(ValueError, match="^NVAE expects a tensor of images, got list"):
         binary_net([[0.0]])
+
+
+def test_latents_and_noise_are_checked_like_images(binary_net):
+    """Found by the closing attack: ``decode`` of an empty batch or of NaN latents, and
+    ``sample_logits`` with NaN noise returned NaN images; ``interpolate`` of lists raised an
+    AttributeError."""
+    latents = binary_net.encode(_binary(), 0).latents
+    with pytest.raises(ValueError, match=r"^latents\[0\] must be a tensor of shape \(B, 4, 8, 8\), B >= 1"):
+        binary_net.decode([z[:0] for z in latents])
+    with pytest.raises(ValueError, match=r"^latents\[1\] holds NaN or infinite values"):
+        binary_net.decode([latents[0], latents[1] * math.nan, latents[2]])
+    noise = [torch.zeros(1, *binary_net.latent_shape(g)) for g in range(binary_net.num_groups)]
+    noise[2][0, 0, 0, 0] = math.inf
+    with pytest.raises(ValueError, match=r"^noise for latent group 2 holds NaN or infinite values"):
+        binary_net.sample_logits(1, 1.0, noise)
+    with pytest.raises(ValueError, match="^NVAE expects a tensor of images, got list"):
+        binary_net.interpolate([1.0], [2.0], 3)
+    assert binary_net.decode(latents).mean().shape == (2, 1, 32, 32)  # the valid case still decodes
