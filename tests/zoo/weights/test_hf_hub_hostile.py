@@ -97,5 +97,5 @@ def test_an_architecture_that_is_a_path_is_named_as_given(pretrained_folder, tmp
     folder = _doctored(pretrained_folder, tmp_path / "bogus", architecture="../../bogus")
     assert_one_line_error(call_cli("info", folder), f"{folder / 'config.json'}: 'architecture' must be an architecture "
                                                     f"name such as pwcnet or nvae, got '../../bogus'")
-    with pytest.raises(KeyError, match=r"unknown architecture name '\.\./\.\./bogus'; available: nvae, pwcnet"):
+    with pytest.raises(KeyError, match=r"unknown architecture '\.\./\.\./bogus'; available: nvae, pwcnet"):
         zoo.load("../../bogus")
