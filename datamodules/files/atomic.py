@@ -10,6 +10,7 @@ folder) before returning, for records that must survive a power cut (the cache's
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -38,8 +39,11 @@ def atomic_output(path: str | os.PathLike, *, durable: bool = False) -> Iterator
     The parent folder is created if needed. On any error the temporary file is removed and
     ``path`` is left as it was; an ``OSError`` that names no file (a full disk, a file-size
     limit) is raised again naming ``path``. With ``durable``, the file and the rename are fsynced.
+    ``path`` naming a folder is refused (``IsADirectoryError`` naming it) before anything is written.
     """
     path = Path(path)
+    if path.is_dir():  # else the rename fails naming the hidden temporary file
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name to write", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

@@ -177,11 +177,16 @@ def write_kitti_flow(path: _PathLike, flow: np.ndarray, valid: np.ndarray | None
 def read_pfm(path: _PathLike) -> np.ndarray:
     """Read a PFM file as float32 (H, W) for ``Pf`` or (H, W, 3) for ``PF``, top row first."""
     data = Path(path).read_bytes()
-    match = re.match(rb"(PF|Pf)\s+(\d+)\s+(\d+)\s+([-+0-9.eE]+)\s", data)
+    # one whitespace character ends the header; a line end written on Windows is "\r\n"
+    match = re.match(rb"(PF|Pf)\s+(\d+)\s+(\d+)\s+([-+0-9.eE]+)(\r\n|\s)", data)
     if match is None:
         raise FlowFormatError(f"{path}: not a PFM file (expected 'PF' or 'Pf', width, height, scale)")
     kind, width, height = match.group(1), int(match.group(2)), int(match.group(3))
-    scale = float(match.group(4))
+    try:
+        scale = float(match.group(4))
+    except ValueError:
+        raise FlowFormatError(f"{path}: PFM scale {match.group(4).decode()!r} is not a number (expected e.g. -1.0: "
+                              "negative for little-endian data)") from None
     if not (0 < width <= _MAX_SIDE and 0 < height <= _MAX_SIDE) or scale == 0:
         raise FlowFormatError(f"{path}: absurd PFM header (size {width}x{height}, scale {scale})")
     channels = 3 if kind == b"PF" else 1

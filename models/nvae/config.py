@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 __all__ = [
@@ -35,6 +35,7 @@ CHANNEL_MULT = 2
 """Channel factor of every down (x2) and up (/2) cell."""
 
 DECODER_DISTRIBUTIONS = ("bernoulli", "logistic_mixture", "normal")
+_KIND_NAMES = {int: "an integer", bool: "true or false", str: "a string"}
 #: Largest value accepted for each size field: about 4x the largest released model's, so that a
 #: config read from a hostile file cannot make the network take tens of gigabytes while it is built.
 UPPER_BOUNDS: Mapping[str, int] = {
@@ -155,6 +156,10 @@ class NVAEConfig:
         def fail(message: str) -> None:
             raise ValueError(f"NVAEConfig: {message}")
 
+        for spec in fields(self):  # a config read from JSON may hold "32" or "false" in any field
+            value, kind = getattr(self, spec.name), type(spec.default)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                fail(f"{spec.name} must be {_KIND_NAMES[kind]}, got {value!r}")
         if self.arch_instance not in ARCH_INSTANCES:
             fail(f"arch_instance {self.arch_instance!r} is not one of {sorted(ARCH_INSTANCES)}")
         if self.decoder_distribution not in DECODER_DISTRIBUTIONS:

@@ -21,7 +21,6 @@ near a sphere that a straight line between two points cuts inside.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -30,10 +29,12 @@ import torch
 from zoo.models.nvae.distributions import DiagonalNormal
 
 __all__ = [
+    "MAX_TEMPERATURE",
     "Encoding",
     "LatentGroup",
     "NVAEOutput",
     "PosteriorGroup",
+    "checked_count",
     "checked_groups",
     "checked_temperature",
     "noise_path",
@@ -175,11 +176,26 @@ class Encoding:
             for g in out.groups), temperature=float(temperature))
 
 
+#: the largest temperature: 1 is the model's own distribution; the paper and the official sampler
+#: go below it (0.6 - 1.0) to trade diversity for quality, never above
+MAX_TEMPERATURE = 1.0
+
+
 def checked_temperature(temperature: float) -> float:
-    """``temperature`` as a float; ValueError unless it is a finite number >= 0."""
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    """``temperature`` as a float; ValueError unless it is a number in [0, :data:`MAX_TEMPERATURE`]
+    (NaN and infinities are refused)."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not 0 <= temperature <= MAX_TEMPERATURE:
+        raise ValueError(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}], got {temperature!r}")
     return float(temperature)
+
+
+def checked_count(name: str, value: int) -> int:
+    """``value`` unless it is not a positive ``int`` (a bool, a float such as 2.5 or 2.0, 0 or
+    -1 are refused): ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 def slerp(start: torch.Tensor, end: torch.Tensor, t: float) -> torch.Tensor:

@@ -20,13 +20,24 @@ from torch import nn
 
 from zoo.models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES, NVAEConfig
 from zoo.models.nvae.distributions import DiagonalNormal, output_distribution
-from zoo.models.nvae.latents import Encoding, LatentGroup, NVAEOutput, checked_groups, checked_temperature, noise_path
+from zoo.models.nvae.latents import (
+    Encoding,
+    LatentGroup,
+    NVAEOutput,
+    checked_count,
+    checked_groups,
+    checked_temperature,
+    noise_path,
+)
 from zoo.models.nvae.plan import LatentGroupPlan
 from zoo.models.nvae.regularizers import SpectralNormRegularizer, batchnorm_scale_penalty
 from zoo.models.nvae.towers import NVAETowers
 
 __all__ = ["NVAE", "build_nvae"]
 
+#: how far (in levels) a pixel of a likelihood's input may sit from the num_x_bits grid: k / 255 in
+#: float32 is off by ~255 * 6e-8 = 1.5e-5 levels; an unquantised value is off by up to 0.5
+_GRID_TOLERANCE = 1e-3
 
 class NVAE(NVAETowers):
     """The NVAE network for one :class:`~zoo.models.nvae.config.NVAEConfig`, laid out by its
@@ -45,21 +56,56 @@ class NVAE(NVAETowers):
 
     # ----------------------------------------------------------------- inputs
     def check_images(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``x`` is ``(B, C, S, S)`` in [0, 1] for this config (the
-        range is not checked under ``torch.compile`` / ``torch.export``)."""
+        """Raise ``ValueError`` unless ``x`` is a tensor ``(B, C, S, S)``, B >= 1, for this config,
+        of the network's dtype (float32 unless converted), with values in [0, 1] (no NaN; the
+        values are not checked under ``torch.compile`` / ``torch.export``)."""
         cfg = self.config
         expected = (cfg.image_channels, cfg.image_size, cfg.image_size)
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"NVAE expects a tensor of images, got {type(x).__name__}")
         if x.dim() != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(f"NVAE expects images of shape (B, {expected[0]}, {expected[1]}, "
                              f"{expected[2]}) for this config, got {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"NVAE expects floating-point images in [0, 1], got {x.dtype}")
+        if x.shape[0] == 0:
+            raise ValueError("NVAE expects at least one image, got an empty batch (0, "
+                             f"{', '.join(map(str, expected))})")
+        dtype = self.prior_feature.dtype
+        if x.dtype != dtype:
+            raise ValueError(f"NVAE expects images of the network's dtype {dtype}, got {x.dtype}"
+                             + (" (floating-point images in [0, 1])" if not x.is_floating_point() else
+                                f"; convert them with x.to({dtype}) or the network with .to({x.dtype})"))
         if torch.compiler.is_compiling():  # a value check is data-dependent control flow: not traceable
             return
         low, high = torch.aminmax(x)
-        if low < 0 or high > 1:
+        if not (low >= 0 and high <= 1):  # NaN fails both comparisons
             raise ValueError(f"NVAE expects pixel values in [0, 1], got range "
-                             f"[{float(low):g}, {float(high):g}]")
+                             f"[{float(low):g}, {float(high):g}]"
+                             + (" (NaN)" if bool(torch.isnan(x).any()) else ""))
+
+    def check_likelihood_images(self, x: torch.Tensor) -> None:
+        """:meth:`check_images`, and the values a likelihood is defined for: a Bernoulli decoder's
+        p(x | z) is a probability of binary images, {0, 1} only (binarise grey digits as NVAE's
+        MNIST does, ``torch.bernoulli(x)``); a logistic mixture's of images on the grid of
+        ``num_x_bits`` levels, ``k / (2^bits - 1)`` (:meth:`quantize` 8-bit images). Raises
+        ``ValueError`` saying which, with the first offending value."""
+        self.check_images(x)
+        cfg = self.config
+        if torch.compiler.is_compiling() or cfg.decoder_distribution == "normal":
+            return
+        if cfg.decoder_distribution == "bernoulli":
+            off = (x != 0) & (x != 1)
+            if bool(off.any()):
+                raise ValueError(f"a Bernoulli decoder's likelihood needs binary images (0 or 1), got the value "
+                                 f"{float(x[off][0]):g}: binarise grey images first, torch.bernoulli(x) as "
+                                 f"NVAE's MNIST (a threshold, (x > 0.5).float(), for a fixed result)")
+            return
+        levels = 2 ** cfg.num_x_bits - 1
+        scaled = x.double() * levels
+        off = (scaled - scaled.round()).abs() > _GRID_TOLERANCE
+        if bool(off.any()):
+            raise ValueError(f"this decoder's likelihood needs images on the grid of {cfg.num_x_bits}-bit levels "
+                             f"k / {levels}, got the value {float(x[off][0]):g}: pass 8-bit images (integers / "
+                             f"255) through quantize(x)")
 
     def quantize(self, x: torch.Tensor) -> torch.Tensor:
         """8-bit images in [0, 1] reduced to ``num_x_bits`` levels, as the official data
@@ -78,14 +124,15 @@ class NVAE(NVAETowers):
         """Posterior pass over images ``x (B, C, S, S)`` in [0, 1].
 
         Args:
-            temperature: scales the reparameterisation noise of every posterior sample
-                (``z = mu + temperature * eps * sigma``); 0 gives the posterior means. The
+            temperature: in [0, 1], scales the reparameterisation noise of every posterior
+                sample (``z = mu + temperature * eps * sigma``); 0 gives the posterior means. The
                 densities use the unscaled sigma.
             noise: optional standard-normal ``eps`` per group (decoder order, shapes
                 :meth:`latent_shape` with the batch in front) instead of fresh draws.
             generator: random generator for fresh draws.
         """
         self.check_images(x)
+        temperature = checked_temperature(temperature)
         self._check_noise(noise)
         features = self._bottom_up(x)
         groups: list[LatentGroup] = []
@@ -108,7 +155,10 @@ class NVAE(NVAETowers):
                       noise: Sequence[torch.Tensor] | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """Ancestral sampling from the prior: the output distribution's parameters
-        ``(N, C_out, S, S)``. ``temperature`` multiplies every prior sigma (0: prior means)."""
+        ``(N, C_out, S, S)`` for ``num_samples`` N >= 1 (an ``int``). ``temperature`` in [0, 1]
+        multiplies every prior sigma (0: prior means)."""
+        num_samples = checked_count("num_samples", num_samples)
+        temperature = checked_temperature(temperature)
         self._check_noise(noise)
 
         def latent(group: LatentGroupPlan, state: torch.Tensor) -> torch.Tensor:
@@ -122,9 +172,9 @@ class NVAE(NVAETowers):
     @torch.no_grad()
     def sample(self, num_samples: int, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Images ``(N, C, S, S)`` in [0, 1] sampled at ``temperature``: Bernoulli
-        probabilities for binary data (as the official code shows them), a draw from the
-        logistic mixture or normal otherwise."""
+        """Images ``(N, C, S, S)`` in [0, 1] sampled at ``temperature`` in [0, 1] (N =
+        ``num_samples`` >= 1, an ``int``): Bernoulli probabilities for binary data (as the official
+        code shows them), a draw from the logistic mixture or normal otherwise."""
         logits = self.sample_logits(num_samples, temperature, generator=generator)
         output = self.output_distribution(logits)
         if self.config.decoder_distribution == "bernoulli":
@@ -151,12 +201,14 @@ class NVAE(NVAETowers):
         if len(latents) != self.num_groups:
             raise ValueError(f"latents must hold one tensor per latent group ({self.num_groups}), "
                              f"got {len(latents)}")
-        batch = latents[0].shape[0] if latents[0].dim() == 4 else -1
+        batch = latents[0].shape[0] if isinstance(latents[0], torch.Tensor) and latents[0].dim() == 4 else -1
         for g, z in enumerate(latents):
             shape = self.latent_shape(g)
-            if tuple(z.shape) != (batch, *shape):
-                raise ValueError(f"latents[{g}] must have shape (B, {', '.join(map(str, shape))}) "
-                                 f"with the batch B of latents[0], got {tuple(z.shape)}")
+            if not isinstance(z, torch.Tensor) or tuple(z.shape) != (batch, *shape) or batch < 1:
+                raise ValueError(f"latents[{g}] must be a tensor of shape (B, {', '.join(map(str, shape))}), B >= 1, "
+                                 f"with the batch B of latents[0], got {tuple(getattr(z, 'shape', ())) or type(z)}")
+            if not torch.compiler.is_compiling() and not bool(torch.isfinite(z).all()):
+                raise ValueError(f"latents[{g}] holds NaN or infinite values")
         logits = self._top_down(batch, lambda group, state: latents[group.index].to(state))
         return self.output_distribution(logits)
 
@@ -187,6 +239,8 @@ class NVAE(NVAETowers):
         ``reconstruct(x2)`` (the path meets them up to rounding). ``steps`` >= 2. Use eval
         mode: the frames between the ends are decoded as one batch.
         """
+        self.check_images(x1)
+        self.check_images(x2)
         if x1.shape != x2.shape:
             raise ValueError(f"x1 and x2 must have the same shape, got {tuple(x1.shape)} and "
                              f"{tuple(x2.shape)}")
@@ -226,10 +280,15 @@ class NVAE(NVAETowers):
     def log_likelihood(self, x: torch.Tensor, num_samples: int = 1000,
                        generator: torch.Generator | None = None) -> torch.Tensor:
         """Importance-weighted lower bound on log p(x), ``(B,)`` nats per image:
-        ``logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K``. Run it in eval mode
-        (as the official evaluation does)."""
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        ``logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K`` with K =
+        ``num_samples`` >= 1. Run it in eval mode (as the official evaluation does).
+
+        ``x (B, C, S, S)`` must be what the decoder's likelihood is defined for (see
+        :meth:`check_likelihood_images`): binary {0, 1} images for a Bernoulli decoder (MNIST),
+        images on the ``num_x_bits`` grid (:meth:`quantize`) for a logistic mixture; anything else
+        raises ``ValueError`` rather than return a number that is no likelihood."""
+        num_samples = checked_count("num_samples", num_samples)
+        self.check_likelihood_images(x)
         log_weights = []
         for _ in range(num_samples):
             out = self(x, generator=generator)
@@ -260,6 +319,9 @@ class NVAE(NVAETowers):
         Args:
             progress: wraps the range of batch indices (e.g. a progress bar); none by default.
         """
+        checked_count("num_batches", num_batches)
+        checked_count("batch_size", batch_size)
+        checked_temperature(temperature)
         settings = [(bn.momentum, bn.num_batches_tracked.clone()) for bn in self._batch_norms]
         for bn in self._batch_norms:
             bn.momentum = None

@@ -26,6 +26,7 @@ from zoo.models.nvae.cells import DecoderCombiner, EncoderCombiner, ResidualCell
 from zoo.models.nvae.config import NVAEConfig
 from zoo.models.nvae.distributions import DiagonalNormal
 from zoo.models.nvae.flows import FlowPair
+from zoo.models.nvae.footprint import check_footprint
 from zoo.models.nvae.latents import LatentGroup
 from zoo.models.nvae.layers import WeightNormConv2d
 from zoo.models.nvae.plan import Cell, GroupPoint, LatentGroupPlan, plan_nvae
@@ -45,6 +46,7 @@ class NVAETowers(nn.Module):
         super().__init__()
         self.config = config
         self.plan = plan = plan_nvae(config)
+        check_footprint(config, plan)  # before a single tensor is allocated
         top = plan.top
         self.stem = WeightNormConv2d(config.image_channels, plan.preprocess[0].in_channels, 3,
                                      padding=1)
@@ -193,9 +195,11 @@ class NVAETowers(nn.Module):
                generator: torch.Generator | None) -> torch.Tensor:
         if noise is not None:
             eps = noise[g]
-            if tuple(eps.shape) != tuple(like.shape):
-                raise ValueError(f"noise for latent group {g} must have shape "
-                                 f"{tuple(like.shape)}, got {tuple(eps.shape)}")
+            if not isinstance(eps, torch.Tensor) or tuple(eps.shape) != tuple(like.shape):
+                raise ValueError(f"noise for latent group {g} must be a tensor of shape "
+                                 f"{tuple(like.shape)}, got {tuple(getattr(eps, 'shape', ())) or type(eps).__name__}")
+            if not torch.compiler.is_compiling() and not bool(torch.isfinite(eps).all()):
+                raise ValueError(f"noise for latent group {g} holds NaN or infinite values")
             return eps.to(dtype=like.dtype, device=like.device)
         return torch.randn(like.shape, dtype=like.dtype, device=like.device, generator=generator)
 

@@ -173,6 +173,8 @@ class PWCNet(nn.Module):
     def __init__(self, context: bool = True, channel_order: str = "BGR", max_displacement: int = 4,
                  pipeline: str = "nvlabs") -> None:
         super().__init__()
+        if not isinstance(context, bool):  # a JSON "false" is a true string
+            raise ValueError(f"context must be true or false, got {context!r}")
         if channel_order not in ("BGR", "RGB"):
             raise ValueError(f"channel_order must be 'BGR' or 'RGB', got {channel_order!r}")
         if not isinstance(max_displacement, int) or not 1 <= max_displacement <= MAX_DISPLACEMENT_LIMIT:
@@ -308,6 +310,9 @@ class PWCNet(nn.Module):
             raise ValueError(f"{name} must be a (B, 3, H, W) RGB (or (B, 1, H, W) grayscale) tensor, got {shape}")
         if not image.is_floating_point():
             raise ValueError(f"{name} must be a float tensor in [0, 1], got dtype {image.dtype}")
+        if image.numel() == 0:
+            raise ValueError(f"{name} holds no pixels: a batch of at least one image of at least 1x1 px, got "
+                             f"{tuple(image.shape)}")
         if not torch.compiler.is_compiling():  # a value check is data-dependent control flow, not traceable
             _check_values(name, image)
         return image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image

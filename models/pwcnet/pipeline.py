@@ -106,6 +106,6 @@ PIPELINES: dict[str, Pipeline] = {p.name: p for p in (
 
 def pipeline_named(name: str) -> Pipeline:
     """The pipeline ``name`` (a key of :data:`PIPELINES`)."""
-    if name not in PIPELINES:
+    if not isinstance(name, str) or name not in PIPELINES:
         raise ValueError(f"pipeline must be one of {', '.join(map(repr, PIPELINES))}, got {name!r}")
     return PIPELINES[name]

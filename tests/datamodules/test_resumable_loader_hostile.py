@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.datamodules.test_mid_epoch_resume import EVERY, KILL_AT, fit_config
-from tests.hostile._support import assert_one_line_error, call_cli
+from tests.support.hostile import assert_one_line_error, call_cli
 from zoo.datamodules.resumable_loader import ResumableLoader
 
 pytestmark = pytest.mark.hostile

@@ -41,7 +41,8 @@ ARCHITECTURE = Architecture(
     description="NVAE deep hierarchical VAE (Vahdat & Kautz, NeurIPS 2020); default config: "
                 "the MNIST model, 33.36 M parameters",
     usage=("images = net.sample(16, temperature=0.7)  # (16, C, S, S) in [0, 1]\n"
-           "nll = net.log_likelihood(net.quantize(x), num_samples=100)  # nats per image"),
+           "log_px = net.log_likelihood(net.quantize(x), num_samples=100)  # log p(x), nats per image "
+           "(MNIST models: binary x, torch.bernoulli of grey digits)"),
     command="zoo sample nvae --weights {weights} -n 64 -t 0.7 -o samples.png",
     tags=("vae", "nvae", "image-generation", "pytorch"),
     task=IMAGE_GENERATION,

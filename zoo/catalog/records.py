@@ -107,6 +107,7 @@ class WeightsInfo:
     hf_revision: str | None = None
 
     def __post_init__(self) -> None:
+        _check_field_types(self)
         object.__setattr__(self, "urls", tuple(self.urls))
         for attr in ("config", "input_convention", "metrics", "measured"):
             object.__setattr__(self, attr, _frozen(getattr(self, attr)))
@@ -251,6 +252,46 @@ class Architecture:
         return importlib.import_module(self.converter) if self.converter else None
 
 
+
+
+_TEXT_FIELDS = ("name", "layout", "license", "source", "paper", "metrics_source", "measured_source", "recipe")
+_OPTIONAL_TEXT_FIELDS = ("sha256", "git_sha1", "manual_download", "bundled", "file_name", "hf_repo", "hf_revision")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_field_types(info: WeightsInfo) -> None:
+    """ValueError naming the record and the first field whose value is not of its type (a
+    record read from a folder's or a Hub repository's metadata is untrusted JSON)."""
+    def fail(name: str, expected: str) -> None:
+        raise ValueError(f"{info.name}: {name} must be {expected}, got {_shown(getattr(info, name))}")
+
+    for name in _TEXT_FIELDS:
+        if not isinstance(getattr(info, name), str):
+            fail(name, "a string")
+    for name in _OPTIONAL_TEXT_FIELDS:
+        if not isinstance(getattr(info, name), (str, type(None))):
+            fail(name, "a string or null")
+    for name in ("num_params", "file_size"):
+        value = getattr(info, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            fail(name, "a whole number >= 0 or null")
+    if not isinstance(info.urls, (list, tuple)) or not all(isinstance(url, str) for url in info.urls):
+        fail("urls", "a list of strings")
+    for name in ("config", "input_convention"):
+        if not isinstance(getattr(info, name), Mapping):
+            fail(name, "an object (a mapping of names to values)")
+    for name in ("metrics", "measured"):
+        figures = getattr(info, name)
+        valid = isinstance(figures, Mapping) and all(
+            isinstance(values, Mapping) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values())
+            for values in figures.values())
+        if not valid:
+            fail(name, "an object {dataset: {metric: number}}")
 
 
 def _figures(figures: Mapping[str, Mapping[str, float]]) -> str:

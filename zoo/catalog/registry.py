@@ -100,7 +100,8 @@ def architecture(name: str) -> Architecture:
     _load_catalog()
     arch = split_name(name)[0]
     if arch not in _ARCHITECTURES:
-        raise KeyError(f"unknown architecture {arch!r}; available: {', '.join(sorted(_ARCHITECTURES))}")
+        shown = arch if arch.isidentifier() else name  # "../../bogus" splits at a dot into ''
+        raise KeyError(f"unknown architecture {shown!r}; available: {', '.join(sorted(_ARCHITECTURES))}")
     return _ARCHITECTURES[arch]
 
 

@@ -22,7 +22,10 @@ from zoo.catalog.records import IMAGE_GENERATION, OPTICAL_FLOW
 if TYPE_CHECKING:
     from zoo.catalog.records import Architecture
 
-__all__ = ["COLUMNS", "add_parser", "run"]
+__all__ = ["COLUMNS", "MAX_SYNTHETIC_PAIRS", "add_parser", "run"]
+
+#: pairs of --data synthetic (rendered into a temporary Sintel-layout tree before the evaluation)
+MAX_SYNTHETIC_PAIRS = 10_000
 
 #: (row key, heading) of the table; columns without any value are left out.
 COLUMNS = (("dataset", "dataset"), ("sequence", "sequence"), ("metric", "metric"), ("unit", "unit"), ("ours", "ours"),
@@ -67,6 +70,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check_synthetic(args: argparse.Namespace) -> None:
+    """``--synthetic-size``: each side at least PWC-Net's 64 px, the frame within the pixels one
+    ``zoo flow`` forward takes by default; ``--synthetic-pairs`` at most :data:`MAX_SYNTHETIC_PAIRS`."""
+    from zoo.cli.flow import DEFAULT_MAX_PIXELS, MEGABYTES_PER_MEGAPIXEL
+
+    height, width = args.synthetic_size
+    if min(height, width) < 64 or height * width > DEFAULT_MAX_PIXELS:
+        raise ValueError(f"--synthetic-size {height} {width}: H and W must be >= 64 px and H x W at most "
+                         f"{DEFAULT_MAX_PIXELS:,} px (a forward takes about {MEGABYTES_PER_MEGAPIXEL} MB per "
+                         f"megapixel), got {height * width:,} px")
+    if args.synthetic_pairs > MAX_SYNTHETIC_PAIRS:
+        raise ValueError(f"--synthetic-pairs must be at most {MAX_SYNTHETIC_PAIRS:,} (they are written to disk "
+                         f"first), got {args.synthetic_pairs:,}")
+
+
 def _protocols(task: str | None) -> Mapping[str, Any] | None:
     """The evaluation sets of a task (:data:`zoo.catalog.records.TASKS`), by name; None for other tasks."""
     from zoo.measure.evaluation import flow_protocols, image_protocols
@@ -90,6 +108,7 @@ def _check_args(args: argparse.Namespace, arch: Architecture) -> list[str]:
                           ("--batch-size", args.batch_size), ("--synthetic-pairs", args.synthetic_pairs)):
         if value is not None and value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
+    _check_synthetic(args)
     if arch.task == IMAGE_GENERATION and not args.data_dir:
         raise ValueError(f"--data-dir is needed: the folder of the {names[0]} files")
     return names
@@ -97,9 +116,9 @@ def _check_args(args: argparse.Namespace, arch: Architecture) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the weights, evaluate every set, print the table and write / record it as asked."""
-    import zoo
     from zoo.catalog.registry import architecture, split_name, weights_info
     from zoo.measure.evaluation import with_published
+    from zoo.weights.loader import load_trained
 
     arch, tag = architecture(args.name), split_name(args.name)[1]
     names = _check_args(args, arch)
@@ -107,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.record and not (info and info.bundled):
         raise ValueError(f"--record keeps figures of bundled weights only; {args.name} "
                          f"{'with --weights' if args.weights else 'is not bundled'}")
-    network = zoo.load(args.name, weights=args.weights, map_location=args.device)
+    network = load_trained(args.name, weights=args.weights, map_location=args.device)
     rows = (_flow_rows if arch.task == OPTICAL_FLOW else _nll_rows)(args, network, names)
     rows = with_published(rows, info.metrics if info else {})
     _report(args, info, rows, arch.task)

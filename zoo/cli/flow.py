@@ -37,7 +37,7 @@ from zoo.datamodules.files.outputs import FileIdentity, check_outputs, local_fil
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEFAULT_MAX_PIXELS", "FRAME_SUFFIXES", "MEGABYTES_PER_MEGAPIXEL", "add_parser", "run"]
+__all__ = ["DEFAULT_MAX_PIXELS", "FRAME_SUFFIXES", "MEGABYTES_PER_MEGAPIXEL", "add_parser", "pairs_per_forward", "run"]
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
 FLOW_SUFFIXES = (".flo", ".png", ".pfm")
@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
         check_outputs(_frames_outputs(frames, Path(args.output), bool(args.png)),
                       [("--frames", frame) for frame in frames] + local_files({"--weights": args.weights}))
         size = _common_size(frames)
-        pairs_per_forward = _pairs_per_forward(frames[0], size, args)
+        batch = pairs_per_forward(frames[0], size, args)
         network = load_network(args)
-        return _flow_of_frames(network, frames, Path(args.output), bool(args.png), pairs_per_forward, args)
+        return _flow_of_frames(network, frames, Path(args.output), bool(args.png), batch, args)
     _check_png_flag(args.png, frames_mode=False)
     _check_writable("-o", Path(args.output), suffixes=FLOW_SUFFIXES)
     if args.png:
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"-o": args.output, **({"--png": args.png} if args.png else {})},
                   [("IMG1", first), ("IMG2", second), *local_files({"--weights": args.weights})])
     size = _common_size([first, second])
-    _pairs_per_forward(first, size, args)
+    pairs_per_forward(first, size, args)
     image1, image2 = read_frame(first), read_frame(second)
     network = load_network(args)
     flow = estimate(network, image1[None], image2[None], args)[0]
@@ -180,7 +180,7 @@ def _common_size(frames: list[Path]) -> tuple[int, int]:
     return size
 
 
-def _pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespace) -> int:
+def pairs_per_forward(path: Path, size: tuple[int, int], args: argparse.Namespace) -> int:
     """How many frame pairs of ``size`` (width, height) one forward may take within ``--max-pixels``
     (at most ``--batch-size``); raises ValueError, naming ``path`` and the ``--max-size`` that
     fits, when not even one does."""
@@ -209,7 +209,9 @@ def _check_png_flag(png: Any, frames_mode: bool) -> None:
 
 
 def _natural_key(path: Path) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+    """``frame10.png`` after ``frame9.png``: runs of ASCII digits compare as numbers (``str.isdigit``
+    also holds for ``²``, which ``int`` refuses); the parts alternate text, number, text, ..."""
+    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"([0-9]+)", path.name))]
 
 
 def _list_frames(folder: Path) -> list[Path]:

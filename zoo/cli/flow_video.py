@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     _check(args)
     info = video_info(args.video)
+    from zoo.cli.flow import pairs_per_forward  # flow imports this module: import when run
+
+    args.batch_size = pairs_per_forward(Path(args.video), (info.width, info.height), args)
     inputs = [("--video", args.video), *local_files({"--weights": args.weights})]
     if args.video_out:
         check_output_file("--video-out", args.video_out, CONTAINERS, inputs)

@@ -33,13 +33,14 @@ def _print_rows(rows: list[tuple[str, str]]) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from zoo.catalog.records import HUB_PREFIX
     from zoo.catalog.registry import architecture, list_weights, local_model, split_name, weights_info
 
     local = local_model(args.name)
-    if local is not None and local.is_dir():
-        from zoo.weights.hf_hub import folder_weights  # reads safetensors through torch: only for folders
+    if args.name.startswith(HUB_PREFIX) or (local is not None and local.is_dir()):
+        from zoo.weights.hf_hub import folder_weights, hub_weights  # read safetensors through torch: only here
 
-        arch_name, _, info = folder_weights(local)
+        arch_name, _, info = hub_weights(args.name) if local is None else folder_weights(local)
         _print_rows([("architecture", arch_name), *info.as_rows()])
         return 0
     arch_name, tag = split_name(args.name)

@@ -29,9 +29,11 @@ if TYPE_CHECKING:
 
     from zoo.models.nvae.network import NVAE
 
-__all__ = ["BINARIZE_MODES", "add_parser", "mnist_test_digits", "model_images", "parse_groups"]
+__all__ = ["BINARIZE_MODES", "MAX_STEPS", "add_parser", "mnist_test_digits", "model_images", "parse_groups"]
 
 BINARIZE_MODES = ("threshold", "sample", "none")
+#: frames of ``zoo interpolate``'s one row (a 256-px model's row is then 65,536 px wide)
+MAX_STEPS = 254
 _MNIST_TEST_IMAGES = "t10k-images-idx3-ubyte"
 
 
@@ -70,7 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "(NVAE.interpolate); the row shows IMG1, the frames, IMG2.")
     _add_common(inter)
     inter.add_argument("images", nargs=2, metavar="IMG", help="the two images")
-    inter.add_argument("--steps", type=int, default=8, help="frames, endpoints included (default 8)")
+    inter.add_argument("--steps", type=int, default=8, help="frames, endpoints included: 2 to 254 (default 8)")
     inter.add_argument("--groups", default=None, help="latent groups to interpolate, decoder "
                        "order (0 = coarsest), e.g. 0-3,7; the others keep IMG1's (default all)")
     inter.set_defaults(func=run_interpolate)
@@ -192,11 +194,12 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     """Encode and decode the inputs, write inputs and reconstructions as one grid."""
     import torch
 
-    from zoo.cli.sample import load_generator
+    from zoo.cli.sample import check_temperature_option, load_generator
     from zoo.datamodules.files.atomic import write_png
     from zoo.datamodules.images.grid import image_grid
 
     _check_output(args)
+    check_temperature_option(args.temperature)
     if args.columns < 1:
         raise ValueError(f"--columns must be >= 1, got {args.columns}")
     network = load_generator(args.name, args.weights, args.device, "reconstruct")
@@ -220,6 +223,8 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from zoo.datamodules.images.grid import image_grid
 
     _check_output(args)
+    if not 2 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps must be in [2, {MAX_STEPS}] (frames of one row, endpoints included), got {args.steps:,}")
     groups = None if args.groups is None else parse_groups(args.groups)
     network = load_generator(args.name, args.weights, args.device, "interpolate")
     generator = torch.Generator().manual_seed(args.seed)

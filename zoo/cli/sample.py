@@ -18,7 +18,7 @@ from zoo.models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES
 if TYPE_CHECKING:
     from zoo.models.nvae.network import NVAE
 
-__all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "add_parser", "load_generator", "run"]
+__all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "add_parser", "check_temperature_option", "load_generator", "run"]
 
 MAX_SAMPLES = 10_000  # images in one grid; refused before anything is loaded
 MAX_GRID_PIXELS = 1 << 28  # pixels of the grid (about 800 MB as RGB), checked once the image size is known
@@ -60,12 +60,19 @@ def _check_args(args: argparse.Namespace) -> None:
 
     if not 1 <= args.num_samples <= MAX_SAMPLES:
         raise ValueError(f"--num-samples must be in [1, {MAX_SAMPLES:,}] (one PNG grid), got {args.num_samples:,}")
-    if not 0.0 <= args.temperature <= 1.0:
-        raise ValueError(f"--temperature must be in [0, 1], got {args.temperature}")
+    check_temperature_option(args.temperature)
     if args.batch_size < 1 or args.readjust_batches < 1:
         raise ValueError("--batch-size and --readjust-batches must be >= 1")
     check_output_file("-o", args.output, (".png",), local_files({"NAME": args.name, "--weights": args.weights}))
     torch_device(args.device)
+
+
+def check_temperature_option(temperature: float) -> None:
+    """``--temperature`` in the range the network takes (:data:`~zoo.models.nvae.latents.MAX_TEMPERATURE`)."""
+    from zoo.models.nvae.latents import MAX_TEMPERATURE
+
+    if not 0.0 <= temperature <= MAX_TEMPERATURE:
+        raise ValueError(f"--temperature must be in [0, {MAX_TEMPERATURE:g}], got {temperature}")
 
 
 def _readjust_progress(batches: range) -> Iterable[int]:
@@ -78,16 +85,17 @@ def _readjust_progress(batches: range) -> Iterable[int]:
 def load_generator(name: str, weights: str | None, device: str, command: str) -> NVAE:
     """The image-generation network ``name`` (``nvae.TAG``, or ``nvae`` with a ``weights`` file) on
     ``device``, in eval mode; ``ValueError`` naming ``command`` for an architecture of another task
-    (checked before loading where the name is a registry name)."""
-    import zoo
+    (checked before loading where the name is a registry name), and for a name without weights
+    (never an untrained network)."""
     from zoo.catalog.records import IMAGE_GENERATION
     from zoo.catalog.registry import architecture, local_model
     from zoo.weights.hf_hub import is_hub_name
+    from zoo.weights.loader import load_trained
 
     # a Hub repository or a local folder / file names its architecture itself
     if not is_hub_name(name) and local_model(name) is None:
         architecture(name).require_task(IMAGE_GENERATION, f"zoo {command}")
-    network = zoo.load(name, weights=weights, map_location=device)
+    network = load_trained(name, weights=weights, map_location=device)
     architecture(network.zoo_record.arch).require_task(IMAGE_GENERATION, f"zoo {command}")
     return network
 

@@ -37,7 +37,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import sys
+from argparse import ArgumentError
 from typing import Any
 
 import pytorch_lightning as pl
@@ -50,8 +52,8 @@ from zoo.cli.run_lock import run_folder_lock
 from zoo.weights.checkpoint import read_checkpoint
 from zoo.weights.loader import load_weights_into
 
-__all__ = ["ZooCLI", "ZooTrainer", "check_same_module", "current_class_path", "default_logger",
-           "monitor_after_validation", "root_checkpoints", "run_lightning_cli"]
+__all__ = ["MIN_LIGHTNING", "ZooCLI", "ZooTrainer", "check_resumable", "check_same_module", "current_class_path",
+           "default_logger", "monitor_after_validation", "root_checkpoints", "run_lightning_cli"]
 
 
 class ZooTrainer(pl.Trainer):
@@ -105,14 +107,23 @@ class ZooCLI(LightningCLI):
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or not os.path.isfile(ckpt_path):
             return
-        hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
+        checkpoint = read_checkpoint(ckpt_path)
+        check_resumable(ckpt_path, checkpoint)
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
         hparams.pop("_instantiator", None)
         if "_class_path" in hparams:
             saved = current_class_path(hparams.pop("_class_path"))
             check_same_module(ckpt_path, saved, self.config[subcommand].get("model"))
             hparams = {"class_path": saved, "dict_kwargs": hparams}
+        elif hparams:  # saved by a Trainer outside LightningCLI: the init arguments of the config's class
+            hparams = {"class_path": getattr(self.config[subcommand].get("model"), "class_path", None),
+                       "init_args": hparams}
         if hparams:
-            self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+            try:
+                self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+            except (ArgumentError, SystemExit) as error:  # jsonargparse reports over many lines
+                raise ValueError(f"--ckpt_path {ckpt_path}: its hyper_parameters do not fit the config's model: "
+                                 f"{str(error).strip().splitlines()[0] if str(error).strip() else error}") from None
 
     def before_fit(self) -> None:
         if self.config[self.subcommand].get("ckpt_path"):
@@ -123,6 +134,27 @@ def current_class_path(class_path: str) -> str:
     """``class_path`` as the package names it today: ``models.…`` and ``datamodules.…``, the import
     names of zoo 0.1 checkpoints, become ``zoo.models.…`` and ``zoo.datamodules.…``."""
     return f"zoo.{class_path}" if class_path.startswith(("models.", "datamodules.")) else class_path
+
+
+#: the oldest Lightning whose checkpoints resume here: 2.0 saves every loop's state (``loops``)
+#: as this Lightning reads it; older ones lack it or lay it out otherwise
+MIN_LIGHTNING = (2, 0)
+
+
+def check_resumable(ckpt_path: str, checkpoint: dict[str, Any]) -> None:
+    """Raise ValueError unless ``checkpoint`` is a Lightning >= 2.0 training checkpoint (one that
+    ``zoo fit`` writes): a bare state dict, or a checkpoint of Lightning 1.x, would fail deep in
+    the restore (or resume at a wrong place); its weights can still start a run, with
+    ``--model.weights``."""
+    version = str(checkpoint.get("pytorch-lightning_version", ""))
+    parts = re.match(r"(\d+)\.(\d+)", version)
+    start = f"to start a new run from its weights, pass it as --model.weights {ckpt_path} instead"
+    if parts is None:
+        raise ValueError(f"--ckpt_path {ckpt_path}: not a Lightning training checkpoint (no pytorch-lightning_version); "
+                         f"{start}")
+    if tuple(map(int, parts.groups())) < MIN_LIGHTNING or "loops" not in checkpoint:
+        raise ValueError(f"--ckpt_path {ckpt_path}: written by Lightning {version}; zoo fit resumes checkpoints of "
+                         f"Lightning >= {'.'.join(map(str, MIN_LIGHTNING))} (with their loop state); {start}")
 
 
 def check_same_module(ckpt_path: str, saved: str, model_config: Any) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from zoo.datamodules.files.atomic import write_atomic
+from zoo.datamodules.files.download import is_offline
 from zoo.datamodules.files.outputs import check_outputs, local_files
 from zoo.publish.card import model_card
 from zoo.weights.checkpoint import save_weights
@@ -75,6 +76,17 @@ def save_pretrained(model_or_name: torch.nn.Module | str | os.PathLike, director
     return directory
 
 
+def _check_online(repo_id: str) -> None:
+    """An upload is the one thing offline mode cannot serve from a cache: refuse it before any request."""
+    from huggingface_hub import constants
+
+    offline = [name for name, set_ in (("ZOO_OFFLINE", is_offline()), ("HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE))
+               if set_]
+    if offline:
+        raise OSError(f"cannot push to {repo_id}: {' and '.join(offline)} set (offline mode); nothing was sent. "
+                      f"Unset it to push, or keep the folder with zoo.save_pretrained")
+
+
 def push_to_hub(model_or_name: torch.nn.Module | str | os.PathLike, repo_id: str, *, private: bool | None = None,
                 token: str | None = None, commit_message: str | None = None, arch: str | None = None) -> str:
     """Create (if needed) the Hub model repository ``repo_id`` and commit the
@@ -85,12 +97,14 @@ def push_to_hub(model_or_name: torch.nn.Module | str | os.PathLike, repo_id: str
 
     Raises:
         ValueError: ``repo_id`` is not ``ORG/NAME``.
+        OSError: offline (``ZOO_OFFLINE`` or ``HF_HUB_OFFLINE`` set): refused before any request.
         huggingface_hub.errors.HfHubHTTPError: the Hub refused (no token, no write access, ...).
     """
     from huggingface_hub import CommitOperationAdd, HfApi
 
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise ValueError(f"{repo_id!r}: expected a Hub repository ORG/NAME")
+    _check_online(repo_id)
     network = as_model(model_or_name, arch=arch)
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="zoo-push-") as tmp:

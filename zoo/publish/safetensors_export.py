@@ -17,7 +17,7 @@ import torch
 
 from zoo.catalog.registry import architecture
 from zoo.datamodules.files.outputs import check_output_file, check_outputs, local_files
-from zoo.weights.checkpoint import read_checkpoint, save_weights, to_state_dict
+from zoo.weights.checkpoint import load_state_dict_strict, read_checkpoint, save_weights, to_state_dict
 from zoo.weights.loader import as_model
 
 __all__ = ["export_weights"]
@@ -43,8 +43,9 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
 
     Raises:
         ValueError: the file names no architecture and ``arch`` is not given, its keys do not fit
-            the architecture, ``out_path`` does not end in ``.safetensors`` or names the same
-            file as ``ckpt_path`` (:mod:`zoo.datamodules.files.outputs`).
+            the architecture, a tensor holds NaN or infinity, or values beyond ``dtype``'s range
+            (float16: 65504), naming the key (nothing is written); ``out_path`` does not end in
+            ``.safetensors`` or names the same file as ``ckpt_path`` (:mod:`zoo.datamodules.files.outputs`).
     """
     check_output_file("out_path", out_path, (".safetensors",), local_files({"ckpt_path": ckpt_path}))
     if not Path(ckpt_path).expanduser().is_file():
@@ -58,7 +59,7 @@ def export_weights(ckpt_path: str | os.PathLike, out_path: str | os.PathLike,
     state, config = to_state_dict(spec, checkpoint, source=str(ckpt_path))
     config = {**spec.default_config, **config}
     network = spec.build(**config)  # proves that the weights fit before anything is written
-    network.load_state_dict(state, strict=True)
+    load_state_dict_strict(network, state, source=str(ckpt_path))
     meta = dict(info or {})
     for key in ("global_step", "epoch"):
         if key in checkpoint and key not in meta:

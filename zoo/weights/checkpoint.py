@@ -30,6 +30,7 @@ from zoo.models.state_dict import check_fits, state_dict_of
 
 __all__ = [
     "LIGHTNING_LAYOUT",
+    "WEIGHT_DTYPES",
     "ZOO_LAYOUT",
     "load_state_dict_strict",
     "read_checkpoint",
@@ -212,6 +213,10 @@ def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor]
         config: the builder keywords that rebuild the network.
         info: provenance, recipe, metrics (JSON-serialisable).
         dtype: cast floating-point tensors to this type (e.g. ``torch.float16``) to save space.
+
+    Raises:
+        ValueError: a tensor holds NaN or infinity, or values beyond ``dtype``'s range (float16:
+            |w| > 65504, which it would store as infinity), naming the key; nothing is written.
     """
     from safetensors.torch import save_file
 
@@ -219,8 +224,10 @@ def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor]
     tensors = {}
     for key, value in state_dict.items():
         value = value.detach().cpu()
-        if dtype is not None and value.is_floating_point():
-            value = value.to(dtype)
+        if value.is_floating_point():
+            _check_storable(path, key, value, dtype)
+            if dtype is not None:
+                value = value.to(dtype)
         tensors[key] = value.contiguous()
     metadata = {
         _META_ARCH: arch,
@@ -230,6 +237,20 @@ def save_weights(path: str | os.PathLike, state_dict: Mapping[str, torch.Tensor]
     with atomic_output(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return path
+
+
+def _check_storable(path: Path, key: str, value: torch.Tensor, dtype: torch.dtype | None) -> None:
+    """Refuse to write a tensor that is not finite, or that ``dtype`` cannot hold."""
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{path}: not written: tensor {key!r} holds NaN or infinite values (a diverged run?)")
+    if dtype is None or not dtype.is_floating_point:
+        return
+    largest = float(value.abs().max()) if value.numel() else 0.0
+    limit = torch.finfo(dtype).max
+    if largest > limit:
+        raise ValueError(f"{path}: not written: tensor {key!r} holds values up to {largest:.6g}, beyond {dtype}'s "
+                         f"largest {limit:g}, which it would store as infinity; keep float32 (zoo export --fp32, "
+                         f"or dtype=None)")
 
 
 def _lightning_network_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
@@ -286,14 +307,38 @@ def _check_layout(source: str, found: str, expected: str | None) -> None:
         raise ValueError(f"{source}: expected a file in layout {expected!r}, found layout {found!r}")
 
 
+#: dtypes a floating-point entry of a network may be stored in: casting them to float32 keeps
+#: their value. Integers would truncate, bool saturate, complex drop the imaginary part; float8
+#: holds too little (and torch cannot test it for NaN).
+WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _check_dtypes(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], source: str) -> None:
+    """A stored tensor must be of the network entry's kind: a float of :data:`WEIGHT_DTYPES` for a
+    floating-point entry, an integer for an integer one (``num_batches_tracked``)."""
+    for key, value in state.items():
+        if key not in own:
+            continue
+        if own[key].is_floating_point():
+            if value.dtype not in WEIGHT_DTYPES:
+                raise ValueError(f"{source}: tensor {key!r} is stored as {value.dtype}; weights must be "
+                                 f"float16, bfloat16, float32 or float64 (a file re-saved in another type "
+                                 f"has lost their values)")
+        elif value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise ValueError(f"{source}: tensor {key!r} is stored as {value.dtype}; the network holds an "
+                             f"integer count there ({own[key].dtype})")
+
+
 def load_state_dict_strict(network: torch.nn.Module, state: Mapping[str, torch.Tensor], *,
                            source: str, strict: bool = True) -> None:
     """``network.load_state_dict`` with an error that lists every missing, unexpected or
-    mis-shaped key, and that names the first tensor holding NaN or infinity (the tensors are
-    cast to each entry's dtype)."""
+    mis-shaped key, that names the first tensor of a dtype other than the entry's kind (see
+    :data:`WEIGHT_DTYPES`) and the first tensor holding NaN or infinity (the tensors are cast to
+    each entry's dtype)."""
     own = network.state_dict()
     check_fits({k: v.shape for k, v in own.items()}, state, what=f"{source}: weights do not fit the network",
                strict=strict)
+    _check_dtypes(own, state, source)
     for key, value in state.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise ValueError(f"{source}: tensor {key!r} holds NaN or infinite values (a corrupt file or a diverged run)")

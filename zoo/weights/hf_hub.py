@@ -17,6 +17,7 @@ same commit: the revision is resolved once, by the first file.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,21 @@ def parse_hub_name(text: str) -> tuple[str, str | None]:
     """
     repo_id, at, revision = text.removeprefix(HUB_PREFIX).partition("@")
     org, _, name = repo_id.partition("/")
-    if not is_hub_name(text) or not org or not name or "/" in name or (at and not revision):
-        raise ValueError(f"{text!r}: expected hf-hub:ORG/NAME or hf-hub:ORG/NAME@REVISION")
+    if not is_hub_name(text) or not _HUB_PART.fullmatch(org) or not _HUB_PART.fullmatch(name) or (at and not revision):
+        raise ValueError(f"{text!r}: expected hf-hub:ORG/NAME or hf-hub:ORG/NAME@REVISION (ORG and NAME of letters, "
+                         f"digits, '-', '_', '.')")
+    if at and not _is_ref_name(revision):
+        raise ValueError(f"{text!r}: revision {revision!r} is no branch, tag or commit name")
     return repo_id, revision or None
+
+
+def _is_ref_name(revision: str) -> bool:
+    """Whether ``revision`` is a valid git ref name (``git check-ref-format``'s rules that matter
+    here: no ``..``, no leading or trailing ``/`` or ``.``, no control characters, spaces or
+    ``~^:?*[\\``): anything else could reach outside the Hub cache's ``refs/`` folder."""
+    return (not revision.startswith(("/", ".")) and not revision.endswith(("/", ".", ".lock"))
+            and ".." not in revision and "//" not in revision and "@{" not in revision
+            and not any(c in _REF_FORBIDDEN or ord(c) < 32 or ord(c) == 127 for c in revision))
 
 
 def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
@@ -105,6 +118,8 @@ def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
         raise FileUnavailableError(f"{where}: the Hub answered {error}") from None
 
 
+_HUB_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # the Hub's repository name rule, roughly
+_REF_FORBIDDEN = set(" ~^:?*[\\")
 _MAX_CONFIG_BYTES = 1 << 20  # a zoo config.json is a few kB; refuse to parse a huge one
 
 
@@ -124,6 +139,9 @@ def read_config(path: Path) -> tuple[str, dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("architecture"), str) \
             or not isinstance(data.get("config"), dict):
         raise ValueError(f"{path}: a zoo config.json needs 'architecture' (a name) and 'config' (an object)")
+    if not data["architecture"].isidentifier():
+        raise ValueError(f"{path}: 'architecture' must be an architecture name such as pwcnet or nvae, "
+                         f"got {data['architecture'][:80]!r}")
     return data["architecture"], data["config"]
 
 
@@ -140,7 +158,20 @@ def _read_pretrained(name: str, config_path: Path, weights_path: Path) -> tuple[
     if metadata["arch"] != arch or metadata["config"] != config:
         raise ValueError(f"{name}: {CONFIG_FILE} ({arch}, {config}) disagrees with the metadata of {WEIGHTS_FILE} "
                          f"({metadata['arch']}, {metadata['config']})")
-    return arch, config, metadata["info"].get("record") or {}
+    record = metadata["info"].get("record") or {}
+    if not isinstance(record, dict):
+        raise ValueError(f"{weights_path}: metadata 'zoo.info' key 'record' must be a JSON object, "
+                         f"got {type(record).__name__}")
+    return arch, config, record
+
+
+def _record(name: str, record: dict[str, Any], config: dict[str, Any], weights_path: Path, **fields: Any) -> WeightsInfo:
+    """The weight record of a zoo folder or repository; ValueError naming the file and the field
+    of its metadata's record that has the wrong type."""
+    try:
+        return WeightsInfo.from_description(name, {**record, "config": config}, **fields)
+    except ValueError as error:
+        raise ValueError(f"{weights_path}: metadata 'zoo.info' key 'record': {error}") from None
 
 
 def hub_weights(name: str) -> tuple[str, Path, WeightsInfo]:
@@ -159,8 +190,7 @@ def hub_weights(name: str) -> tuple[str, Path, WeightsInfo]:
     commit = config_path.parent.name  # huggingface_hub's snapshot folder is named by the commit
     weights_path = download(repo_id, WEIGHTS_FILE, commit)
     arch, config, record = _read_pretrained(name, config_path, weights_path)
-    info = WeightsInfo.from_description(name, {**record, "config": config},
-                                        hf_repo=repo_id, hf_revision=revision)
+    info = _record(name, record, config, weights_path, hf_repo=repo_id, hf_revision=revision)
     return arch, weights_path, info
 
 
@@ -177,5 +207,5 @@ def folder_weights(folder: Path) -> tuple[str, Path, WeightsInfo]:
         raise FileNotFoundError(f"{folder}: no {' or '.join(missing)} in this folder; a zoo model folder (written by "
                                 f"zoo.save_pretrained) holds {CONFIG_FILE} and {WEIGHTS_FILE}")
     arch, config, record = _read_pretrained(str(folder), folder / CONFIG_FILE, folder / WEIGHTS_FILE)
-    info = WeightsInfo.from_description(str(folder), {**record, "config": config})
+    info = _record(str(folder), record, config, folder / WEIGHTS_FILE)
     return arch, folder / WEIGHTS_FILE, info

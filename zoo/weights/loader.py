@@ -17,6 +17,7 @@ from zoo.catalog.registry import (
     all_architectures,
     architecture,
     bundled_weights,
+    list_weights,
     local_model,
     resolve_import,
     split_name,
@@ -27,7 +28,7 @@ from zoo.weights.cache import cache_target, weights_file
 from zoo.weights.checkpoint import load_state_dict_strict, read_checkpoint, to_state_dict
 from zoo.weights.hf_hub import folder_weights, hub_weights, is_hub_name
 
-__all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "load_weights_into"]
+__all__ = ["ModelRecord", "as_model", "check_names_weights", "import_weights", "load", "load_module", "load_trained", "load_weights_into"]
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,15 @@ def _resolve(name: str, weights: str | os.PathLike | None) -> tuple[Architecture
         return arch, *folder_weights(path)[1:]
     if os.sep in source or path.suffix in {".pth", ".tar", ".pt", ".ckpt", ".safetensors", ".pytorch"}:
         raise FileNotFoundError(f"weights file {source} does not exist")
-    info = weights_info(f"{arch_name}.{source}" if "." not in source else source)
+    # "things" is a tag of arch_name; "pwcnet" or "pwcnet.things" is a full name (a bare architecture: its default)
+    info = weights_info(source if "." in source or _is_architecture(source) else f"{arch_name}.{source}")
     if info.arch != arch_name:
         raise ValueError(f"weights {info.name!r} belong to {info.arch!r}, not {arch_name!r}")
     return arch, weights_file(info, bundled_alternatives=bundled_weights(arch_name)), info
+
+
+def _is_architecture(name: str) -> bool:
+    return name in {arch.name for arch in all_architectures()}
 
 
 def _untrained_record(arch: str) -> WeightsInfo:
@@ -217,6 +223,31 @@ def load(name: str, weights: str | os.PathLike | None = None, *, map_location: A
     return network.eval()
 
 
+def check_names_weights(name: str, weights: str | os.PathLike | None) -> None:
+    """Refuse ``name`` + ``weights`` that :func:`load` would build untrained: a bare architecture
+    name without default weights (``"nvae"``) and no ``weights``. The message lists the weight
+    sets to choose from.
+
+    Raises:
+        ValueError: as above.
+    """
+    if weights is not None or is_hub_name(name) or local_model(name) is not None:
+        return
+    arch_name, tag = split_name(name)
+    if tag is None and _named_architecture(name).default_weights is None:
+        raise ValueError(f"{name!r} has no default weights and would run untrained (random initialisation); "
+                         f"name a weight set: {', '.join(list_weights(arch_name)) or 'none registered'}, "
+                         f"or give a weight file or hf-hub: name")
+
+
+def load_trained(name: str, weights: str | os.PathLike | None = None, **options: Any) -> torch.nn.Module:
+    """:func:`load` for what needs learned weights (every ``zoo`` command that samples, evaluates,
+    reconstructs or publishes): ``name`` + ``weights`` must name weights (see
+    :func:`check_names_weights`). ``options`` as :func:`load`'s."""
+    check_names_weights(name, weights)
+    return load(name, weights=weights, **options)
+
+
 def _file_architecture(path: str) -> str:
     """The architecture a weight file records (our safetensors and Lightning checkpoints do)."""
     arch = (read_checkpoint(path).get("zoo") or {}).get("arch")
@@ -230,8 +261,8 @@ def as_model(model_or_name: torch.nn.Module | str | os.PathLike, *, arch: str | 
     from a registry / ``hf-hub:`` name or a weight file (``arch`` for files that do not record it).
 
     Raises:
-        ValueError: a network that :func:`load` did not build (its config is unknown), or a file
-            whose architecture is unknown.
+        ValueError: a network that :func:`load` did not build (its config is unknown), a file
+            whose architecture is unknown, or a name without weights (:func:`check_names_weights`).
     """
     if isinstance(model_or_name, torch.nn.Module):
         if not isinstance(getattr(model_or_name, "zoo_record", None), ModelRecord):
@@ -241,7 +272,7 @@ def as_model(model_or_name: torch.nn.Module | str | os.PathLike, *, arch: str | 
     source = str(model_or_name)
     if Path(source).expanduser().is_file():
         return load(arch or _file_architecture(source), weights=source)
-    return load(source)
+    return load_trained(source)
 
 
 def load_module(name: str, weights: str | os.PathLike | None = None, **hparams: Any):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,9 @@ from torch.utils.data import Dataset
 
 from zoo.datamodules.flow.formats import image_size, read_flow, read_image
 
-__all__ = ["DatasetNotFoundError", "FlowDataset", "FlowSample", "PathLike", "Transform", "check_complete", "check_contiguous", "chw", "consecutive_pairs", "layout_error", "none_found", "numbered", "require"]
+__all__ = ["DatasetNotFoundError", "FlowDataset", "FlowSample", "PathLike", "Transform", "check_complete",
+           "check_contiguous", "check_numbered", "chw", "consecutive_pairs", "layout_error", "none_found", "numbered",
+           "require"]
 
 PathLike = str | os.PathLike
 Transform = Callable[[dict], dict]
@@ -161,6 +163,25 @@ def check_contiguous(frames: dict[int, Path], path_of: Callable[[int], Path], da
             shown = ", ".join(str(p) for p in missing[:5])
             problem = f"{len(missing)} frame(s) missing inside a sequence (incomplete download?), e.g. {shown}"
             raise layout_error(dataset, problem, layout, source)
+def check_numbered(found: Collection[int], expected: Iterable[int], path_of: Callable[[int], Path], dataset: str,
+                   layout: str, source: str, *, problem: str) -> None:
+    """Raise :class:`DatasetNotFoundError` unless the numbers ``found`` (of frames, pairs, flow
+    files) are exactly ``expected``: the message, ``problem`` first, names the missing files
+    (``path_of(number)``) and those that should not be there, e.g. a deleted frame in the middle of
+    a scene, which would otherwise drop its two pairs without a word."""
+    expected = set(expected)
+    missing, surplus = sorted(expected - set(found)), sorted(set(found) - expected)
+    if not missing and not surplus:
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing: " + ", ".join(str(path_of(n)) for n in missing[:5])
+                     + (", ..." if len(missing) > 5 else ""))
+    if surplus:
+        parts.append(f"{len(surplus)} with no place in it: " + ", ".join(str(path_of(n)) for n in surplus[:5])
+                     + (", ..." if len(surplus) > 5 else ""))
+    raise layout_error(dataset, f"{problem} (incomplete download or deleted files?): " + "; ".join(parts),
+                       layout, source)
 
 
 def consecutive_pairs(frames: dict[int, Path]) -> list[tuple[int, Path, Path]]:

@@ -10,6 +10,7 @@ from zoo.datamodules.flow.datasets.base import (
     PathLike,
     Transform,
     check_complete,
+    check_numbered,
     layout_error,
     none_found,
     numbered,
@@ -45,20 +46,36 @@ class FlyingChairs(FlowDataset):
         flows = numbered(data.glob("*_flow.flo"), r"(\d+)_flow\.flo")
         if not flows:
             raise none_found(data, "FlyingChairs", "*_flow.flo files", CHAIRS_LAYOUT, CHAIRS_SOURCE)
+        split_file = root / "FlyingChairs_train_val.txt"
+        if split != "all":
+            require(split_file, "FlyingChairs", CHAIRS_LAYOUT, CHAIRS_SOURCE)
+        labels = _split_labels(split_file) if split_file.is_file() else None
+        # pairs are numbered from 1: line n of the split file labels pair n, whatever else is on disk
+        count = len(labels) if labels is not None else max(flows)
+        problem = (f"{split_file} lists {count:,} pairs but {data} holds {len(flows):,} flow files"
+                   if labels is not None else f"{data} numbers its pairs from 1 to {count:,}")
+        check_numbered(flows, range(1, count + 1), lambda n: data / f"{n:05d}_flow.flo", "FlyingChairs",
+                       CHAIRS_LAYOUT, CHAIRS_SOURCE, problem=problem)
         numbers = sorted(flows)
         if split != "all":
-            split_file = require(root / "FlyingChairs_train_val.txt", "FlyingChairs", CHAIRS_LAYOUT, CHAIRS_SOURCE)
-            labels = split_file.read_text().split()
-            if len(labels) != len(numbers):
-                problem = f"{split_file} lists {len(labels)} pairs but {data} holds {len(numbers)} flow files (incomplete download?)"
-                raise layout_error("FlyingChairs", problem, CHAIRS_LAYOUT, CHAIRS_SOURCE)
             wanted = "1" if split == "train" else "2"
-            numbers = [n for n, label in zip(numbers, labels) if label == wanted]
+            numbers = [n for n in numbers if labels[n - 1] == wanted]
         samples = [
             FlowSample(data / f"{n:05d}_img1.ppm", data / f"{n:05d}_img2.ppm", flows[n], "chairs", n) for n in numbers
         ]
         check_complete(samples, "FlyingChairs", CHAIRS_LAYOUT, CHAIRS_SOURCE)
         super().__init__(samples, transform)
+
+
+def _split_labels(split_file: Path) -> list[str]:
+    """The labels of ``FlyingChairs_train_val.txt``, one per pair in pair order: ``1`` (train) or
+    ``2`` (validation); :class:`DatasetNotFoundError` for another value."""
+    labels = split_file.read_text().split()
+    wrong = next(((line, label) for line, label in enumerate(labels, 1) if label not in ("1", "2")), None)
+    if wrong is not None:
+        raise layout_error("FlyingChairs", f"{split_file} line {wrong[0]}: {wrong[1]!r} is no split label (1 = train, "
+                           f"2 = validation)", CHAIRS_LAYOUT, CHAIRS_SOURCE)
+    return labels
 
 
 declare(FlowFamily(

@@ -14,7 +14,9 @@ from zoo.datamodules.flow.datasets.base import (
     PathLike,
     Transform,
     check_complete,
+    check_numbered,
     consecutive_pairs,
+    layout_error,
     none_found,
     numbered,
     require,
@@ -78,9 +80,12 @@ class Sintel(FlowDataset):
         folders = sorted(p for p in frames_root.iterdir() if p.is_dir() and (scenes is None or p.name in scenes))
         if scenes is not None and {p.name for p in folders} != set(scenes):
             raise DatasetNotFoundError(f"MPI Sintel: scenes {sorted(set(scenes) - {p.name for p in folders})} are not in {frames_root}")
+        if flow_root is not None and scenes is None:
+            _check_scenes(frames_root, flow_root)
         samples = []
         for folder in folders:
-            for frame, first, second in consecutive_pairs(numbered(folder.glob("frame_*.png"), r"frame_(\d+)\.png")):
+            frames = _scene_frames(folder, None if flow_root is None else flow_root / folder.name)
+            for frame, first, second in consecutive_pairs(frames):
                 flow = None if flow_root is None else flow_root / folder.name / f"frame_{frame:04d}.flo"
                 samples.append(FlowSample(first, second, flow, folder.name, frame))
         if not samples:
@@ -107,6 +112,33 @@ class Sintel(FlowDataset):
         path = self.invalid_root / sample.sequence / f"frame_{sample.frame:04d}.png"
         return read_image(require(path, "MPI Sintel", SINTEL_LAYOUT, SINTEL_SOURCE))[..., 0] > 0
 
+
+def _scene_frames(folder: Path, flow_folder: Path | None) -> dict[int, Path]:
+    """``{number: frame}`` of one scene, whose frames must be numbered without a gap (a deleted
+    frame would drop its two pairs) and, on the training split, match its flow files: frames
+    ``first..last`` for the flows ``first..last - 1`` (a deleted first or last frame would drop a
+    pair)."""
+    frames = numbered(folder.glob("frame_*.png"), r"frame_(\d+)\.png")
+    if not frames:
+        return frames
+    first, last = min(frames), max(frames)
+    if flow_folder is not None:
+        flows = numbered(flow_folder.glob("frame_*.flo"), r"frame_(\d+)\.flo")
+        if flows:
+            first, last = min(first, min(flows)), max(last, max(flows) + 1)
+    check_numbered(frames, range(first, last + 1), lambda n: folder / f"frame_{n:04d}.png", "MPI Sintel",
+                   SINTEL_LAYOUT, SINTEL_SOURCE, problem=f"scene {folder}")
+    return frames
+
+
+def _check_scenes(frames_root: Path, flow_root: Path) -> None:
+    """Every scene of the training flow is among the frames' scenes (a deleted scene folder
+    would leave a set that is not the benchmark's under its name)."""
+    scenes = {p.name for p in frames_root.iterdir() if p.is_dir()}
+    missing = sorted(p.name for p in flow_root.iterdir() if p.is_dir() and p.name not in scenes)
+    if missing:
+        raise layout_error("MPI Sintel", f"{frames_root} lacks the scenes {', '.join(missing)} that {flow_root} holds "
+                           f"(incomplete download or deleted folders?)", SINTEL_LAYOUT, SINTEL_SOURCE)
 
 def _sintel(passes: tuple[str, ...]) -> Builder:
     return lambda root, training, options: [Sintel(root, "training", p, **options) for p in passes]

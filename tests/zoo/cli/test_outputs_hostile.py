@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.hostile._support import MNIST_CPU_WEIGHTS, SYNTH_WEIGHTS, assert_one_line_error, call_cli, write_frames
+from tests.support.hostile import MNIST_CPU_WEIGHTS, SYNTH_WEIGHTS, assert_one_line_error, call_cli, write_frames
 from tests.support.output_spellings import SPELLINGS, snapshot, spell
 
 pytestmark = pytest.mark.hostile

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.datamodules.test_mid_epoch_resume import fit_config
-from tests.hostile._support import assert_one_line_error, call_cli
+from tests.support.hostile import assert_one_line_error, call_cli
 from tests.support.output_spellings import snapshot
 
 pytestmark = pytest.mark.hostile

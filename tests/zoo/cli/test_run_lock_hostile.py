@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.datamodules.test_mid_epoch_resume import fit_config
-from tests.hostile._support import assert_one_line_error, call_cli, run_cli, spawn_cli, wait_for
+from tests.support.hostile import assert_one_line_error, call_cli, run_cli, spawn_cli, wait_for
 from tests.support.output_spellings import snapshot
 from zoo.cli.run_lock import HOLDER_FILE, LOCK_FILE, RunFolderBusy, run_folder_lock
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import zoo
-from tests.hostile._support import SYNTH_WEIGHTS
+from tests.support.hostile import SYNTH_WEIGHTS
 from tests.support.output_spellings import SPELLINGS, snapshot, spell
 from zoo.publish.onnx_export import export_onnx
 from zoo.publish.safetensors_export import export_weights

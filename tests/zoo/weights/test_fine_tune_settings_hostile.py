@@ -12,7 +12,7 @@ import torch
 
 import zoo
 from tests.datamodules.test_mid_epoch_resume import fit_config
-from tests.hostile._support import SYNTH_WEIGHTS
+from tests.support.hostile import SYNTH_WEIGHTS
 from zoo.catalog.pwcnet import PTLFLOW_CONFIG
 from zoo.catalog.registry import weights_info
 from zoo.models.pwcnet.module import PWCNetModule
