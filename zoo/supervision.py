@@ -81,7 +81,6 @@ class FlowSupervisor(nn.Module):
         # kept outside the module tree on purpose: see the class docstring
         object.__setattr__(self, "_network", network)
         object.__setattr__(self, "_run", torch.compile(network) if compile else network)
-        self.train(False)
 
     @property
     def network(self) -> nn.Module:
@@ -98,8 +97,10 @@ class FlowSupervisor(nn.Module):
         return self
 
     def train(self, mode: bool = True) -> FlowSupervisor:
-        """Stays in eval mode whatever ``mode`` (a host's ``train()`` reaches here)."""
-        return super().train(False)
+        """Sets the ``training`` flag as a host's ``train()`` does; the network stays in eval mode."""
+        super().train(mode)
+        self._network.eval()
+        return self
 
     def forward(self, image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
         """Flow from ``image1`` to ``image2``.
