@@ -219,7 +219,9 @@ class WarpingError(Metric):
         references = clips if reference is None else as_clips(reference, "reference")
         _check_same_shape(clips, references, ("clip", "reference"))
         with torch.no_grad():
-            errors, visible = pair_warping_errors(self.supervisor, clips, references, self.alpha1, self.alpha2)
+            flow, visible = flow_and_visibility(self.supervisor, *consecutive_pairs(references), self.alpha1,
+                                                self.alpha2)
+            errors = pair_warping_errors(*consecutive_pairs(clips), flow, visible)
             b = clips.shape[0]
             self.error_sum += errors.view(b, -1).double().mean(1).sum().to(self.error_sum.device)
             self.clips += b
@@ -233,23 +235,30 @@ class WarpingError(Metric):
         return {"e_warp": e_warp, "occlusion_share": self.occluded / self.pixels.clamp_min(1)}
 
 
-def pair_warping_errors(supervisor: FlowSupervisor, clips: torch.Tensor, references: torch.Tensor,
+def flow_and_visibility(supervisor: FlowSupervisor, first: torch.Tensor, second: torch.Tensor,
                         alpha1: float = UNFLOW_ALPHA1, alpha2: float = UNFLOW_ALPHA2,
                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """E_pair of every consecutive pair (see :class:`WarpingError`) and the visibility masks.
+    """Flow of ``first`` to ``second`` (B, 2, H, W) px and the pixels of ``first`` visible in
+    ``second`` (B, 1, H, W) bool (:func:`occlusion_mask`), from one batched forward of both directions."""
+    forward, backward = supervisor.flows(first, second)
+    return forward, occlusion_mask(forward, backward, alpha1, alpha2)
+
+
+def pair_warping_errors(first: torch.Tensor, second: torch.Tensor, flow: torch.Tensor,
+                        visible: torch.Tensor) -> torch.Tensor:
+    """E_pair of frame pairs (see :class:`WarpingError`): the mean over the ``visible`` pixels and
+    the channels of ``(first - warp(second, flow))^2``.
 
     Args:
-        clips, references: (B, T, 3, H, W) RGB in [0, 1].
+        first, second: (N, C, H, W) frames t and t + 1, [0, 1].
+        flow: (N, 2, H, W) flow of t to t + 1, px.
+        visible: (N, 1, H, W) bool.
 
     Returns:
-        ``(errors (B * (T - 1),), visible (B * (T - 1), 1, H, W) bool)``, clip-major.
+        (N,) squared [0, 1] intensities, 0 for a pair with no visible pixel.
     """
-    first, second = consecutive_pairs(clips)
-    reference_first, reference_second = consecutive_pairs(references)
-    forward, backward = supervisor.flows(reference_first, reference_second)
-    visible = occlusion_mask(forward, backward, alpha1, alpha2)
-    warped, _ = warp(second.to(forward.device), forward)
-    return masked_mean((first.to(warped) - warped).square(), visible), visible
+    warped, _ = warp(second.to(flow.device), flow)
+    return masked_mean((first.to(warped) - warped).square(), visible.to(warped.device))
 
 
 class TemporalConsistencyLoss(nn.Module):
@@ -283,8 +292,8 @@ class TemporalConsistencyLoss(nn.Module):
             raise ValueError(f"outputs {tuple(outputs.shape)} and frames {tuple(frames.shape)} must share B, T, H and W")
         previous_frames, current_frames = consecutive_pairs(frames)
         with torch.no_grad():
-            to_previous, to_current = self.supervisor.flows(current_frames, previous_frames)
-            visible = occlusion_mask(to_previous, to_current, self.alpha1, self.alpha2)
+            to_previous, visible = flow_and_visibility(self.supervisor, current_frames, previous_frames,
+                                                       self.alpha1, self.alpha2)
         previous, current = consecutive_pairs(outputs)
         warped, _ = warp(previous, to_previous.to(previous.device))
         return masked_mean((current - warped).abs(), visible.to(current.device)).mean()
