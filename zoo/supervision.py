@@ -280,21 +280,42 @@ class TemporalConsistencyLoss(nn.Module):
         self.supervisor = _default_supervisor(supervisor, grad=False)
         self.alpha1, self.alpha2 = alpha1, alpha2
 
-    def forward(self, outputs: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    def flows(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What :meth:`forward` computes from the input clip, for clips seen many times (compute once, pass as ``flows``).
+
+        Args:
+            frames: (B, T, 3, H, W) or (T, 3, H, W) RGB in [0, 1].
+
+        Returns:
+            ``(to_previous, visible)``: flow of frame t to t - 1, (B * (T - 1), 2, H, W) px, and the
+            pixels of frame t visible in t - 1, (B * (T - 1), 1, H, W) bool; clip-major, t = 1 .. T - 1.
+        """
+        previous_frames, current_frames = consecutive_pairs(as_clips(frames, "frames"))
+        with torch.no_grad():
+            return flow_and_visibility(self.supervisor, current_frames, previous_frames, self.alpha1, self.alpha2)
+
+    def forward(self, outputs: torch.Tensor, frames: torch.Tensor | None = None, *,
+                flows: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Scalar loss: the mean over pairs of ``sum M |O_t - warp(O_{t-1})| / (C sum M)``.
 
         Args:
             outputs: (B, T, C, H, W) or (T, C, H, W) the model's output clip, any C.
             frames: (B, T, 3, H, W) or (T, 3, H, W) the input clip, RGB in [0, 1], same B, T, H, W.
+            flows: instead of ``frames``, :meth:`flows` of them.
         """
-        outputs, frames = as_clips(outputs, "outputs"), as_clips(frames, "frames")
-        if outputs.shape[:2] != frames.shape[:2] or outputs.shape[3:] != frames.shape[3:]:
-            raise ValueError(f"outputs {tuple(outputs.shape)} and frames {tuple(frames.shape)} must share B, T, H and W")
-        previous_frames, current_frames = consecutive_pairs(frames)
-        with torch.no_grad():
-            to_previous, visible = flow_and_visibility(self.supervisor, current_frames, previous_frames,
-                                                       self.alpha1, self.alpha2)
+        outputs = as_clips(outputs, "outputs")
+        if (frames is None) == (flows is None):
+            raise ValueError("give either frames or flows (from TemporalConsistencyLoss.flows)")
+        if frames is not None:
+            frames = as_clips(frames, "frames")
+            if outputs.shape[:2] != frames.shape[:2] or outputs.shape[3:] != frames.shape[3:]:
+                raise ValueError(f"outputs {tuple(outputs.shape)} and frames {tuple(frames.shape)} must share "
+                                 "B, T, H and W")
+            flows = self.flows(frames)
+        to_previous, visible = flows
         previous, current = consecutive_pairs(outputs)
+        if to_previous.shape[0] != previous.shape[0] or to_previous.shape[2:] != previous.shape[2:]:
+            raise ValueError(f"flows {tuple(to_previous.shape)} do not fit outputs {tuple(outputs.shape)}")
         warped, _ = warp(previous, to_previous.to(previous.device))
         return masked_mean((current - warped).abs(), visible.to(current.device)).mean()
 

@@ -190,10 +190,14 @@ def test_warping_error_sum_states_merge_as_ddp_reduces_them():
 def test_temporal_consistency_loss_equals_the_hand_derived_l1():
     processed = _processed_square_clip()
     processed.requires_grad_(True)
-    loss = TemporalConsistencyLoss(_oracle())(processed, square_clip(3))
+    temporal = TemporalConsistencyLoss(_oracle())
+    loss = temporal(processed, square_clip(3))
     # pair (0, 1): |0.1 - 0| on frame 1's visible pixels (frame 0's band is warped from nowhere visible),
     # pair (1, 2): |0.3 - 0.1|
     assert loss.item() == pytest.approx((0.1 + 0.2) / 2, rel=1e-5)
+    to_previous, visible = temporal.flows(square_clip(3))
+    assert to_previous[0, 0, 6, 14].item() == -4 and not visible[0, 0, 6:14, 10:14].any()  # disoccluded by the square
+    assert temporal(processed, flows=(to_previous, visible)).item() == loss.item()
     loss.backward()
     assert processed.grad[0].abs().sum() > 0 and processed.grad[2].abs().sum() > 0
 

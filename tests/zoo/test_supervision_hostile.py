@@ -36,6 +36,17 @@ def test_losses_refuse_clips_of_different_shapes():
         FlowLoss(_oracle(grad=True))(torch.rand(2, 3, 8, 8), torch.rand(3, 3, 8, 8))
 
 
+def test_temporal_loss_takes_frames_or_flows_that_fit():
+    temporal = TemporalConsistencyLoss(_oracle())
+    outputs = torch.rand(3, 3, 8, 8)
+    with pytest.raises(ValueError, match="give either frames or flows"):
+        temporal(outputs)
+    with pytest.raises(ValueError, match="give either frames or flows"):
+        temporal(outputs, outputs, flows=temporal.flows(outputs))
+    with pytest.raises(ValueError, match=r"flows \(1, 2, 8, 8\) do not fit outputs \(1, 3, 3, 8, 8\)"):
+        temporal(outputs, flows=temporal.flows(outputs[:2]))
+
+
 def test_flow_loss_refuses_a_supervisor_without_gradient():
     with pytest.raises(ValueError, match="FlowLoss needs a FlowSupervisor with grad=True"):
         FlowLoss(_oracle(grad=False))
