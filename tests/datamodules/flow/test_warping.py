@@ -99,6 +99,11 @@ def test_occlusion_mask_tolerances_are_the_criterion_with_unflow_defaults():
     backward[:, 0] = -0.5
     assert occlusion_mask(forward, backward)[..., :3].all()
     assert not occlusion_mask(forward, backward)[..., 3].any()  # x + 1 leaves the frame: no correspondence
+    # 0.3 px past the edge: the zero-padded sample of the backward flow, 0.7 x -0.3, would pass the
+    # check ((0.3 - 0.21)^2 < 0.5); the point is outside frame 2 all the same
+    forward, backward = torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 4)
+    forward[:, 0], backward[:, 0] = 0.3, -0.3
+    assert occlusion_mask(forward, backward)[..., :3].all() and not occlusion_mask(forward, backward)[..., 3].any()
 
 
 def test_occlusion_mask_matches_a_float64_evaluation_of_the_criterion_on_random_flows():
