@@ -3,6 +3,8 @@ and the losses on hand-derived cases, and a short training run that lowers E_war
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -106,6 +108,16 @@ def test_forward_skips_the_value_check_that_zoo_load_keeps(monkeypatch):
     assert calls == []
     zoo.load("pwcnet.synth")(image1, image2)
     assert calls == ["image1", "image2"]
+
+
+def test_forward_on_frames_that_require_grad_raises_no_warning(supervisor):
+    image1, image2 = _frames()
+    image1.requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the value check's float() of a grad tensor warns (zoo.load's network)
+        supervisor(image1, image2).mean().backward()
+    with pytest.warns(UserWarning, match="requires_grad=True to a scalar"):
+        zoo.load("pwcnet.synth")(image1, image2)
 
 
 def test_zoo_load_still_refuses_8_bit_values_naming_the_range():
