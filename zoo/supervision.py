@@ -52,11 +52,13 @@ class FlowSupervisor(nn.Module):
     Args:
         weights: a registry name or tag (``"pwcnet.sintel"``, ``"sintel"``), a weight file, a
             :func:`zoo.save_pretrained` folder, an ``hf-hub:`` name (all through :func:`zoo.load`),
-            or a network :func:`zoo.load` returned. Default: :data:`DEFAULT_WEIGHTS`.
+            or a network :func:`zoo.load` returned (frozen in place). Default: :data:`DEFAULT_WEIGHTS`.
         grad: False runs the network under ``torch.no_grad`` (teacher or metric use: no
             activations are kept and the flow carries no gradient).
         precision: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast of the convolutions;
             the flow is returned in float32), or ``"auto"`` (:func:`zoo.models.pwcnet.inference.resolve_precision`).
+            It holds whatever autocast the caller runs under (a host's bf16 autocast does not
+            reach a float32 supervisor).
         compile: run the network through ``torch.compile``.
         channels_last: keep the network's weights in the channels-last memory format.
         device: where the network runs (frames are moved there); default: where the weights were loaded (CPU).
