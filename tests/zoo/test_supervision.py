@@ -163,6 +163,15 @@ def test_bf16_autocast_and_channels_last_stay_close_to_float32(supervisor):
     assert float((bf16 - reference).norm(dim=1).mean()) < 0.3
 
 
+def test_a_float32_supervisor_ignores_the_callers_autocast(supervisor):
+    image1, image2 = _frames()
+    with torch.no_grad():
+        expected = supervisor(image1, image2)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            inside = supervisor(image1, image2)
+    assert torch.equal(inside, expected)
+
+
 def _oracle() -> FlowSupervisor:
     return FlowSupervisor(SquareFlowOracle(), grad=False)
 
