@@ -76,3 +76,13 @@ def test_warping_error_of_a_clip_with_nothing_visible_is_zero_not_nan():
     metric.update(square_clip(2))
     result = metric.compute()
     assert result["e_warp"].item() == 0 and result["occlusion_share"].item() == 1
+
+
+def test_a_nan_frame_gives_nan_flow_and_a_nan_loss_not_a_silent_number():
+    # the supervisor does not look at the frames (that would synchronise): NaN must show in its output instead
+    supervisor = FlowSupervisor("pwcnet.synth")
+    clip = torch.rand(2, 3, 32, 48)
+    clip[1, :, 5, 7] = float("nan")
+    flow = supervisor(clip[:1], clip[1:])
+    assert torch.isnan(flow).any()
+    assert torch.isnan(FlowLoss(supervisor)(clip, torch.rand(2, 3, 32, 48)))
