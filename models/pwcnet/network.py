@@ -168,7 +168,14 @@ class PWCNet(nn.Module):
         pipeline: the steps around the network in :meth:`forward` and the warp's mask rule, as the
             script the weights were published with runs them: ``"nvlabs"`` (default, also ours),
             ``"sniklaus"``, ``"ptlflow"`` or ``"ptlflow-nodc"`` (:data:`zoo.models.pwcnet.pipeline.PIPELINES`).
+
+    Attributes:
+        check_values: :meth:`forward` refuses non-finite frames and values outside [0, 1] (True by
+            default). The check reads a min/max back to the host, a synchronisation that stalls a
+            GPU training loop; :class:`zoo.supervision.FlowSupervisor` turns it off.
     """
+
+    check_values: bool = True
 
     def __init__(self, context: bool = True, channel_order: str = "BGR", max_displacement: int = 4,
                  pipeline: str = "nvlabs") -> None:
@@ -281,7 +288,7 @@ class PWCNet(nn.Module):
             ValueError: for shapes that differ or are not (B, 1|3, H, W), non-finite values, or
                 values outside [0, 1] by more than :data:`RANGE_MARGIN` (the message gives the
                 range found: [0, 255] is 8-bit input). Values are not checked under
-                ``torch.compile`` / ``torch.export``.
+                ``torch.compile`` / ``torch.export``, nor when ``check_values`` is False.
         """
         image1, image2 = (self._check_image(name, image) for name, image in (("image1", image1), ("image2", image2)))
         if image1.shape != image2.shape:
@@ -303,8 +310,7 @@ class PWCNet(nn.Module):
         flow2 = flow2.to(torch.promote_types(flow2.dtype, torch.float32))
         return self.pipeline.flow_to_frames(flow2 * FLOW_SCALE, network_size, size)
 
-    @staticmethod
-    def _check_image(name: str, image: torch.Tensor) -> torch.Tensor:
+    def _check_image(self, name: str, image: torch.Tensor) -> torch.Tensor:
         if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] not in (1, 3):
             shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
             raise ValueError(f"{name} must be a (B, 3, H, W) RGB (or (B, 1, H, W) grayscale) tensor, got {shape}")
@@ -313,6 +319,7 @@ class PWCNet(nn.Module):
         if image.numel() == 0:
             raise ValueError(f"{name} holds no pixels: a batch of at least one image of at least 1x1 px, got "
                              f"{tuple(image.shape)}")
-        if not torch.compiler.is_compiling():  # a value check is data-dependent control flow, not traceable
+        # a value check is data-dependent control flow: not traceable, and a host synchronisation
+        if self.check_values and not torch.compiler.is_compiling():
             _check_values(name, image)
         return image.expand(-1, 3, -1, -1) if image.shape[1] == 1 else image

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from zoo.datamodules.flow.warping import sampling_grid
+
 __all__ = ["NVLABS_MASK", "SNIKLAUS_MASK", "VALID_THRESHOLD", "MaskRule", "warp"]
 
 #: A warped sample is kept when bilinear sampling of a map of ones gives at least this value,
@@ -38,16 +40,6 @@ NVLABS_MASK = MaskRule(VALID_THRESHOLD)
 SNIKLAUS_MASK = MaskRule(0.999, inclusive=False)
 
 
-def _sampling_grid(flow: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 2) grid in [-1, 1] for ``grid_sample(align_corners=True)`` at ``pixel + flow``."""
-    _, _, height, width = flow.shape
-    xs = torch.arange(width, dtype=flow.dtype, device=flow.device)
-    ys = torch.arange(height, dtype=flow.dtype, device=flow.device)
-    x = (xs.view(1, 1, width) + flow[:, 0]) * (2.0 / max(width - 1, 1)) - 1.0
-    y = (ys.view(1, height, 1) + flow[:, 1]) * (2.0 / max(height - 1, 1)) - 1.0
-    return torch.stack((x, y), dim=-1)
-
-
 def warp(features: torch.Tensor, flow: torch.Tensor, mask: MaskRule = NVLABS_MASK) -> torch.Tensor:
     """Sample ``features`` at ``pixel + flow`` (bilinear, zeros outside), masking border samples.
 
@@ -69,7 +61,7 @@ def warp(features: torch.Tensor, flow: torch.Tensor, mask: MaskRule = NVLABS_MAS
     if flow.dim() != 4 or flow.shape[1] != 2 or flow.shape[2:] != features.shape[2:] or flow.shape[0] != features.shape[0]:
         raise ValueError(f"warp: flow must be (B, 2, H, W) matching features {tuple(features.shape)}, got {tuple(flow.shape)}")
     dtype = torch.promote_types(torch.promote_types(flow.dtype, features.dtype), torch.float32)
-    grid = _sampling_grid(flow.to(dtype))
+    grid = sampling_grid(flow.to(dtype))
     sampled = F.grid_sample(features.to(dtype), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     ones = torch.ones_like(grid[..., 0]).unsqueeze(1)
     coverage = F.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=True)

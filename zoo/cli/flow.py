@@ -37,7 +37,8 @@ from zoo.datamodules.files.outputs import FileIdentity, check_outputs, local_fil
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEFAULT_MAX_PIXELS", "FRAME_SUFFIXES", "MEGABYTES_PER_MEGAPIXEL", "add_parser", "pairs_per_forward", "run"]
+__all__ = ["DEFAULT_MAX_PIXELS", "FRAME_SUFFIXES", "MEGABYTES_PER_MEGAPIXEL", "add_parser", "list_frames",
+           "pairs_per_forward", "run"]
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
 FLOW_SUFFIXES = (".flo", ".png", ".pfm")
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--video-out and --every apply to --video")
     _check_inputs(args)
     if args.frames:
-        frames = _list_frames(Path(args.frames))
+        frames = list_frames(Path(args.frames))
         if FileIdentity(args.output).same_as(FileIdentity(args.frames)):
             raise ValueError(f"-o {args.output}: the output folder must differ from the frames folder")
         _check_png_flag(args.png, frames_mode=True)
@@ -214,7 +215,8 @@ def _natural_key(path: Path) -> list:
     return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"([0-9]+)", path.name))]
 
 
-def _list_frames(folder: Path) -> list[Path]:
+def list_frames(folder: Path) -> list[Path]:
+    """The frames (:data:`FRAME_SUFFIXES`) of ``folder`` in natural file-name order; at least two, no two of one stem."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder of frames")
     frames = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES),

@@ -120,6 +120,14 @@ class LayeredScene:
         image2, owner2 = self._composite(layers, frame=1, gains=gains)
         return image1, image2, flow, owner1, owner2
 
+    def render_clip(self, layers: list[Layer], frames: int) -> torch.Tensor:
+        """``frames`` frames of ``layers``, each layer moving by its motion once more per frame
+        (frame k shows the layer through ``motion^k``); frames 0 and 1 are :meth:`render`'s
+        images. Returns (frames, 3, H, W) in [0, 1]."""
+        if frames < 1:
+            raise ValueError(f"frames must be at least 1, got {frames}")
+        return torch.stack([self._composite(layers, frame=k)[0] for k in range(frames)]).clamp_(0, 1)
+
     # --- scene description -------------------------------------------------------------------
 
     def background(self, rng: np.random.Generator) -> Layer:
@@ -178,7 +186,7 @@ class LayeredScene:
     # --- rendering ---------------------------------------------------------------------------
 
     def _composite(self, layers: list[Layer], frame: int, flow: torch.Tensor | None = None, gains=None):
-        """Draw ``layers`` back to front in frame 0 or 1; in frame 0 also fill ``flow``.
+        """Draw ``layers`` back to front in frame 0, 1 (or later, :meth:`render_clip`); in frame 0 also fill ``flow``.
 
         Returns the image (3, H, W) and the owner map (H, W).
         """
@@ -186,7 +194,7 @@ class LayeredScene:
         image = torch.zeros(3, height, width, device=self.device)
         owner = torch.zeros(height, width, dtype=torch.int64, device=self.device)
         for layer_id, layer in enumerate(layers):
-            to_canvas = layer.to_canvas if frame == 0 else _compose(layer.to_canvas, _invert(layer.motion))
+            to_canvas = layer.to_canvas if frame == 0 else _compose(layer.to_canvas, _invert(_power(layer.motion, frame)))
             box = (0, height, 0, width) if layer.background else _footprint(layer, frame, height, width)
             if box is None:
                 continue
@@ -232,8 +240,8 @@ def _footprint(layer: Layer, frame: int, height: int, width: int):
     h, w = layer.canvas.shape[1:]
     corners = np.array([[-1, -1, 1], [w, -1, 1], [-1, h, 1], [w, h, 1]], dtype=np.float64).T
     to_image = _invert(layer.to_canvas)
-    if frame == 1:
-        to_image = _compose(layer.motion, to_image)
+    if frame >= 1:
+        to_image = _compose(_power(layer.motion, frame), to_image)
     points = to_image @ corners
     x0, y0 = np.floor(points.min(axis=1)).astype(int)
     x1, y1 = np.ceil(points.max(axis=1)).astype(int) + 1
@@ -283,6 +291,14 @@ def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return outer[:, :2] @ np.concatenate([inner, [[0.0, 0.0, 1.0]]])[:2] + np.concatenate(
         [np.zeros((2, 2)), outer[:, 2:]], axis=1
     )
+
+
+def _power(affine: np.ndarray, times: int) -> np.ndarray:
+    """The (2, 3) affine map applied ``times`` >= 1 times (``affine`` itself for 1, so pairs stay bit for bit)."""
+    result = affine
+    for _ in range(times - 1):
+        result = _compose(affine, result)
+    return result
 
 
 def _invert(affine: np.ndarray) -> np.ndarray:
