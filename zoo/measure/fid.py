@@ -17,6 +17,7 @@ all the images together (:meth:`FeatureMoments.merge`).
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,18 +76,13 @@ class FIDStatistics:
     def load(cls, path: str | os.PathLike) -> FIDStatistics:
         """Read a statistics ``.npz`` (``mu``, ``sigma``; ``count`` where we wrote it), never unpickling."""
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                missing = [key for key in ("mu", "sigma") if key not in data.files]
-                if missing:
-                    raise ValueError(f"{path}: a statistics file holds arrays 'mu' and 'sigma'; "
-                                     f"missing {', '.join(missing)} (found: {', '.join(data.files) or 'none'})")
-                mu, sigma = data["mu"], data["sigma"]
-                count = int(data["count"]) if "count" in data.files else 0
-        except (OSError, EOFError) as error:
-            if isinstance(error, FileNotFoundError):
-                raise
-            raise ValueError(f"{path}: not a readable .npz statistics file ({error})") from None
+        arrays = _read_npz(path)
+        missing = [key for key in ("mu", "sigma") if key not in arrays]
+        if missing:
+            raise ValueError(f"{path}: a statistics file holds arrays 'mu' and 'sigma'; "
+                             f"missing {', '.join(missing)} (found: {', '.join(arrays) or 'none'})")
+        mu, sigma = arrays["mu"], arrays["sigma"]
+        count = int(arrays["count"]) if "count" in arrays else 0
         if mu.dtype.kind != "f" or sigma.dtype.kind != "f":
             raise ValueError(f"{path}: 'mu' and 'sigma' must be floating point, got {mu.dtype} and {sigma.dtype}")
         if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
@@ -94,6 +90,19 @@ class FIDStatistics:
         if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
             raise ValueError(f"{path}: 'mu' or 'sigma' holds NaN or infinite values")
         return cls(mu.astype(np.float64), sigma.astype(np.float64), count)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` (object arrays refused: nothing is unpickled)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such statistics file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single array, not an .npz archive")
+            return {key: data[key] for key in data.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path}: not a readable .npz statistics file ({error})") from None
 
 
 @dataclass
@@ -137,7 +146,8 @@ def frechet_distance(first: FIDStatistics, second: FIDStatistics) -> float:
 
     ``tr((sigma1 sigma2)^(1/2))`` is the sum of the square roots of the eigenvalues of the
     symmetric positive semi-definite ``A sigma2 A`` with ``A = sigma1^(1/2)`` (both by symmetric
-    eigendecompositions; eigenvalues below zero by rounding count as zero). ``sigma1 sigma2`` has
+    eigendecompositions; eigenvalues within rounding of zero, ``|l| <= D eps max|l|``, count as zero,
+    else the square roots of that rounding noise, ~1e-8 each, would add up). ``sigma1 sigma2`` has
     the same eigenvalues, so this is the trace pytorch-fid's ``scipy.linalg.sqrtm`` computes,
     without its complex detours or an ``eps`` added to singular covariances (fewer images than
     feature dimensions): there it stays exact where ``sqrtm`` loses accuracy.
@@ -147,15 +157,20 @@ def frechet_distance(first: FIDStatistics, second: FIDStatistics) -> float:
     diff = first.mu - second.mu
     root_first = _psd_sqrt(first.sigma)
     product = root_first @ second.sigma @ root_first
-    eigenvalues = np.linalg.eigvalsh((product + product.T) / 2)
-    trace_sqrt = float(np.sqrt(np.clip(eigenvalues, 0, None)).sum())
+    trace_sqrt = float(np.sqrt(_without_rounding_noise(np.linalg.eigvalsh((product + product.T) / 2))).sum())
     return float(diff @ diff + np.trace(first.sigma) + np.trace(second.sigma) - 2 * trace_sqrt)
 
 
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     """The symmetric square root of a symmetric positive semi-definite matrix (negative rounding clipped)."""
     eigenvalues, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
-    return (vectors * np.sqrt(np.clip(eigenvalues, 0, None))) @ vectors.T
+    return (vectors * np.sqrt(_without_rounding_noise(eigenvalues))) @ vectors.T
+
+
+def _without_rounding_noise(eigenvalues: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a PSD matrix with those within rounding of zero set to zero."""
+    tolerance = len(eigenvalues) * np.finfo(np.float64).eps * max(float(np.abs(eigenvalues).max(initial=0)), 0.0)
+    return np.where(eigenvalues > tolerance, eigenvalues, 0.0)
 
 
 # --- features of images -------------------------------------------------------------------------
