@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FID_WEIGHTS_SEED", "random_inception_state", "test_images"]
+__all__ = ["FID_WEIGHTS_SEED", "random_inception_state", "test_images", "write_random_inception"]
 
 FID_WEIGHTS_SEED = 2015
 
@@ -62,3 +63,15 @@ def test_images(count: int, size: tuple[int, int], seed: int, style: int = 0) ->
     tint = np.array([0.0, 0.0, 0.0]) if style == 0 else np.array([0.25, -0.1, -0.2]) * style
     images = field + tint + 0.08 * rng.standard_normal(field.shape)
     return np.clip(np.round(images * 255), 0, 255).astype(np.uint8)
+
+
+def write_random_inception(path: Path) -> Path:
+    """The seeded random weights as pytorch-fid's published file stores them: ``torch.save`` of the bare
+    state dict of torchvision's names (the key list checked against pytorch-fid in test_fid_reference.py)."""
+    import torch
+
+    from zoo.measure.inception import FIDInceptionV3
+
+    shapes = {key: tuple(value.shape) for key, value in FIDInceptionV3().state_dict().items()}
+    torch.save({key: torch.from_numpy(value) for key, value in random_inception_state(shapes).items()}, path)
+    return path
