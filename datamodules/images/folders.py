@@ -13,6 +13,7 @@ from filelock import FileLock
 from zoo.datamodules.files.atomic import write_atomic
 from zoo.datamodules.images import readers
 from zoo.datamodules.images.datamodule import ImageDataModule, missing_dataset, seeded_split
+from zoo.datamodules.images.lmdb_reader import LMDBForm, read_ffhq_split
 
 __all__ = ["CelebAHQ256DataModule", "FFHQ256DataModule", "SquareImageFolderDataModule"]
 
@@ -23,10 +24,15 @@ class SquareImageFolderDataModule(ImageDataModule):
     Items: image float32 (3, 256, 256) in [0, 1] (training: random horizontal flip), label -1.
     The seeded train / validation split (``num_validation`` images, ``split_seed``) is saved in
     ``cache_dir`` as ``<name>-split-seed<S>-val<V>.json`` (file names) when first made, and read
-    from there afterwards; ``test`` is the validation split.
+    from there afterwards; ``test`` is the validation split. It is not NVAE's split (which the
+    official LMDB databases record, or for FFHQ ``train_test_ind.pt``: see the subclasses).
+
+    Or ``data_dir`` holds NVAE's LMDB databases (``train.lmdb``, ``validation.lmdb``: raw 256 x 256 RGB),
+    read with their split.
     """
 
     image_shape = (256, 256, 3)
+    lmdb_form = LMDBForm(encoded=False, size=256)
     image_folder: ClassVar[str]  # relative to data_dir
     layout: ClassVar[str]
     source: ClassVar[str]
@@ -60,8 +66,14 @@ class SquareImageFolderDataModule(ImageDataModule):
     def split_file(self) -> Path:
         return self.cache_dir / f"{self.name}-split-seed{self.split_seed}-val{self.num_validation}.json"
 
+    def official_split(self) -> dict[str, np.ndarray] | None:
+        """Cache rows of the split NVAE's scripts made, where the data folder records it (None here)."""
+        return None
+
     def prepare_data(self) -> None:
         super().prepare_data()
+        if self.official_lmdb() is not None or self.official_split() is not None:
+            return
         with FileLock(str(self.split_file) + ".lock"):
             if not self.split_file.exists():
                 files = self.source_files()
@@ -70,6 +82,9 @@ class SquareImageFolderDataModule(ImageDataModule):
                 _write_json_atomic(self.split_file, split)
 
     def split_indices(self, count: int) -> dict[str, np.ndarray]:
+        official = self.official_split()
+        if official is not None:
+            return official
         if not self.split_file.exists():
             raise RuntimeError(f"{self.split_file} does not exist: call prepare_data() first")
         saved = json.loads(self.split_file.read_text())
@@ -101,7 +116,13 @@ class CelebAHQ256DataModule(SquareImageFolderDataModule):
 class FFHQ256DataModule(SquareImageFolderDataModule):
     """FFHQ 256: ``data_dir/images1024x1024/`` holds FFHQ's 70,000 PNGs (flat or in the
     published 00000/ ... 69000/ sub-folders), resized to 256 with PIL bilinear as NVAE did.
-    NVAE's split sizes: 63,000 training / 7,000 validation."""
+    NVAE's split sizes: 63,000 training / 7,000 validation. Where ``data_dir`` also holds the
+    ``train_test_ind.pt`` that NVAE's ``create_ffhq_lmdb.py`` saved, its split is used (validation:
+    its ``test`` images, in its order), so that a model trained with the official code is evaluated on
+    exactly its held-out images; else the seeded split."""
+
+    split_file_name = "train_test_ind.pt"
+    num_images = 70_000
 
     name = "ffhq256"
     image_folder = "images1024x1024"
@@ -113,3 +134,17 @@ class FFHQ256DataModule(SquareImageFolderDataModule):
                  split_seed: int = 0) -> None:
         super().__init__(data_dir, batch_size, num_workers, seed, cache_dir, num_validation,
                          split_seed)
+
+    def official_split(self) -> dict[str, np.ndarray] | None:
+        path = self.data_dir / self.split_file_name
+        if not path.is_file() or self.official_lmdb() is not None:
+            return None
+        split = read_ffhq_split(path, self.num_images)
+        row_of = {int(Path(name).stem): row for row, name in enumerate(self.source_files())
+                  if Path(name).stem.isdigit()}
+        missing = [index for index in np.concatenate([split["train"], split["test"]]) if index not in row_of]
+        if missing:
+            raise ValueError(f"{path} names images that {self.folder} does not hold, e.g. {missing[0]:05d}.png "
+                             f"({len(missing):,} missing)")
+        train, val = (np.array([row_of[i] for i in split[key]], np.int64) for key in ("train", "test"))
+        return {"train": train, "val": val, "test": val}
