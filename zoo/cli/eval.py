@@ -3,6 +3,8 @@
     zoo eval pwcnet.things --data sintel-clean,sintel-final,kitti-2015,chairs --data-dir /data [--out results]
     zoo eval pwcnet.synth --data synthetic [--record]
     zoo eval nvae.mnist-cpu --data mnist --data-dir /data/mnist --num-samples 1000 [--limit 1000]
+    zoo eval nvae.celebahq256 --data fid --fid-stats celeba_256.npz [--num-samples 50000] [--readjust-bn]
+    zoo eval nvae.mnist-cpu --data fid --fid-dataset mnist --data-dir /data/mnist
 
 Prints one table (dataset, metric, unit, ours, published, difference) and, with ``--out DIR``, writes it
 as ``eval-<name>.md``, ``.csv`` and ``.json``. The protocols are those of :mod:`zoo.measure.evaluation`.
@@ -50,11 +52,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic-pairs", type=int, default=64, help="pairs of --data synthetic (default 64)")
     p.add_argument("--synthetic-recipe", default="v1", choices=("v1", "v2"),
                    help="generator recipe of --data synthetic (default v1, the first recorded figures' set)")
-    p.add_argument("-k", "--num-samples", type=int, default=1000,
-                   help="NVAE: importance samples per image (default 1000, as the paper)")
+    p.add_argument("-k", "--num-samples", type=int, default=None,
+                   help="NVAE: importance samples per image (default 1000, as the paper); with --data fid: samples "
+                        "drawn (default 50,000, as the official evaluation)")
     p.add_argument("--batch-size", type=int, default=100, help="NVAE: images per batch (default 100)")
     p.add_argument("--seed", type=int, default=0, help="NVAE: seed of the binarisation and the samples (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    from zoo.cli.fid_eval import add_fid_arguments
+
+    add_fid_arguments(p)
     p.add_argument("--record", action="store_true",
                    help="keep the figures as the 'measured by zoo eval' metadata of bundled weights")
     p.set_defaults(func=run)
@@ -64,7 +70,7 @@ def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
     """The dataset names, after checking every argument (before anything is loaded)."""
     from zoo.measure.evaluation import FLOW_PROTOCOLS, IMAGE_PROTOCOLS
 
-    known = {"pwcnet": FLOW_PROTOCOLS, "nvae": IMAGE_PROTOCOLS}.get(arch)
+    known = {"pwcnet": FLOW_PROTOCOLS, "nvae": {**IMAGE_PROTOCOLS, "fid": None}}.get(arch)
     if known is None:
         raise ValueError(f"zoo eval measures pwcnet and nvae models; {args.name!r} is a {arch!r} model")
     names = [name.strip() for name in args.data.split(",") if name.strip()]
@@ -76,8 +82,12 @@ def _check_args(args: argparse.Namespace, arch: str) -> list[str]:
                           ("--batch-size", args.batch_size), ("--synthetic-pairs", args.synthetic_pairs)):
         if value is not None and value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
-    if arch == "nvae" and not args.data_dir:
+    if arch == "nvae" and not args.data_dir and names != ["fid"]:
         raise ValueError(f"--data-dir is needed: the folder of the {names[0]} files")
+    if "fid" in names:
+        from zoo.cli.fid_eval import check_fid_arguments
+
+        check_fid_arguments(args)
     return names
 
 
@@ -124,9 +134,14 @@ def _nll_rows(args: argparse.Namespace, network: Any, names: list[str]) -> list:
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     rows = []
     for name in names:
+        if name == "fid":
+            from zoo.cli.fid_eval import fid_rows
+
+            rows += fid_rows(args, network)
+            continue
         protocol, batches, count, full = image_batches(name, args.data_dir, batch_size=args.batch_size,
                                                        limit=args.limit)
-        rows += evaluate_nll(network, batches, protocol, num_samples=args.num_samples, count=count,
+        rows += evaluate_nll(network, batches, protocol, num_samples=args.num_samples or 1000, count=count,
                              full_count=full, generator=generator, progress=True)
     return rows
 
@@ -137,7 +152,11 @@ def _command(args: argparse.Namespace) -> str:
     if args.data_dir:
         parts.append("--data-dir DIR")
     if args.name.startswith("nvae"):
-        parts += ["--num-samples", str(args.num_samples), "--seed", str(args.seed)]
+        from zoo.cli.fid_eval import fid_command_parts
+
+        fid = args.data.strip() == "fid"
+        parts += ["--num-samples", str(args.num_samples or (50_000 if fid else 1000)), "--seed", str(args.seed)]
+        parts += fid_command_parts(args) if "fid" in args.data else []
     else:
         parts += ["--precision", args.precision]
         if "synthetic" in args.data:
