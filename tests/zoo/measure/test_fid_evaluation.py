@@ -104,3 +104,35 @@ def test_fid_rows_take_the_published_figure_and_are_recorded(tmp_path):
     fields = measured_fields("nvae.x", store)
     assert fields["measured"] == {"mnist-fid": {"fid": 12.3457}}
     assert "(1,000 samples; weights sha256" in fields["measured_source"]
+
+
+def test_training_statistics_are_of_the_unbinarised_training_digits_and_cached(shared_dir, inception_file, tmp_path,
+                                                                              monkeypatch):
+    """The first 12 training-split digits as the IDX file holds them (padded to 32, in [0, 1], not
+    binarised), once; the second call reads the cached .npz."""
+    from zoo.datamodules.images import readers
+    from zoo.datamodules.images.datamodule import seeded_split
+    from zoo.measure import fid_evaluation
+    from zoo.measure.fid_evaluation import training_statistics
+
+    inception = load_inception(inception_file)
+    mnist = shared_dir / "data" / "mnist"
+    stats, path = training_statistics("mnist", str(mnist), inception, max_images=12, dims=64,
+                                      cache_dir=str(tmp_path / "cache"))
+    digits = readers.read_idx(next(mnist.glob("train-images-idx3-ubyte*")))
+    rows = seeded_split(60_000, 5_000, 0)[0][:12]
+    images = torch.from_numpy(np.pad(digits[rows], ((0, 0), (2, 2), (2, 2)))).float().div(255)[:, None]
+    with torch.no_grad():
+        features = inception.features(images.expand(-1, 3, -1, -1), 64).double().numpy()
+    np.testing.assert_allclose(stats.mu, features.mean(0), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(stats.sigma, np.cov(features, rowvar=False), rtol=1e-8, atol=1e-12)
+    assert stats.count == 12 and path.is_file()
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("statistics computed twice")
+
+    monkeypatch.setattr(fid_evaluation, "statistics_of_batches", not_again)
+    again, same_path = training_statistics("mnist", str(mnist), inception, max_images=12, dims=64,
+                                           cache_dir=str(tmp_path / "cache"))
+    assert same_path == path
+    np.testing.assert_array_equal(again.sigma, stats.sigma)
