@@ -88,3 +88,12 @@ def test_a_split_naming_images_the_folder_lacks(tmp_path):
     datamodule = FFHQ256DataModule(str(tmp_path), cache_dir=str(tmp_path / "cache"), num_workers=0)
     with pytest.raises(ValueError, match="00007.png"):
         datamodule.prepare_data()
+
+
+def test_without_the_lmdb_package_the_error_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    path = write_lmdb(tmp_path / "train.lmdb", raw_images(1, 0))
+    monkeypatch.setitem(sys.modules, "lmdb", None)
+    with pytest.raises(ImportError, match=r"pip install 'zoo\[lmdb\]'"):
+        LMDBImages(path, RAW_256)

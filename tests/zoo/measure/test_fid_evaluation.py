@@ -136,3 +136,18 @@ def test_training_statistics_are_of_the_unbinarised_training_digits_and_cached(s
                                            cache_dir=str(tmp_path / "cache"))
     assert same_path == path
     np.testing.assert_array_equal(again.sigma, stats.sigma)
+
+
+@pytest.mark.parametrize("readjust", [False, True])
+def test_batch_norms_are_readjusted_at_temperature_one_only_when_asked(inception_file, readjust, monkeypatch):
+    from zoo.measure.fid import FIDStatistics
+    from zoo.measure.fid_evaluation import evaluate_fid
+
+    network = zoo.load("nvae.mnist-cpu")
+    calls = []
+    monkeypatch.setattr(network, "readjust_bn", lambda **kwargs: calls.append(kwargs))
+    reference = FIDStatistics(np.zeros(64), np.eye(64))
+    evaluate_fid(network, reference, load_inception(inception_file), reference_name="x", num_samples=2,
+                 batch_size=2, generator=torch.Generator().manual_seed(0), readjust_bn=readjust)
+    assert [call["temperature"] for call in calls] == ([1.0] if readjust else [])
+    assert not network.training
