@@ -65,6 +65,7 @@ def test_features_match_pytorch_fid_for_every_block(reference, network, tmp_path
         assert np.abs(ours - theirs).max() <= 2e-5 * theirs.std(), dims
 
 
+@pytest.mark.slow  # ~30 s; tests/zoo/cli/test_fid_command.py checks the same numbers through zoo fid
 def test_statistics_and_fid_of_folders_match_pytorch_fid_64d(reference, network, tmp_path):
     write_set("many_a", tmp_path / "a")
     write_set("many_b", tmp_path / "b")
