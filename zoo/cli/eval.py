@@ -38,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "instead of the registered one; no published figure is shown then")
     p.add_argument("--data", required=True,
                    help="comma-separated evaluation sets, e.g. sintel-clean,sintel-final,kitti-2015,chairs or "
-                        "synthetic (PWC-Net), mnist or cifar10 (NVAE); an unknown name lists the known ones")
+                        "synthetic (PWC-Net), mnist, cifar10, celeba64, celebahq256, ffhq256 or fid (NVAE); an unknown "
+                        "name lists the known ones")
     p.add_argument("--data-dir", default=None,
                    help="PWC-Net: folder holding MPI-Sintel-complete/, KITTI2015/, KITTI2012/, FlyingChairs_release/ "
                         "(default $ZOO_DATA); NVAE: the dataset's own folder (MNIST: the IDX files)")

@@ -151,3 +151,23 @@ def test_batch_norms_are_readjusted_at_temperature_one_only_when_asked(inception
                  batch_size=2, generator=torch.Generator().manual_seed(0), readjust_bn=readjust)
     assert [call["temperature"] for call in calls] == ([1.0] if readjust else [])
     assert not network.training
+
+
+def test_fid_dataset_takes_the_training_statistics_of_that_set(inception_file, tmp_path, monkeypatch, capsys):
+    from zoo.measure import fid_evaluation
+    from zoo.measure.fid import FIDStatistics
+
+    asked = []
+
+    def fake_statistics(name, data_dir, inception, **kwargs):
+        asked.append((name, data_dir))
+        return FIDStatistics(np.zeros(64), np.eye(64)), tmp_path / "x.npz"
+
+    monkeypatch.setattr(fid_evaluation, "training_statistics", fake_statistics)
+    assert main(["eval", "nvae.mnist-cpu", "--data", "fid", "--fid-dataset", "mnist", "--data-dir", str(tmp_path),
+                 "--num-samples", "4", "--inception-weights", str(inception_file), "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert asked == [("mnist", str(tmp_path))]
+    (row,) = json.loads((tmp_path / "eval-nvae.mnist-cpu.json").read_text())["rows"]
+    assert (row["dataset"], row["count"]) == ("mnist-fid", 4)
+    assert "--fid-dataset mnist" in json.loads((tmp_path / "eval-nvae.mnist-cpu.json").read_text())["meta"]["command"]
