@@ -98,4 +98,4 @@ def fid_rows(args: argparse.Namespace, network: Any) -> list:
     generator = torch.Generator(device=args.device).manual_seed(args.seed * 1_000_003 + rank)
     return evaluate_fid(network, reference, inception, reference_name=f"{_set_name(args)}-fid",
                         num_samples=args.num_samples or FID_SAMPLES, batch_size=args.batch_size, generator=generator,
-                        readjust_bn=args.readjust_bn, progress=True)
+                        readjust_bn=args.readjust_bn, readjust_seed=args.seed, progress=True)

@@ -212,7 +212,8 @@ def statistics_of_batches(network: FIDInceptionV3, batches: Iterable[torch.Tenso
     if dims not in FEATURE_DIMS:
         raise ValueError(f"--dims must be one of {', '.join(map(str, FEATURE_DIMS))}, got {dims}")
     device = next(network.parameters()).device
-    moments = moments if moments is not None else FeatureMoments.zeros(dims, device)
+    if moments is None:  # float64 sums on the network's device, on the CPU where it has no float64 (MPS)
+        moments = FeatureMoments.zeros(dims, device if device.type != "mps" else "cpu")
     with tqdm(total=count, desc=desc, unit="image", disable=None if progress else True) as bar:
         for batch in batches:
             images = batch.to(device, torch.float32)

@@ -70,7 +70,7 @@ def nvae_fid_samples(network: Any, count: int, batch_size: int, generator: torch
 
 def evaluate_fid(network: Any, reference: FIDStatistics, inception: FIDInceptionV3, *, reference_name: str,
                  num_samples: int = FID_SAMPLES, batch_size: int = 100, generator: torch.Generator | None = None,
-                 readjust_bn: bool = False, progress: bool = False) -> list[EvalRow]:
+                 readjust_bn: bool = False, readjust_seed: int = 0, progress: bool = False) -> list[EvalRow]:
     """FID of ``network``'s samples against ``reference``: one row, metric ``fid``.
 
     Args:
@@ -78,13 +78,16 @@ def evaluate_fid(network: Any, reference: FIDStatistics, inception: FIDInception
         reference: statistics of the real images, of ``inception``'s feature size.
         reference_name: the row's dataset (``<set>-train`` or the statistics file's name).
         num_samples: samples over all processes.
-        readjust_bn: re-estimate batch-norm statistics from samples at temperature 1 first.
+        generator: draws this process's samples (each process its own).
+        readjust_bn: re-estimate batch-norm statistics from samples at temperature 1 first, drawn with
+            ``readjust_seed``: the same on every process, so that all sample from the same network.
     """
     if num_samples < 2:
         raise ValueError(f"FID needs at least 2 samples, got {num_samples}")
     network.eval()
     if readjust_bn:
-        network.readjust_bn(temperature=FID_TEMPERATURE, generator=generator)
+        device = next(network.parameters()).device
+        network.readjust_bn(temperature=FID_TEMPERATURE, generator=torch.Generator(device).manual_seed(readjust_seed))
     rank, share = rank_share(num_samples)
     samples = nvae_fid_samples(network, share, batch_size, generator)
     moments = statistics_of_batches(inception, samples, dims=reference.dims, count=share,

@@ -148,8 +148,10 @@ def test_batch_norms_are_readjusted_at_temperature_one_only_when_asked(inception
     monkeypatch.setattr(network, "readjust_bn", lambda **kwargs: calls.append(kwargs))
     reference = FIDStatistics(np.zeros(64), np.eye(64))
     evaluate_fid(network, reference, load_inception(inception_file), reference_name="x", num_samples=2,
-                 batch_size=2, generator=torch.Generator().manual_seed(0), readjust_bn=readjust)
+                 batch_size=2, generator=torch.Generator().manual_seed(5), readjust_bn=readjust, readjust_seed=3)
     assert [call["temperature"] for call in calls] == ([1.0] if readjust else [])
+    if readjust:  # seeded alike on every process (readjust_seed), not with the process's own generator
+        assert torch.equal(calls[0]["generator"].get_state(), torch.Generator().manual_seed(3).get_state())
     assert not network.training
 
 
