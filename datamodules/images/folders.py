@@ -121,7 +121,7 @@ class FFHQ256DataModule(SquareImageFolderDataModule):
     its ``test`` images, in its order), so that a model trained with the official code is evaluated on
     exactly its held-out images; else the seeded split."""
 
-    split_file_name = "train_test_ind.pt"
+    official_split_name = "train_test_ind.pt"  # in data_dir
     num_images = 70_000
 
     name = "ffhq256"
@@ -136,7 +136,7 @@ class FFHQ256DataModule(SquareImageFolderDataModule):
                          split_seed)
 
     def official_split(self) -> dict[str, np.ndarray] | None:
-        path = self.data_dir / self.split_file_name
+        path = self.data_dir / self.official_split_name
         if not path.is_file() or self.official_lmdb() is not None:
             return None
         split = read_ffhq_split(path, self.num_images)
