@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
 
     network = zoo.load("nvae.mnist-cpu", map_location=args.device).eval()
     inception = (load_inception(args.inception_weights, args.device) if args.inception_weights
-                 else FIDInceptionV3().eval().requires_grad_(False).to(args.device, memory_format=torch.channels_last))
+                 else FIDInceptionV3().eval().requires_grad_(False).to(args.device))
     generator = torch.Generator(device=args.device).manual_seed(0)
     next(nvae_fid_samples(network, 2, 2, generator))  # warm-up of both networks
     statistics_of_batches(inception, [torch.rand(2, 1, 32, 32, device=args.device)])
@@ -59,12 +59,6 @@ def main(argv: list[str] | None = None) -> None:
     reference = FIDStatistics(rng.uniform(0, 1, 2048), factor @ factor.T)
     _, distance = _timed(lambda: frechet_distance(statistics, reference))
 
-    contiguous = FIDInceptionV3().eval().requires_grad_(False).to(args.device)
-    contiguous.load_state_dict(inception.state_dict())
-    batch = images[0][:10]
-    _, channels_last_time = _timed(lambda: statistics_of_batches(inception, [batch]))
-    _, contiguous_time = _timed(lambda: statistics_of_batches(contiguous, [batch]))
-
     per_thousand = 1000 / args.samples
     total = (sampling + features) * per_thousand + distance
     print(f"nvae.mnist-cpu FID on {args.device}, {torch.get_num_threads()} thread(s), {args.samples} samples "
@@ -73,8 +67,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  Inception features  {features * per_thousand:8.1f} s  {features * per_thousand / total:6.1%}")
     print(f"  Frechet distance    {distance:8.1f} s  {distance / total:6.1%}  (once per evaluation, 2048-d)")
     print(f"  Inception / sampling: {features / sampling:.1f}x")
-    print(f"  Inception with contiguous weights / channels_last (ours), 10 samples: "
-          f"{contiguous_time / channels_last_time:.2f}x")
     print(f"  {FID_SAMPLES:,} samples (the default): about {(total - distance) * FID_SAMPLES / 1000 / 3600 + distance / 3600:.1f} h")
 
 

@@ -193,7 +193,7 @@ def load_inception(weights: str | os.PathLike | None = None, device: torch.devic
     state = read_checkpoint(weights)
     network = FIDInceptionV3()
     load_state_dict_strict(network, state, source=f"{weights} (the FID Inception network)")
-    return network.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    return network.eval().requires_grad_(False).to(device)
 
 
 @torch.no_grad()

@@ -212,7 +212,7 @@ class FIDInceptionV3(nn.Module):
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
         x = F.interpolate(images, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        x = (2 * x - 1).contiguous(memory_format=torch.channels_last)  # 1.4x faster convolutions on CPU
+        x = 2 * x - 1
         for block in self._blocks()[:FEATURE_DIMS[dims] + 1]:
             for layer in block:
                 x = layer(x)
