@@ -4,12 +4,14 @@
 run in a side environment) for seeded random weights in its state-dict layout and seeded PNG images;
 here the same weights and images go through the zoo.
 
-Tolerances: features agree to 2e-5 of their spread (float32 through 94 convolutions; another thread
-count or machine sums in another order, which moves float32 results by ~1e-6 relative; on this machine
-they agreed exactly); FID to 1e-5 relative with 64-d features (full-rank covariances: both compute the
-same quantity), and to 1e-6 relative with 2048-d features of 12 and 10 images, where pytorch-fid takes
-``scipy.linalg.sqrtm`` of a singular product (its LinAlgWarning) and we take eigenvalues: measured
-7e-8 apart.
+Tolerances: features agree to 1e-4 of their spread (float32 through 94 convolutions; another thread
+count or CPU sums in another order, which moves float32 results by ~1e-6 relative per layer; on the
+machine that wrote the fixture they agreed exactly, and a batch-norm eps of 1e-5 instead of 1e-3 moves
+them ~1000x more than this tolerance at pool3); FID to 1e-5 relative with 64-d features (three convolutions,
+full-rank covariances: both compute the same quantity), and to 1e-4 relative with 2048-d features of
+12 and 10 images, where pytorch-fid takes ``scipy.linalg.sqrtm`` of a singular product (its
+LinAlgWarning) and we take eigenvalues: measured 7e-8 apart here, the rest of the margin is for the
+features' float32 rounding on other machines.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def test_features_match_pytorch_fid_for_every_block(reference, network, tmp_path
             ours = network.features(batch, dims).double().numpy()
         theirs = reference[f"features_{dims}"]
         assert ours.shape == theirs.shape == (SETS["single"][0], dims)
-        assert np.abs(ours - theirs).max() <= 2e-5 * theirs.std(), dims
+        assert np.abs(ours - theirs).max() <= 1e-4 * theirs.std(), dims
 
 
 @pytest.mark.slow  # ~30 s; tests/zoo/cli/test_fid_command.py checks the same numbers through zoo fid
@@ -82,7 +84,7 @@ def test_fid_of_few_images_matches_pytorch_fid_2048d(reference, network, tmp_pat
     write_set("few_b", tmp_path / "b")
     first, second = (statistics_of_folder(network, tmp_path / name, batch_size=7) for name in "ab")
     assert (first.count, second.count, first.dims) == (12, 10, 2048)
-    assert frechet_distance(first, second) == pytest.approx(float(reference["fid2048"]), rel=1e-6)
+    assert frechet_distance(first, second) == pytest.approx(float(reference["fid2048"]), rel=1e-4)
 
 
 def test_grey_batches_are_repeated_to_rgb(network):
