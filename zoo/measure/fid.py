@@ -82,14 +82,16 @@ class FIDStatistics:
             raise ValueError(f"{path}: a statistics file holds arrays 'mu' and 'sigma'; "
                              f"missing {', '.join(missing)} (found: {', '.join(arrays) or 'none'})")
         mu, sigma = arrays["mu"], arrays["sigma"]
-        count = int(arrays["count"]) if "count" in arrays else 0
+        count = arrays.get("count", np.int64(0))
+        if count.size != 1 or count.dtype.kind not in "iu":
+            raise ValueError(f"{path}: 'count' must be one integer, got {count.dtype} {count.shape}")
         if mu.dtype.kind != "f" or sigma.dtype.kind != "f":
             raise ValueError(f"{path}: 'mu' and 'sigma' must be floating point, got {mu.dtype} and {sigma.dtype}")
         if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
             raise ValueError(f"{path}: expected mu (D,) and sigma (D, D), got {mu.shape} and {sigma.shape}")
         if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
             raise ValueError(f"{path}: 'mu' or 'sigma' holds NaN or infinite values")
-        return cls(mu.astype(np.float64), sigma.astype(np.float64), count)
+        return cls(mu.astype(np.float64), sigma.astype(np.float64), int(count))
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.hostile
     ({"mu": np.zeros(3), "sigma": np.eye(4)}, "expected mu"),
     ({"mu": np.zeros(3), "sigma": np.full((3, 3), np.nan)}, "NaN"),
     ({"mu": np.array(["a", "b"]), "sigma": np.eye(2)}, "floating point"),
+    ({"mu": np.zeros(2), "sigma": np.eye(2), "count": np.arange(3)}, "'count' must be one integer"),
 ])
 def test_malformed_statistics_are_refused_naming_the_file(tmp_path, arrays, message):
     path = tmp_path / "stats.npz"
