@@ -155,9 +155,10 @@ def _command(args: argparse.Namespace) -> str:
     if args.name.startswith("nvae"):
         from zoo.cli.fid_eval import fid_command_parts
 
-        fid = args.data.strip() == "fid"
-        parts += ["--num-samples", str(args.num_samples or (50_000 if fid else 1000)), "--seed", str(args.seed)]
-        parts += fid_command_parts(args) if "fid" in args.data else []
+        sets = {name.strip() for name in args.data.split(",")}
+        if args.num_samples or len(sets) == 1 or "fid" not in sets:  # else each set took its own default
+            parts += ["--num-samples", str(args.num_samples or (50_000 if sets == {"fid"} else 1000))]
+        parts += ["--seed", str(args.seed)] + (fid_command_parts(args) if "fid" in sets else [])
     else:
         parts += ["--precision", args.precision]
         if "synthetic" in args.data:
