@@ -93,3 +93,27 @@ def test_grey_batches_are_repeated_to_rgb(network):
     expected = FeatureMoments.zeros(64)
     expected.add(network.features(grey.expand(-1, 3, -1, -1), 64))
     torch.testing.assert_close(moments.total, expected.total)
+
+
+def test_folders_are_read_as_pytorch_fid_reads_them_and_sizes_may_differ(network, tmp_path):
+    """The folder's own files with pytorch-fid's (lower-case) suffixes; each image's features are those
+    it has alone, whatever size its neighbours have."""
+    from PIL import Image
+
+    from tests.support.fid_fixtures import test_images
+    from zoo.measure.fid import folder_images, statistics_of_folder
+
+    small, large = test_images(3, (24, 24), 7), test_images(2, (40, 30), 8)
+    for index, image in enumerate([*small, *large]):
+        Image.fromarray(image).save(tmp_path / f"{index}.png")
+    Image.fromarray(small[0]).save(tmp_path / "upper.PNG")
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(small[0]).save(tmp_path / "sub" / "nested.png")
+    assert [p.name for p in folder_images(tmp_path)] == [f"{i}.png" for i in range(5)]
+    stats = statistics_of_folder(network, tmp_path, batch_size=4, dims=64)
+    with torch.no_grad():
+        features = np.concatenate([network.features(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255, 64)
+                                   .double().numpy() for image in [*small, *large]])
+    assert stats.count == 5
+    np.testing.assert_allclose(stats.mu, features.mean(0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(stats.sigma, np.cov(features, rowvar=False), rtol=1e-4, atol=1e-9)
