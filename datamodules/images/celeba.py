@@ -9,6 +9,7 @@ import numpy as np
 from zoo.datamodules.images import readers
 from zoo.datamodules.images.datamodule import ImageDataModule, missing_dataset
 from zoo.datamodules.images.declaration import ImageProtocol, ImageSet, declare
+from zoo.datamodules.images.lmdb_reader import LMDBForm
 
 __all__ = ["CelebA64DataModule"]
 
@@ -20,12 +21,16 @@ class CelebA64DataModule(ImageDataModule):
     ``data_dir`` holds ``img_align_celeba/`` (the 202,599 JPEGs of ``img_align_celeba.zip``)
     beside ``list_eval_partition.txt``. Items: image float32 (3, 64, 64) in [0, 1] (training:
     random horizontal flip), label -1. Splits: the official partition; NVAE reports on ``val``.
+
+    Or ``data_dir`` holds NVAE's LMDB (``create_celeba64_lmdb.py``: ``train.lmdb``, ``validation.lmdb``,
+    optionally ``test.lmdb``, the aligned JPEGs stored encoded), with the same crop.
     """
 
     name = "celeba64"
     image_shape = (64, 64, 3)
     declared = ImageSet("celeba64", batch_size=64, num_validation=None,
                         protocol=ImageProtocol("val", "celeba64-val", "celeba64-test", "bpd"))
+    lmdb_form = LMDBForm(encoded=True, to_cached=readers.celeba64_face)
     source = ("https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (Google Drive: "
               "Img/img_align_celeba.zip and Eval/list_eval_partition.txt)")
 

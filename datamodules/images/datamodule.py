@@ -37,6 +37,7 @@ from zoo.datamodules.files.cache import cache_root
 from zoo.datamodules.files.download import download_any
 from zoo.datamodules.images.cache import BatchTransform, CachedImages, UInt8Cache, fingerprint
 from zoo.datamodules.images.declaration import ImageSet
+from zoo.datamodules.images.lmdb_reader import LMDBForm, OfficialLMDB
 from zoo.datamodules.resumable_loader import ResumableLoader
 
 __all__ = ["ImageDataModule", "dynamic_binarize", "missing_dataset", "random_horizontal_flip", "seeded_split"]
@@ -96,6 +97,9 @@ class ImageDataModule(pl.LightningDataModule):
     name: ClassVar[str]  # the cache's name
     image_shape: ClassVar[tuple[int, int, int]]  # (H, W, C) of a cached image
     declared: ClassVar[ImageSet]
+    #: how NVAE's scripts store this dataset as LMDB (None: they do not); a ``data_dir`` holding
+    #: ``train.lmdb`` / ``validation.lmdb`` is then read in that layout, with its split
+    lmdb_form: ClassVar[LMDBForm | None] = None
 
     def __init__(self, data_dir: str, batch_size: int | None = None, num_workers: int = 4, seed: int = 0,
                  cache_dir: str | None = None, num_validation: int | None = None, split_seed: int = 0) -> None:
@@ -143,26 +147,36 @@ class ImageDataModule(pl.LightningDataModule):
     def folder(self) -> Path:
         """The folder of the dataset's files: ``data_dir / declared.folder``."""
         return self.data_dir / self.declared.folder
+    def official_lmdb(self) -> OfficialLMDB | None:
+        """The official LMDB databases in ``data_dir`` (:mod:`~zoo.datamodules.images.lmdb_reader`), if
+        this dataset has an LMDB form and ``data_dir`` holds ``train.lmdb`` or ``validation.lmdb``."""
+        if self.lmdb_form is None or not OfficialLMDB.present(self.data_dir):
+            return None
+        return OfficialLMDB(self.data_dir, self.lmdb_form)
 
     # -- Lightning --------------------------------------------------------------------------
 
-    def cache(self) -> UInt8Cache:
-        key = fingerprint(self.data_dir, self.source_files(), self.cache_params())
+    def cache(self, lmdb: OfficialLMDB | None = None) -> UInt8Cache:
+        files = lmdb.source_files() if lmdb is not None else self.source_files()
+        key = fingerprint(self.data_dir, files, self.cache_params())
         return UInt8Cache(self.cache_dir, self.name, key)
 
     def prepare_data(self) -> None:
-        self.fetch()
-        cache = self.cache()
+        lmdb = self.official_lmdb()
+        if lmdb is None:
+            self.fetch()
+        cache = self.cache(lmdb)
         if not cache.exists():
-            count, rows, labels = self.decoded()
+            count, rows, labels = (lmdb.count(), lmdb.cached_images(), None) if lmdb is not None else self.decoded()
             cache.build(rows, count, self.image_shape, labels)
 
     def setup(self, stage: str | None = None) -> None:
-        cache = self.cache()
+        lmdb = self.official_lmdb()
+        cache = self.cache(lmdb)
         if not cache.exists():
             raise RuntimeError(f"{cache.path} does not exist: call prepare_data() first "
                                "(a Trainer does so itself)")
-        splits = self.split_indices(len(cache.labels()))
+        splits = lmdb.split_indices() if lmdb is not None else self.split_indices(len(cache.labels()))
         self.datasets = {split: CachedImages(cache.path, rows, self.transforms(split))
                          for split, rows in splits.items()}
 

@@ -14,6 +14,7 @@ from zoo.datamodules.files.atomic import write_atomic
 from zoo.datamodules.images import readers
 from zoo.datamodules.images.datamodule import ImageDataModule, missing_dataset, seeded_split
 from zoo.datamodules.images.declaration import ImageProtocol, ImageSet, declare
+from zoo.datamodules.images.lmdb_reader import LMDBForm, read_ffhq_split
 
 __all__ = ["CelebAHQ256DataModule", "FFHQ256DataModule", "SquareImageFolderDataModule"]
 
@@ -24,10 +25,15 @@ class SquareImageFolderDataModule(ImageDataModule):
     Items: image float32 (3, 256, 256) in [0, 1] (training: random horizontal flip), label -1.
     The seeded train / validation split (``num_validation`` images, ``split_seed``) is saved in
     ``cache_dir`` as ``<name>-split-seed<S>-val<V>.json`` (file names) when first made, and read
-    from there afterwards; ``test`` is the validation split.
+    from there afterwards; ``test`` is the validation split. It is not NVAE's split (which the
+    official LMDB databases record, or for FFHQ ``train_test_ind.pt``: see the subclasses).
+
+    Or ``data_dir`` holds NVAE's LMDB databases (``train.lmdb``, ``validation.lmdb``: raw 256 x 256 RGB),
+    read with their split.
     """
 
     image_shape = (256, 256, 3)
+    lmdb_form = LMDBForm(encoded=False, size=256)
     layout: ClassVar[str]
     source: ClassVar[str]
 
@@ -49,8 +55,14 @@ class SquareImageFolderDataModule(ImageDataModule):
     def split_file(self) -> Path:
         return self.cache_dir / f"{self.name}-split-seed{self.split_seed}-val{self.num_validation}.json"
 
+    def official_split(self) -> dict[str, np.ndarray] | None:
+        """Cache rows of the split NVAE's scripts made, where the data folder records it (None here)."""
+        return None
+
     def prepare_data(self) -> None:
         super().prepare_data()
+        if self.official_lmdb() is not None or self.official_split() is not None:
+            return
         with FileLock(str(self.split_file) + ".lock"):
             if not self.split_file.exists():
                 files = self.source_files()
@@ -59,6 +71,9 @@ class SquareImageFolderDataModule(ImageDataModule):
                 _write_json_atomic(self.split_file, split)
 
     def split_indices(self, count: int) -> dict[str, np.ndarray]:
+        official = self.official_split()
+        if official is not None:
+            return official
         if not self.split_file.exists():
             raise RuntimeError(f"{self.split_file} does not exist: call prepare_data() first")
         saved = json.loads(self.split_file.read_text())
@@ -93,10 +108,30 @@ class CelebAHQ256DataModule(SquareImageFolderDataModule):
 class FFHQ256DataModule(SquareImageFolderDataModule):
     """FFHQ 256: ``data_dir/images1024x1024/`` holds FFHQ's 70,000 PNGs (flat or in the
     published 00000/ ... 69000/ sub-folders), resized to 256 with PIL bilinear as NVAE did.
-    NVAE's split sizes: 63,000 training / 7,000 validation."""
+    NVAE's split sizes: 63,000 training / 7,000 validation. Where ``data_dir`` also holds the
+    ``train_test_ind.pt`` that NVAE's ``create_ffhq_lmdb.py`` saved, its split is used (validation:
+    its ``test`` images, in its order), so that a model trained with the official code is evaluated on
+    exactly its held-out images; else the seeded split."""
+
+    official_split_name = "train_test_ind.pt"  # in data_dir
+    num_images = 70_000
 
     name = "ffhq256"
     declared = ImageSet("ffhq256", batch_size=8, num_validation=7000,
                         protocol=ImageProtocol("test", "ffhq256-val", "ffhq256-test", "bpd"), folder="images1024x1024")
     layout = "  {folder}/00000.png ... 69999.png  (or {folder}/00000/00000.png ...)"
     source = "https://github.com/NVlabs/ffhq-dataset (images1024x1024, Google Drive)"
+
+    def official_split(self) -> dict[str, np.ndarray] | None:
+        path = self.data_dir / self.official_split_name
+        if not path.is_file() or self.official_lmdb() is not None:
+            return None
+        split = read_ffhq_split(path, self.num_images)
+        row_of = {int(Path(name).stem): row for row, name in enumerate(self.source_files())
+                  if Path(name).stem.isdigit()}
+        missing = [index for index in np.concatenate([split["train"], split["test"]]) if index not in row_of]
+        if missing:
+            raise ValueError(f"{path} names images that {self.folder} does not hold, e.g. {missing[0]:05d}.png "
+                             f"({len(missing):,} missing)")
+        train, val = (np.array([row_of[i] for i in split[key]], np.int64) for key in ("train", "test"))
+        return {"train": train, "val": val, "test": val}

@@ -35,6 +35,7 @@ __all__ = [
     "MNIST_MIRRORS",
     "MNISTFile",
     "celeba64",
+    "celeba64_face",
     "list_images",
     "md5_hex",
     "parse_idx",
@@ -268,9 +269,13 @@ def celeba64(path: str | Path) -> np.ndarray:
     with PIL's (antialiased) bilinear filter, which is what torchvision's ``Resize(64)`` does on
     a PIL image.
     """
-    image = read_rgb(path)
+    return celeba64_face(read_rgb(path), path)
+
+
+def celeba64_face(image: Image.Image, source: object = "image") -> np.ndarray:
+    """NVAE's CelebA 64 of an aligned RGB image (see :func:`celeba64`); ``source`` names it in errors."""
     if image.size != CELEBA_ALIGNED_SIZE:
-        raise ValueError(f"{path}: aligned CelebA images are {CELEBA_ALIGNED_SIZE[0]}x"
+        raise ValueError(f"{source}: aligned CelebA images are {CELEBA_ALIGNED_SIZE[0]}x"
                          f"{CELEBA_ALIGNED_SIZE[1]}, got {image.size[0]}x{image.size[1]}")
     face = image.crop(CELEBA_CROP_BOX).resize((64, 64), Image.BILINEAR)
     return np.array(face, dtype=np.uint8)

@@ -1,7 +1,7 @@
 """The ``zoo`` command line: one module per command, each with ``add_parser(subparsers)``.
 
 ``zoo list | info`` (:mod:`.info`), ``download | import`` (:mod:`.download`), ``demo``, ``flow``, ``sample``,
-``reconstruct | interpolate`` (:mod:`.latent`), ``export``, ``eval``, ``submit``, ``benchmark``, ``push``,
+``reconstruct | interpolate`` (:mod:`.latent`), ``export``, ``eval``, ``fid``, ``submit``, ``benchmark``, ``push``,
 ``card`` (:mod:`.push`) and ``warp-error`` (:mod:`.warp_error`) are plain commands;
 ``zoo fit | validate | test | predict`` hand the rest of
 the command line to LightningCLI (:mod:`.train`).
@@ -31,8 +31,8 @@ _EXPECTED_ERRORS = (KeyError, ValueError, OSError, NotImplementedError, ImportEr
 _STATUS_SIGPIPE = 128 + 13  # the status of a process that SIGPIPE (13) ended
 _LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 _COMMAND_MODULES = ("zoo.cli.info", "zoo.cli.download", "zoo.cli.demo", "zoo.cli.flow", "zoo.cli.sample", "zoo.cli.latent",
-                    "zoo.cli.export", "zoo.cli.eval", "zoo.cli.submit", "zoo.cli.benchmark", "zoo.cli.push",
-                    "zoo.cli.warp_error")
+                    "zoo.cli.export", "zoo.cli.eval", "zoo.cli.fid", "zoo.cli.submit", "zoo.cli.benchmark",
+                    "zoo.cli.push", "zoo.cli.warp_error")
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,8 @@
     zoo eval pwcnet.things --data sintel-clean,sintel-final,kitti-2015,chairs --data-dir /data [--out results]
     zoo eval pwcnet.synth --data synthetic [--record]
     zoo eval nvae.mnist-cpu --data mnist --data-dir /data/mnist --num-samples 1000 [--limit 1000]
+    zoo eval nvae.celebahq256 --data fid --fid-stats celeba_256.npz [--num-samples 50000] [--readjust-bn]
+    zoo eval nvae.mnist-cpu --data fid --fid-dataset mnist --data-dir /data/mnist
 
 Prints one table (dataset, metric, unit, ours, published, difference) and, with ``--out DIR``, writes it
 as ``eval-<name>.md``, ``.csv`` and ``.json``. The protocols are those of :mod:`zoo.measure.evaluation`.
@@ -45,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "instead of the registered one; no published figure is shown then")
     p.add_argument("--data", required=True,
                    help="comma-separated evaluation sets, e.g. sintel-clean,sintel-final,kitti-2015,spring,chairs or "
-                        "synthetic (PWC-Net), mnist or cifar10 (NVAE); an unknown name lists the known ones")
+                        "synthetic (PWC-Net), mnist, cifar10, celeba64, celebahq256, ffhq256 or fid (NVAE); an unknown "
+                        "name lists the known ones")
     p.add_argument("--data-dir", default=None,
                    help="PWC-Net: folder holding each set under its default folder (MPI-Sintel-complete/, KITTI2015/, "
                         "FlyingChairs2/, ...: README's dataset table; default $ZOO_DATA, or ZOO_DATA_<FAMILY> per "
@@ -60,11 +63,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic-pairs", type=int, default=64, help="pairs of --data synthetic (default 64)")
     p.add_argument("--synthetic-recipe", default="v1", choices=("v1", "v2"),
                    help="generator recipe of --data synthetic (default v1, the first recorded figures' set)")
-    p.add_argument("-k", "--num-samples", type=int, default=1000,
-                   help="NVAE: importance samples per image (default 1000, as the paper)")
+    p.add_argument("-k", "--num-samples", type=int, default=None,
+                   help="NVAE: importance samples per image (default 1000, as the paper); with --data fid: samples "
+                        "drawn (default 50,000, as the official evaluation)")
     p.add_argument("--batch-size", type=int, default=100, help="NVAE: images per batch (default 100)")
     p.add_argument("--seed", type=int, default=0, help="NVAE: seed of the binarisation and the samples (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    from zoo.cli.fid_eval import add_fid_arguments
+
+    add_fid_arguments(p)
     p.add_argument("--record", action="store_true",
                    help="keep the figures as the 'measured by zoo eval' metadata of bundled weights")
     p.set_defaults(func=run)
@@ -85,11 +92,19 @@ def _check_synthetic(args: argparse.Namespace) -> None:
                          f"first), got {args.synthetic_pairs:,}")
 
 
+def _image_sets() -> dict[str, Any]:
+    """The sets of ``zoo eval`` for image generation: the likelihood protocols, and ``fid`` (the
+    FID of samples, :mod:`zoo.cli.fid_eval`)."""
+    from zoo.measure.evaluation import image_protocols
+
+    return {**image_protocols(), "fid": None}
+
+
 def _protocols(task: str | None) -> Mapping[str, Any] | None:
     """The evaluation sets of a task (:data:`zoo.catalog.records.TASKS`), by name; None for other tasks."""
-    from zoo.measure.evaluation import flow_protocols, image_protocols
+    from zoo.measure.evaluation import flow_protocols
 
-    protocols_of = {OPTICAL_FLOW: flow_protocols, IMAGE_GENERATION: image_protocols}
+    protocols_of = {OPTICAL_FLOW: flow_protocols, IMAGE_GENERATION: _image_sets}
     return protocols_of[task]() if task in protocols_of else None
 
 
@@ -109,8 +124,12 @@ def _check_args(args: argparse.Namespace, arch: Architecture) -> list[str]:
         if value is not None and value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
     _check_synthetic(args)
-    if arch.task == IMAGE_GENERATION and not args.data_dir:
+    if arch.task == IMAGE_GENERATION and not args.data_dir and names != ["fid"]:
         raise ValueError(f"--data-dir is needed: the folder of the {names[0]} files")
+    if "fid" in names:
+        from zoo.cli.fid_eval import check_fid_arguments
+
+        check_fid_arguments(args)
     return names
 
 
@@ -157,9 +176,14 @@ def _nll_rows(args: argparse.Namespace, network: Any, names: list[str]) -> list:
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     rows = []
     for name in names:
+        if name == "fid":
+            from zoo.cli.fid_eval import fid_rows
+
+            rows += fid_rows(args, network)
+            continue
         protocol, batches, count, full = image_batches(name, args.data_dir, batch_size=args.batch_size,
                                                        limit=args.limit)
-        rows += evaluate_nll(network, batches, protocol, num_samples=args.num_samples, count=count,
+        rows += evaluate_nll(network, batches, protocol, num_samples=args.num_samples or 1000, count=count,
                              full_count=full, generator=generator, progress=True)
     return rows
 
@@ -170,7 +194,12 @@ def _command(args: argparse.Namespace, task: str | None) -> str:
     if args.data_dir:
         parts.append("--data-dir DIR")
     if task == IMAGE_GENERATION:
-        parts += ["--num-samples", str(args.num_samples), "--seed", str(args.seed)]
+        from zoo.cli.fid_eval import fid_command_parts
+
+        sets = {name.strip() for name in args.data.split(",")}
+        if args.num_samples or len(sets) == 1 or "fid" not in sets:  # else each set took its own default
+            parts += ["--num-samples", str(args.num_samples or (50_000 if sets == {"fid"} else 1000))]
+        parts += ["--seed", str(args.seed)] + (fid_command_parts(args) if "fid" in sets else [])
     else:
         parts += ["--precision", args.precision]
         if "synthetic" in args.data:

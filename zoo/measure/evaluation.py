@@ -112,7 +112,7 @@ HELD_OUT_SEED = 2
 
 #: The unit of each row's metric, as the table shows it.
 METRIC_UNITS = {"epe": "px", "aae": "deg", "epe-occ": "px", "epe-non-occ": "px", "fl-all": "%", "1px": "%", "wauc": "%",
-                "nll_nats": "nats", "bpd": "bits/dim"}
+                "nll_nats": "nats", "bpd": "bits/dim", "fid": "-"}
 
 
 @dataclass(frozen=True)
@@ -396,6 +396,6 @@ def record_measured(name: str, weights_path: str | Path, rows: Iterable[EvalRow]
             figures.setdefault(row.dataset, {})[metric] = round(row.value, 4)
             if row.stderr is not None:
                 figures[row.dataset][f"{metric}_stderr"] = round(row.stderr, 4)
-            counts[row.dataset] = f"{command} ({row.count:,} {'images' if row.num_samples else 'pairs'}; " \
-                                  f"weights sha256 {sha256[:12]})"
+            counted = "images" if row.num_samples else "samples" if row.metric == "fid" else "pairs"
+            counts[row.dataset] = f"{command} ({row.count:,} {counted}; weights sha256 {sha256[:12]})"
     return measured.record(name, sha256, figures, counts, store)

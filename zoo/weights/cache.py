@@ -14,10 +14,18 @@ from zoo.catalog.records import WeightsInfo
 from zoo.datamodules.files.cache import cache_root, cached_file, verify_file
 from zoo.datamodules.files.download import DownloadError, FileUnavailableError, OfflineError, download_any
 
-__all__ = ["BUNDLED_DIR", "MAX_WEIGHTS_BYTES", "cache_target", "weights_file"]
+__all__ = ["BUNDLED_DIR", "FID_INCEPTION_SHA256", "FID_INCEPTION_URL", "MAX_WEIGHTS_BYTES", "cache_target",
+           "fid_inception_file", "weights_file"]
 
 BUNDLED_DIR = Path(__file__).resolve().parent
 MAX_WEIGHTS_BYTES = 4 << 30  # a download of unknown size stops here (the largest NVAE file is ~1.3 GB)
+
+#: pytorch-fid's FID Inception weights (TensorFlow's 2015-12-05 Inception v3 ported to PyTorch), the file
+#: pytorch-fid, NVAE's FID and torchmetrics' FID load; its SHA-256 begins with the 6726825d its name carries.
+FID_INCEPTION_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+                     "pt_inception-2015-12-05-6726825d.pth")
+FID_INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+_FID_INCEPTION_MAX_BYTES = 200 << 20  # the file is about 96 MB
 
 
 def manual_target(info: WeightsInfo) -> Path:
@@ -84,3 +92,22 @@ def weights_file(info: WeightsInfo, *, bundled_alternatives: list[str] = (), pro
         raise FileUnavailableError(
             f"{info.name}: not in the cache and could not be downloaded ({error}). "
             + _what_to_do(info, list(bundled_alternatives))) from None
+
+
+def fid_inception_file(*, url: str = FID_INCEPTION_URL, sha256: str = FID_INCEPTION_SHA256,
+                       progress: bool | None = None) -> Path:
+    """The verified local copy of pytorch-fid's Inception weights, downloaded once into the zoo cache.
+
+    Raises:
+        FileUnavailableError: not cached and the network is unreachable or forbidden
+            (``ZOO_OFFLINE=1``); the message says how to give the file by hand.
+        zoo.datamodules.files.cache.ChecksumError: the file does not match the pinned SHA-256.
+    """
+    hint = f"Download {url} on a machine with network access and pass it with --inception-weights FILE"
+    try:
+        return download_any([url], sha256, max_size=_FID_INCEPTION_MAX_BYTES, progress=progress)
+    except OfflineError:
+        raise FileUnavailableError(f"the FID Inception weights are not in the cache and ZOO_OFFLINE=1. {hint}") from None
+    except DownloadError as error:
+        raise FileUnavailableError(
+            f"the FID Inception weights are not in the cache and could not be downloaded ({error}). {hint}") from None
