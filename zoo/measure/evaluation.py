@@ -54,7 +54,7 @@ import math
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,17 +264,20 @@ def _without_missing_regions(protocol: FlowProtocol, dataset: Dataset) -> FlowPr
 @dataclass(frozen=True)
 class ImageProtocol:
     """An NVAE evaluation set: the datamodule (import string), its split, the row's dataset name,
-    the record key of the published figure and the unit (``"nats"`` or ``"bpd"``)."""
+    the record key of the published figure, the unit (``"nats"`` or ``"bpd"``) and extra datamodule
+    arguments (MNIST: ``test_only``, so that evaluation never reads or downloads the training files)."""
 
     datamodule: str
     split: str
     key: str
     reference: str
     unit: str
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 IMAGE_PROTOCOLS: dict[str, ImageProtocol] = {
-    "mnist": ImageProtocol("zoo.datamodules.images.mnist:MNISTDataModule", "test", "mnist-test", "mnist-test", "nats"),
+    "mnist": ImageProtocol("zoo.datamodules.images.mnist:MNISTDataModule", "test", "mnist-test", "mnist-test", "nats",
+                           {"test_only": True}),
     "cifar10": ImageProtocol("zoo.datamodules.images.cifar10:CIFAR10DataModule", "test", "cifar10-test", "cifar10-test",
                              "bpd"),
     "celeba64": ImageProtocol("zoo.datamodules.images.celeba:CelebA64DataModule", "val", "celeba64-val", "celeba64-test",
@@ -301,7 +304,7 @@ def image_batches(name: str, data_dir: str, *, batch_size: int = 100, limit: int
         raise ValueError(f"no NLL evaluation protocol for {name!r}; known: {', '.join(IMAGE_PROTOCOLS)}")
     protocol = IMAGE_PROTOCOLS[name]
     datamodule = resolve_import(protocol.datamodule)(data_dir, batch_size=batch_size, num_workers=0,
-                                                     cache_dir=cache_dir)
+                                                     cache_dir=cache_dir, **protocol.options)
     datamodule.prepare_data()
     datamodule.setup("test")
     split = datamodule.datasets[protocol.split]
