@@ -18,6 +18,11 @@ that nothing else is caught:
   (``--ckpt_path``): resuming writes into the folder of the checkpoint it continues, so that
   the folder is not empty is expected. A fresh run into a used folder still warns.
 
+* The model summary's ``0 Total Flops`` line: Lightning counts FLOPs only for modules with an
+  ``example_input_array`` (ours have none: their inputs' size is the data's) and prints 0 for the
+  others, which reads as a measurement. The line is dropped when the count is 0; ``zoo benchmark``
+  gives the real figure.
+
 The tensorboardX notice and the ModelCheckpoint "could not find the monitored key" warning are
 fixed where they arise (:mod:`zoo.cli.train`), not held back here.
 """
@@ -25,6 +30,7 @@ fixed where they arise (:mod:`zoo.cli.train`), not held back here.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +42,8 @@ HELD_BACK_WARNINGS = (r"Precision [\w-]+-mixed is not supported by the model sum
                       r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 # where Lightning's rank_zero_info lines are logged
 LIGHTNING_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero")
+SUMMARY_LOGGER = "pytorch_lightning.callbacks.model_summary"
+_UNCOUNTED_FLOPS = re.compile(r"\n *0 +Total Flops *$")
 
 
 class _HeldBack(logging.Filter):
@@ -43,12 +51,19 @@ class _HeldBack(logging.Filter):
         return not record.getMessage().startswith(HELD_BACK_LOGS)
 
 
+class _WithoutUncountedFlops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _UNCOUNTED_FLOPS.sub("", record.getMessage())
+        record.args = None
+        return True
+
+
 @contextmanager
 def quiet_lightning() -> Iterator[None]:
     """Hold back the listed lines while the block runs; the process's filters are restored after."""
-    held_back = _HeldBack()
-    loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
-    for logger in loggers:
+    filters = [(logging.getLogger(name), _HeldBack()) for name in LIGHTNING_LOGGERS]
+    filters.append((logging.getLogger(SUMMARY_LOGGER), _WithoutUncountedFlops()))
+    for logger, held_back in filters:
         logger.addFilter(held_back)
     try:
         with warnings.catch_warnings():
@@ -56,7 +71,7 @@ def quiet_lightning() -> Iterator[None]:
                 warnings.filterwarnings("ignore", message=message)
             yield
     finally:
-        for logger in loggers:
+        for logger, held_back in filters:
             logger.removeFilter(held_back)
 
 
