@@ -21,9 +21,27 @@ from zoo.datamodules.files.atomic import write_png
 from zoo.datamodules.images.drawn_digits import DIGIT_STROKES, render_digit
 from zoo.datamodules.images.grid import image_grid
 
-__all__ = ["DEMO_TEMPERATURES", "draw_digits", "nvae_demo"]
+__all__ = ["DEMO_TEMPERATURES", "LABEL_WIDTH", "draw_digits", "nvae_demo", "with_row_labels"]
 
 DEMO_TEMPERATURES = (0.6, 0.8, 1.0)
+#: Width in pixels of the label column of the sample picture.
+LABEL_WIDTH = 56
+
+def with_row_labels(grid: np.ndarray, labels: list[str]) -> np.ndarray:
+    """``grid`` (H, W) uint8, cut into ``len(labels)`` equal rows, with a black column of
+    :data:`LABEL_WIDTH` px on its left where each row's label is written in white, centred on the row."""
+    from PIL import Image, ImageDraw
+
+    height, width = grid.shape
+    picture = Image.new("L", (LABEL_WIDTH + width, height), 0)
+    picture.paste(Image.fromarray(grid), (LABEL_WIDTH, 0))
+    draw = ImageDraw.Draw(picture)
+    row_height = height / len(labels)
+    for row, label in enumerate(labels):
+        left, top, right, bottom = draw.textbbox((0, 0), label)
+        draw.text(((LABEL_WIDTH - (right - left)) / 2, row_height * (row + 0.5) - (bottom + top) / 2), label, fill=255)
+    return np.asarray(picture)
+
 
 def draw_digits(seed: int = 0) -> dict[str, torch.Tensor]:
     """The demo's inputs, each ``(1, 32, 32)`` float in {0, 1}: ``digit_0`` ... ``digit_9``
@@ -46,8 +64,9 @@ def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
     """Sample ``nvae.mnist-cpu`` and score a few drawn digits.
 
     Writes ``out_dir/nvae_samples.png``: one row of ``samples_per_row`` samples (Bernoulli
-    means, 2x enlarged) per temperature in :data:`DEMO_TEMPERATURES`, after the batch-norm
-    statistics are re-estimated at that temperature as the official sampler does.
+    means, 2x enlarged) per temperature in :data:`DEMO_TEMPERATURES`, labelled ``T = t`` on the
+    left, after the batch-norm statistics are re-estimated at that temperature as the official
+    sampler does.
 
     Args:
         out_dir: folder for the grid (created if needed).
@@ -73,7 +92,7 @@ def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
     grid = image_grid(torch.cat(rows), columns=samples_per_row)
     grid = grid.repeat(2, axis=0).repeat(2, axis=1)[..., 0]
     path = Path(out_dir) / "nvae_samples.png"
-    write_png(path, grid)
+    write_png(path, with_row_labels(grid, [f"T = {t:g}" for t in DEMO_TEMPERATURES]))
 
     # Likelihoods with the training-time batch-norm statistics, as the evaluation uses.
     network = load(name, weights=weights)
