@@ -105,3 +105,20 @@ def test_evaluation_reads_and_downloads_only_the_test_files(tmp_path, http_serve
     images, _ = datamodule.datasets["test"].batch([0, 3])
     expected = np.pad(arrays["test_images"][[0, 3]], ((0, 0), (2, 2), (2, 2))) / 255.0
     np.testing.assert_allclose(images[:, 0].double().numpy(), expected, atol=1e-7)
+
+
+def test_zoo_eval_mnist_offline_with_only_the_test_files(tmp_path, small_mnist, monkeypatch, capsys):
+    """The command itself: offline, a folder holding only the two test files is enough."""
+    from tests.support.image_fixtures import write_idx_gz
+    from zoo.cli import main
+
+    arrays, table, _ = small_mnist
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for key in ("test_images", "test_labels"):
+        write_idx_gz(folder / f"{table[key].name}.gz", arrays[key])
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    assert main(["eval", "nvae.mnist-cpu", "--data", "mnist", "--data-dir", str(folder), "-k", "1", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist-test-first-2" in out and "nll_nats" in out
+    assert sorted(p.name for p in folder.iterdir()) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
