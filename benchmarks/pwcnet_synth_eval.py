@@ -30,6 +30,7 @@ import torch
 
 from zoo.datamodules.flow.formats import read_flow, read_image
 from zoo.datamodules.flow.synthetic import SyntheticFlow
+from zoo.measure.classical_flow import dis_medium, farneback
 from zoo.weights.loader import load
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -38,30 +39,6 @@ SINTEL_PAIR = SHARED / "fixtures" / "pwcnet" / "fixture_b_full436x1024.npz"
 
 #: A flow method: (image1, image2) (3, H, W) RGB in [0, 1] -> (2, H, W) flow in pixels.
 Method = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _gray_u8(image: torch.Tensor) -> np.ndarray:
-    import cv2
-
-    rgb = (image.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-
-
-def farneback(image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
-    """OpenCV's Farneback flow with the parameters of OpenCV's own optical-flow tutorial
-    (pyramid scale 0.5, 3 levels, window 15, 3 iterations, polynomial 5 / 1.2), on 8-bit gray."""
-    import cv2
-
-    flow = cv2.calcOpticalFlowFarneback(_gray_u8(image1), _gray_u8(image2), None, 0.5, 3, 15, 3, 5, 1.2, 0)
-    return torch.from_numpy(flow).permute(2, 0, 1)
-
-
-def dis_medium(image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
-    """OpenCV's DIS flow (Kroeger et al. 2016) at its medium preset, on 8-bit gray."""
-    import cv2
-
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(_gray_u8(image1), _gray_u8(image2), None)
-    return torch.from_numpy(flow).permute(2, 0, 1)
 
 
 def network_method(network: torch.nn.Module) -> Method:
@@ -144,10 +121,11 @@ def synthetic_subsets(figures: Iterable[str]) -> list[tuple[tuple[int, int], int
 
 
 def synthetic_figures(network: torch.nn.Module, pairs: int, seed: int, size: tuple[int, int] = (384, 512),
-                      recipe: str = "v1", baselines: bool = False) -> dict[str, float]:
+                      recipe: str = "v1", baselines: bool = False,
+                      scenes: dict[str, float] | None = None) -> dict[str, float]:
     """Mean EPE of ``network``, zero flow (and the classical baselines) over ``pairs`` SyntheticFlow
-    pairs of ``seed`` and ``recipe``."""
-    data = SyntheticFlow(size=size, length=pairs, seed=seed, recipe=recipe)
+    pairs of ``seed`` and ``recipe`` (``scenes``: the recipe's scene mix, reweighted)."""
+    data = SyntheticFlow(size=size, length=pairs, seed=seed, recipe=recipe, scenes=scenes)
     methods = _methods(network, baselines)
     epe: dict[str, list[float]] = {prefix: [] for prefix in methods}
     for item in data:

@@ -14,7 +14,7 @@ CONFIGS = sorted((ROOT / "configs").glob("**/*.yaml"))
 
 
 def test_there_are_configs_of_both_families():
-    assert {path.parent.name for path in CONFIGS} == {"pwcnet", "nvae"} and len(CONFIGS) == 14
+    assert {path.parent.name for path in CONFIGS} == {"pwcnet", "nvae"} and len(CONFIGS) == 15
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: f"{path.parent.name}/{path.name}")

@@ -1,9 +1,8 @@
-"""The README's Python quick-start runs as printed, in a fresh process, offline.
+"""The README's quick start runs as printed, in a fresh process, offline.
 
-Nothing in it is substituted: it uses only the bundled weights, so it needs no download. The
-one thing no machine has offline, the Hub repository ``my-org/pwcnet-synth``, is placed in a
-Hugging Face cache at revision ``v1``, and the example's free names (``image1``, ``image2``,
-``x``) are defined first. The test then checks what the comments beside the lines promise.
+Nothing in the Python block is substituted or prepended: it reads the frames the demo writes
+(written here by the demo's own flow half), draws the demo's digits itself and uses only the
+bundled weights. The test then checks what the comments beside the lines promise.
 """
 
 from __future__ import annotations
@@ -17,34 +16,30 @@ from pathlib import Path
 import pytest
 
 import zoo
-from tests.support.hf_hub import place_in_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PRELUDE = """
-import torch
-generator = torch.Generator().manual_seed(0)
-image1, image2 = torch.rand(2, 1, 3, 64, 96, generator=generator)
-x = torch.rand(2, 1, 32, 32, generator=generator)
-"""
-
 CHECKS = """
+from pathlib import Path
 assert sorted(zoo.list_models("pwcnet.*")) == sorted(n for n in zoo.list_models() if n.startswith("pwcnet."))
-assert flow.shape == (1, 2, 64, 96) and images.shape == (16, 1, 32, 32)
+assert image1.shape == image2.shape == (1, 3, 384, 512) and image1.dtype == torch.float32
+assert 0 <= float(image1.min()) and float(image1.max()) <= 1
+assert x.shape == (10, 1, 32, 32) and set(x.unique().tolist()) == {0.0, 1.0}
+assert flow.shape == (1, 2, 384, 512) and images.shape == (16, 1, 32, 32)
 assert 0 <= float(images.min()) and float(images.max()) <= 1
-assert log_px.shape == (2,) and bool((log_px < 0).all()) and torch.equal(nll, -log_px)
+assert log_px.shape == (10,) and bool((log_px < 0).all()) and torch.equal(nll, -log_px)
 assert frames.shape == (1, 8, 1, 32, 32)
-assert module.hparams.lr == 1e-5 and torch.equal(net(image1, image2), flow_net(image1, image2))
 assert sorted(p.name for p in Path("out/pwcnet-synth").iterdir()) == ["README.md", "config.json", "model.safetensors"]
-assert again.zoo_record.arch == "pwcnet" and torch.equal(again(image1, image2), flow)
-assert torch.equal(zoo.load("out/pwcnet-synth/model.safetensors")(image1, image2), flow)
-assert Path("pwcnet.onnx").stat().st_size > 1e6
-try:
-    flow_net(image1 * 255, image2 * 255)
-except ValueError as error:
-    assert "[0, 1]" in str(error)
-else:
-    raise AssertionError("[0, 255] images were accepted")
+with torch.inference_mode():
+    assert module.hparams.lr == 1e-5 and torch.equal(module.network(image1, image2), flow)
+    assert again.zoo_record.arch == "pwcnet" and torch.equal(again(image1, image2), flow)
+    assert torch.equal(zoo.load("out/pwcnet-synth/model.safetensors")(image1, image2), flow)
+    try:
+        flow_net(image1 * 255, image2 * 255)
+    except ValueError as error:
+        assert "[0, 1]" in str(error)
+    else:
+        raise AssertionError("[0, 255] images were accepted")
 print("README example ran")
 """
 
@@ -55,23 +50,31 @@ def readme_python_blocks() -> list[str]:
 
 
 def test_quick_start_runs_as_printed(tmp_path):
-    pytest.importorskip("onnxscript", reason="the example exports ONNX: pip install -e '.[test,export]'")
+    """The block runs unchanged on the demo's frames, with no network and no extra installed."""
+    from zoo.cli.demo_flow import flow_demo
+
     example = readme_python_blocks()[0]
     code = "\n".join(line.split("#")[0] for line in example.splitlines())
-    assert "pwcnet.things" not in code and "hf-hub:my-org/pwcnet-synth@v1" in code  # offline as printed
-    cache = tmp_path / "hub-cache"
-    folder = zoo.save_pretrained("pwcnet.synth", tmp_path / "hub-repo", repo_id="my-org/pwcnet-synth")
-    place_in_cache(folder, cache, "my-org/pwcnet-synth", "c" * 40, refs=("main", "v1"))
-    code = f"{PRELUDE}\n{example}\nfrom pathlib import Path\n{CHECKS}"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ZOO_OFFLINE": "1", "ZOO_HOME": str(tmp_path / "zoo-home"),
-           "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HOME": str(tmp_path / "hf-home"),
-           "PYTHONPATH": str(ROOT)}
+    assert "pwcnet.things" not in code and "hf-hub:" not in code and "export_onnx" not in code  # offline, no extra
     work = tmp_path / "work"
-    work.mkdir()
-    result = subprocess.run([sys.executable, "-c", code], check=False, cwd=work, env=env, capture_output=True,
-                            text=True, timeout=600)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ZOO_OFFLINE": "1", "ZOO_HOME": str(tmp_path / "zoo-home"),
+           "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home"), "PYTHONPATH": str(ROOT)}
+    flow_demo(work / "demo")  # demo/frame1.png and demo/frame2.png, as `zoo demo` writes them
+    result = subprocess.run([sys.executable, "-c", f"{example}\n{CHECKS}"], check=False, cwd=work, env=env,
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("README example ran")
+
+
+def test_quick_start_lists_what_needs_a_network_or_an_extra():
+    """What the block leaves out follows it, each line saying what it needs."""
+    section = (ROOT / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    needs = section.split("What needs more than the demo's install", 1)[1]
+    for line, need in (("zoo flow demo/frame1.png demo/frame2.png -o flow.flo", "a network"),
+                       ('zoo.load("hf-hub:my-org/pwcnet-synth@v1")', "a network"),
+                       ('zoo.export_onnx("pwcnet.synth", "pwcnet.onnx", size=(384, 512))', "the `export` extra")):
+        item = next(entry for entry in needs.split("\n- ") if line in entry)
+        assert need in item, item
 
 
 def test_training_example_names_what_exists():
@@ -98,12 +101,14 @@ def readme_quick_start_commands() -> list[str]:
 
 
 def test_quick_start_commands_run_offline_as_printed(tmp_path):
-    """Each line of the shell quick start runs as printed on a machine with no network; the one
-    that uses the default (downloaded) weights fails in one line that names the bundled ones."""
+    """Each line of the shell quick start runs as printed on a machine with no network; the line
+    that uses the default (downloaded) weights, listed below the block, fails in one line that
+    names the bundled ones."""
     from zoo.datamodules.flow.formats import read_flow
 
     commands = readme_quick_start_commands()
-    assert commands[0] == "zoo demo" and len(commands) == 5
+    assert commands[0] == "zoo demo" and len(commands) == 4
+    commands.append("zoo flow demo/frame1.png demo/frame2.png -o flow-things.flo")
     env = {**os.environ, "ZOO_OFFLINE": "1", "ZOO_HOME": str(tmp_path / "zoo-home"), "HF_HUB_OFFLINE": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     for command in commands:

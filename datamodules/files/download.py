@@ -10,13 +10,16 @@ cache is verified without taking the lock, so a read-only cache serves what it h
 The body is never allowed to grow past what is expected: the announced size of the file when
 known, else ``max_size`` (default :data:`MAX_DOWNLOAD_BYTES`), whatever the server announces or
 fails to announce. Network errors that may pass (timeouts, resets, 5xx, truncated bodies) are
-retried with back-off; a host name that does not resolve, a refused connection and 4xx are not.
+retried with back-off; a host name that does not resolve, a refused connection, an unreachable
+network or host and 4xx are not. A download that fails leaves nothing behind: its temporary
+file, its lock file and the folders it created are removed.
 
 ``ZOO_OFFLINE=1`` forbids any network access.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -62,6 +65,7 @@ _RETRIES = 4
 _BACKOFF_S = 0.5
 _TIMEOUT_S = 60
 _USER_AGENT = "zoo/0.1"
+_NO_ROUTE = (errno.ENETUNREACH, errno.EHOSTUNREACH)  # no network: retrying cannot help
 
 
 class FileUnavailableError(FileNotFoundError):
@@ -90,6 +94,8 @@ def _is_transient(error: BaseException) -> bool:
         return error.code >= 500 or error.code in (408, 429)
     if isinstance(error, urllib.error.URLError):
         reason = error.reason
+        if isinstance(reason, OSError) and reason.errno in _NO_ROUTE:
+            return False
         return not isinstance(reason, (socket.gaierror, ConnectionRefusedError, str))
     return isinstance(error, (ConnectionError, TimeoutError, _ShortRead, http.client.IncompleteRead))
 
@@ -194,21 +200,42 @@ def download(url: str, sha256: str | None = None, *, git_sha1: str | None = None
         return target
     if is_offline():
         raise OfflineError(f"{url} is not in the cache ({target}) and ZOO_OFFLINE=1 forbids downloading it")
+    created = [folder for folder in (target.parent, *target.parent.parents) if not folder.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        remove_stale_parts(target)
-        if target.exists():  # another process finished it while we waited for the lock
-            verify_file(target, sha256, size=size, git_sha1=git_sha1, what=url)
-            return target
-        for attempt in range(_RETRIES + 1):
-            try:
-                _download_to(url, target, sha256, git_sha1, size, max_size, progress)
+    lock = Path(str(target) + ".lock")
+    try:
+        with FileLock(str(lock)):
+            remove_stale_parts(target)
+            if target.exists():  # another process finished it while we waited for the lock
+                verify_file(target, sha256, size=size, git_sha1=git_sha1, what=url)
                 return target
-            except Exception as error:  # re-raised below unless transient
-                if not _is_transient(error) or attempt == _RETRIES:
-                    raise
-                time.sleep(_BACKOFF_S * 2**attempt)
+            for attempt in range(_RETRIES + 1):
+                try:
+                    _download_to(url, target, sha256, git_sha1, size, max_size, progress)
+                    return target
+                except Exception as error:  # re-raised below unless transient
+                    if not _is_transient(error) or attempt == _RETRIES:
+                        raise
+                    time.sleep(_BACKOFF_S * 2**attempt)
+    except BaseException:
+        if not target.exists():
+            _remove_leftovers(lock, created)
+        raise
     raise AssertionError("unreachable")
+
+
+def _remove_leftovers(lock: Path, created: list[Path]) -> None:
+    """After a failed download: its lock file and the folders it created (deepest first), where empty.
+
+    A process waiting on the same lock then holds a lock on the removed file while a newcomer
+    locks a new one; both may download, which is safe: each writes its own temporary file and
+    renames a verified copy into place."""
+    lock.unlink(missing_ok=True)
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: another process uses it
+            return
 
 
 def download_any(urls: Iterable[str], sha256: str | None = None, **kwargs) -> Path:

@@ -9,7 +9,8 @@ list it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["IMAGE_SETS", "ImageProtocol", "ImageSet", "declare"]
@@ -18,12 +19,15 @@ __all__ = ["IMAGE_SETS", "ImageProtocol", "ImageSet", "declare"]
 @dataclass(frozen=True)
 class ImageProtocol:
     """An NVAE evaluation: the split evaluated, the row's dataset name, the record key of the
-    published figure and the unit (``"nats"`` per image or ``"bpd"``, bits per dimension)."""
+    published figure, the unit (``"nats"`` per image or ``"bpd"``, bits per dimension) and extra
+    datamodule arguments for evaluation (MNIST: ``test_only``, so that evaluation never reads or
+    downloads the training files)."""
 
     split: str
     key: str
     reference: str
     unit: str
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.datamodules.files.download import DownloadError, FileUnavailableError, OfflineError
 from zoo.datamodules.images import readers
 from zoo.datamodules.images.cache import BatchTransform
 from zoo.datamodules.images.datamodule import ImageDataModule, dynamic_binarize
@@ -27,21 +28,30 @@ class MNISTDataModule(ImageDataModule):
     ``data_dir`` holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
     ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte`` (each plain or ``.gz``).
     ``prepare_data`` downloads the missing ones from the mirrors (archive SHA-256 checked) and
-    accepts any present file whose uncompressed content has the official MD5.
+    accepts any present file whose uncompressed content has the official MD5; when it cannot
+    (offline, no route), the error names each missing file, its checksums and ``data_dir``.
     Splits: ``num_validation`` of the 60,000 training digits (seeded by ``split_seed``) are
-    held out for validation; ``test`` is the 10,000 test digits.
+    held out for validation; ``test`` is the 10,000 test digits. With ``test_only`` (evaluation)
+    only the two test files are read or downloaded, and ``test`` is the only split.
     """
 
     name = "mnist"
     image_shape = (32, 32, 1)
     declared = ImageSet("mnist", batch_size=200, num_validation=5000,
-                        protocol=ImageProtocol("test", "mnist-test", "mnist-test", "nats"))
+                        protocol=ImageProtocol("test", "mnist-test", "mnist-test", "nats", {"test_only": True}))
 
     def __init__(self, data_dir: str, batch_size: int | None = None, num_workers: int = 4, seed: int = 0,
                  cache_dir: str | None = None, binarize: bool = True, num_validation: int | None = None,
-                 split_seed: int = 0) -> None:
+                 split_seed: int = 0, test_only: bool = False) -> None:
         super().__init__(data_dir, batch_size, num_workers, seed, cache_dir, num_validation, split_seed)
         self.binarize = binarize
+        self.test_only = test_only
+
+    @property
+    def files(self) -> list[readers.MNISTFile]:
+        """The MNIST files this datamodule reads: all four, or the two test files with ``test_only``."""
+        keys = ("test_images", "test_labels") if self.test_only else tuple(readers.MNIST_FILES)
+        return [readers.MNIST_FILES[key] for key in keys]
 
     def _local(self, entry: readers.MNISTFile) -> Path | None:
         for name in (entry.name, entry.name + ".gz"):
@@ -50,17 +60,33 @@ class MNISTDataModule(ImageDataModule):
         return None
 
     def fetch(self) -> None:
-        missing = [entry for entry in readers.MNIST_FILES.values() if self._local(entry) is None]
+        missing = [entry for entry in self.files if self._local(entry) is None]
         with ExitStack() as cleanup:
             for entry in missing:
                 urls = [mirror + entry.name + ".gz" for mirror in readers.MNIST_MIRRORS]
-                path, remove = self._download(urls, entry.archive_sha256)
+                try:
+                    path, remove = self._download(urls, entry.archive_sha256)
+                except (OfflineError, DownloadError) as error:
+                    raise self._unavailable(missing, error) from None
                 cleanup.callback(remove)
                 os.replace(path, self.data_dir / (entry.name + ".gz"))
+                missing = missing[1:]
+
+    def _unavailable(self, missing: list[readers.MNISTFile], error: OSError) -> FileUnavailableError:
+        """The one-line error of a failed fetch: what to put where, with the checksums it must match."""
+        reason = "ZOO_OFFLINE=1 forbids downloads" if isinstance(error, OfflineError) else str(error)
+        wanted = "; ".join(f"{entry.name}.gz (SHA-256 {entry.archive_sha256}, uncompressed MD5 {entry.content_md5})"
+                           for entry in missing)
+        return FileUnavailableError(
+            f"MNIST: {len(missing)} file(s) missing from {self.data_dir} and not downloadable ({reason}); put them "
+            f"in {self.data_dir} (gzipped or plain): {wanted}; mirrors: {', '.join(readers.MNIST_MIRRORS)}")
+
+    def cache_params(self) -> dict:
+        return {"test_only": True} if self.test_only else {}
 
     def source_files(self) -> list[str]:
         files = []
-        for entry in readers.MNIST_FILES.values():
+        for entry in self.files:
             path = self._local(entry)
             if path is None:
                 raise FileNotFoundError(f"{self.data_dir / entry.name}[.gz] not found: call "
@@ -83,12 +109,15 @@ class MNISTDataModule(ImageDataModule):
         return array
 
     def decoded(self) -> tuple[int, Iterable[np.ndarray], np.ndarray]:
-        images = np.concatenate([self._read("train_images"), self._read("test_images")])
-        labels = np.concatenate([self._read("train_labels"), self._read("test_labels")])
+        sets = ("test",) if self.test_only else ("train", "test")
+        images = np.concatenate([self._read(f"{name}_images") for name in sets])
+        labels = np.concatenate([self._read(f"{name}_labels") for name in sets])
         padded = np.pad(images, ((0, 0), (2, 2), (2, 2)))[..., None]
         return len(padded), padded, labels
 
     def split_indices(self, count: int) -> dict[str, np.ndarray]:
+        if self.test_only:
+            return {"test": np.arange(count)}
         return self.held_out_split(readers.MNIST_FILES["train_images"].count, count)
 
     def transforms(self, split: str) -> tuple[BatchTransform, ...]:

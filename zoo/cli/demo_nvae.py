@@ -10,9 +10,7 @@ weights' metadata.
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,71 +19,29 @@ import torch
 
 from zoo.datamodules.files.atomic import write_png
 from zoo.datamodules.files.outputs import check_outputs, local_files
+from zoo.datamodules.images.drawn_digits import DIGIT_STROKES, render_digit
 from zoo.datamodules.images.grid import image_grid
 
-__all__ = ["DEMO_TEMPERATURES", "draw_digits", "nvae_demo"]
+__all__ = ["DEMO_TEMPERATURES", "LABEL_WIDTH", "draw_digits", "nvae_demo", "with_row_labels"]
 
 DEMO_TEMPERATURES = (0.6, 0.8, 1.0)
-_SCALE = 4  # digits are drawn at 4x and box-filtered down
+#: Width in pixels of the label column of the sample picture.
+LABEL_WIDTH = 56
 
-# Strokes of one writer's digits in a unit box (x to the right, y down).
-_Stroke = Sequence[tuple[float, float]]
-
-
-def _ellipse(cx: float, cy: float, rx: float, ry: float, start: float = 0.0,
-             sweep: float = 2 * math.pi, n: int = 32) -> list[tuple[float, float]]:
-    return [(cx + rx * math.sin(start + sweep * i / n), cy - ry * math.cos(start + sweep * i / n))
-            for i in range(n + 1)]
-
-
-_DIGIT_STROKES: dict[int, list[_Stroke]] = {
-    0: [_ellipse(0.5, 0.5, 0.34, 0.48)],
-    1: [[(0.62, 0.0), (0.55, 0.5), (0.46, 1.0)]],
-    2: [[(0.14, 0.25), (0.3, 0.05), (0.6, 0.0), (0.82, 0.18), (0.76, 0.45), (0.15, 0.96),
-         (0.92, 0.94)]],
-    3: [[(0.15, 0.1), (0.5, 0.0), (0.8, 0.15), (0.74, 0.4), (0.42, 0.5), (0.8, 0.6),
-         (0.86, 0.84), (0.5, 1.0), (0.12, 0.88)]],
-    4: [[(0.58, 0.0), (0.1, 0.64), (0.92, 0.64)], [(0.66, 0.28), (0.64, 1.0)]],
-    5: [[(0.86, 0.02), (0.26, 0.02), (0.2, 0.46), (0.55, 0.38), (0.82, 0.58), (0.8, 0.86),
-         (0.5, 1.0), (0.14, 0.9)]],
-    6: [[(0.72, 0.0), (0.36, 0.28), (0.18, 0.68), (0.3, 0.95), (0.6, 0.98), (0.8, 0.78),
-         (0.66, 0.55), (0.36, 0.56), (0.2, 0.72)]],
-    7: [[(0.1, 0.04), (0.9, 0.04), (0.38, 1.0)]],
-    8: [_ellipse(0.5, 0.26, 0.24, 0.25), _ellipse(0.5, 0.73, 0.3, 0.26)],
-    9: [_ellipse(0.5, 0.3, 0.3, 0.28, start=math.pi / 2), [(0.8, 0.3), (0.72, 1.0)]],
-}
-
-
-def _render(strokes: list[_Stroke], box: int = 20, width: float = 0.13) -> np.ndarray:
-    """Grey-level ``(28, 28)`` float image in [0, 1] of one digit, MNIST-centred."""
+def with_row_labels(grid: np.ndarray, labels: list[str]) -> np.ndarray:
+    """``grid`` (H, W) uint8, cut into ``len(labels)`` equal rows, with a black column of
+    :data:`LABEL_WIDTH` px on its left where each row's label is written in white, centred on the row."""
     from PIL import Image, ImageDraw
 
-    side = box * _SCALE
-    margin = int(width * side)
-    canvas = Image.new("L", (side + 2 * margin, side + 2 * margin), 0)
-    draw = ImageDraw.Draw(canvas)
-    line = max(1, round(width * side))
-    for stroke in strokes:
-        points = [(margin + x * side, margin + y * side) for x, y in stroke]
-        draw.line(points, fill=255, width=line, joint="curve")
-        for px, py in points[:: max(1, len(points) - 1)]:  # round caps at the ends
-            draw.ellipse([px - line / 2, py - line / 2, px + line / 2, py + line / 2], fill=255)
-    bbox = canvas.getbbox()
-    digit = canvas.crop(bbox)
-    w, h = digit.size
-    scale = box * _SCALE / max(w, h)
-    digit = digit.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
-    digit = digit.resize((max(1, round(digit.width / _SCALE)), max(1, round(digit.height / _SCALE))),
-                         Image.BOX)
-    small = np.asarray(digit, dtype=np.float32) / 255.0
-    ys, xs = np.nonzero(small > 0)
-    weights = small[ys, xs]
-    cy, cx = (ys * weights).sum() / weights.sum(), (xs * weights).sum() / weights.sum()
-    out = np.zeros((28, 28), np.float32)
-    top = int(np.clip(round(14 - cy), 0, 28 - small.shape[0]))
-    left = int(np.clip(round(14 - cx), 0, 28 - small.shape[1]))
-    out[top:top + small.shape[0], left:left + small.shape[1]] = small
-    return out
+    height, width = grid.shape
+    picture = Image.new("L", (LABEL_WIDTH + width, height), 0)
+    picture.paste(Image.fromarray(grid), (LABEL_WIDTH, 0))
+    draw = ImageDraw.Draw(picture)
+    row_height = height / len(labels)
+    for row, label in enumerate(labels):
+        left, top, right, bottom = draw.textbbox((0, 0), label)
+        draw.text(((LABEL_WIDTH - (right - left)) / 2, row_height * (row + 0.5) - (bottom + top) / 2), label, fill=255)
+    return np.asarray(picture)
 
 
 def draw_digits(seed: int = 0) -> dict[str, torch.Tensor]:
@@ -94,8 +50,8 @@ def draw_digits(seed: int = 0) -> dict[str, torch.Tensor]:
     (15 % random pixels in the central 28 x 28, for contrast)."""
     generator = torch.Generator().manual_seed(seed)
     images = {}
-    for digit, strokes in _DIGIT_STROKES.items():
-        grey = torch.from_numpy(np.pad(_render(strokes), 2))[None]
+    for digit, strokes in DIGIT_STROKES.items():
+        grey = torch.from_numpy(np.pad(render_digit(strokes), 2))[None]
         images[f"digit_{digit}"] = torch.bernoulli(grey, generator=generator)
     noise = torch.zeros(1, 32, 32)
     noise[:, 2:30, 2:30] = torch.bernoulli(torch.full((1, 28, 28), 0.15), generator=generator)
@@ -109,8 +65,9 @@ def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
     """Sample ``nvae.mnist-cpu`` and score a few drawn digits.
 
     Writes ``out_dir/nvae_samples.png``: one row of ``samples_per_row`` samples (Bernoulli
-    means, 2x enlarged) per temperature in :data:`DEMO_TEMPERATURES`, after the batch-norm
-    statistics are re-estimated at that temperature as the official sampler does.
+    means, 2x enlarged) per temperature in :data:`DEMO_TEMPERATURES`, labelled ``T = t`` on the
+    left, after the batch-norm statistics are re-estimated at that temperature as the official
+    sampler does.
 
     Args:
         out_dir: folder for the grid (created if needed).
@@ -137,7 +94,7 @@ def nvae_demo(out_dir: Path, *, weights: str | os.PathLike | None = None,
             rows.append(network.sample(samples_per_row, temperature, generator=generator))
     grid = image_grid(torch.cat(rows), columns=samples_per_row)
     grid = grid.repeat(2, axis=0).repeat(2, axis=1)[..., 0]
-    write_png(path, grid)
+    write_png(path, with_row_labels(grid, [f"T = {t:g}" for t in DEMO_TEMPERATURES]))
 
     # Likelihoods with the training-time batch-norm statistics, as the evaluation uses.
     network = load(name, weights=weights)

@@ -31,7 +31,7 @@ def _safetensors(args: argparse.Namespace) -> int:
         raise ValueError(f"--info must be a JSON object, got {type(info).__name__}")
     path = export_weights(args.source, args.output, info, arch=args.arch,
                           dtype=None if args.fp32 else torch.float16)
-    print(path)
+    print(f"{path}: float32 weights" if args.fp32 else f"{path}: float16 weights (--fp32 keeps float32)")
     return 0
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from pathlib import Path
+from typing import Any
 
 __all__ = ["add_parser"]
 
@@ -37,10 +39,8 @@ def _info(args: argparse.Namespace) -> int:
     from zoo.catalog.registry import architecture, list_weights, local_model, split_name, weights_info
 
     local = local_model(args.name)
-    if args.name.startswith(HUB_PREFIX) or (local is not None and local.is_dir()):
-        from zoo.weights.hf_hub import folder_weights, hub_weights  # read safetensors through torch: only here
-
-        arch_name, _, info = hub_weights(args.name) if local is None else folder_weights(local)
+    if local is not None or args.name.startswith(HUB_PREFIX):
+        arch_name, info = _local_or_hub_record(args.name, local)
         _print_rows([("architecture", arch_name), *info.as_rows()])
         return 0
     arch_name, tag = split_name(args.name)
@@ -57,6 +57,27 @@ def _info(args: argparse.Namespace) -> int:
         return 0
     _print_rows(weights_info(args.name).as_rows())
     return 0
+
+
+def _local_or_hub_record(name: str, local: Path | None) -> tuple[str, Any]:
+    """(architecture, record) of a save_pretrained folder, one of our safetensors files (``zoo export``'s)
+    or an ``hf-hub:`` name."""
+    from zoo.catalog.records import WeightsInfo
+    from zoo.weights.checkpoint import read_zoo_metadata
+    from zoo.weights.hf_hub import folder_weights, hub_weights  # read safetensors through torch: only here
+
+    if local is None:
+        arch_name, _, info = hub_weights(name)
+        return arch_name, info
+    if local.is_dir():
+        arch_name, _, info = folder_weights(local)
+        return arch_name, info
+    metadata = read_zoo_metadata(local)
+    if metadata is None:
+        raise ValueError(f"{local}: a safetensors file without zoo metadata; zoo info describes files written by "
+                         f"zoo export or zoo.save_pretrained, and registry names")
+    record = metadata["info"].get("record") or {}
+    return metadata["arch"], WeightsInfo.from_description(str(local), {**record, "config": metadata["config"]})
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

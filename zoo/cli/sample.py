@@ -4,13 +4,18 @@
     zoo sample nvae --weights checkpoint.pt -n 16 -o faces.png
 
 Batch-norm statistics are re-estimated from samples at the temperature first, as the paper and
-the official evaluation do: without it, samples at temperatures below 1 are blurry blobs.
+the official evaluation do: without it, samples at temperatures below 1 are blurry blobs. That
+re-estimation is most of the command's time (``python -m benchmarks.nvae_sample``); a terminal
+shows a bar, and off one (a log, CI) a line goes to stderr when it starts, every
+:data:`PROGRESS_EVERY_S` seconds, and when each phase ends, with its time.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from zoo.models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES
@@ -18,10 +23,12 @@ from zoo.models.nvae.config import READJUST_BATCH_SIZE, READJUST_BATCHES
 if TYPE_CHECKING:
     from zoo.models.nvae.network import NVAE
 
-__all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "add_parser", "check_temperature_option", "load_generator", "run"]
+__all__ = ["MAX_GRID_PIXELS", "MAX_SAMPLES", "PROGRESS_EVERY_S", "add_parser", "check_temperature_option",
+           "load_generator", "run"]
 
 MAX_SAMPLES = 10_000  # images in one grid; refused before anything is loaded
 MAX_GRID_PIXELS = 1 << 28  # pixels of the grid (about 800 MB as RGB), checked once the image size is known
+PROGRESS_EVERY_S = 5.0  # seconds between progress lines off a terminal
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -76,10 +83,26 @@ def check_temperature_option(temperature: float) -> None:
 
 
 def _readjust_progress(batches: range) -> Iterable[int]:
-    """A progress bar over the re-estimation's batches, on a terminal and after its first second."""
-    from tqdm import tqdm
+    """A progress bar over the re-estimation's batches on a terminal (after its first second); off
+    one, progress lines on stderr."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
 
-    return tqdm(batches, desc="re-estimating batch norms", unit="batch", delay=1.0, disable=None, leave=False)
+        return tqdm(batches, desc="re-estimating batch norms", unit="batch", delay=1.0, leave=False)
+    return _progress_lines(batches, "re-estimating batch norms", "batch")
+
+
+def _progress_lines(items: range, what: str, unit: str) -> Iterator[int]:
+    """``items``, with a line on stderr at the start, every :data:`PROGRESS_EVERY_S` seconds and at the end."""
+    start = last = time.perf_counter()
+    print(f"{what}: {len(items)} {unit}{'es' if len(items) != 1 else ''}", file=sys.stderr, flush=True)
+    for done, item in enumerate(items):
+        yield item
+        now = time.perf_counter()
+        if now - last >= PROGRESS_EVERY_S and done + 1 < len(items):
+            print(f"{what}: {unit} {done + 1}/{len(items)}, {now - start:.0f} s", file=sys.stderr, flush=True)
+            last = now
+    print(f"{what}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
 def load_generator(name: str, weights: str | None, device: str, command: str) -> NVAE:
@@ -118,10 +141,13 @@ def run(args: argparse.Namespace) -> int:
         if args.readjust_bn:
             network.readjust_bn(args.readjust_batches, args.temperature, generator=generator,
                                 progress=_readjust_progress)
+        starts = range(0, args.num_samples, args.batch_size)
+        if not sys.stderr.isatty():
+            starts = _progress_lines(starts, f"sampling {args.num_samples} images", "batch")
         images = torch.cat([
             network.sample(min(args.batch_size, args.num_samples - start), args.temperature,
                            generator=generator)
-            for start in range(0, args.num_samples, args.batch_size)])
+            for start in starts])
     path = write_png(args.output, image_grid(images, args.columns))
     print(f"wrote {args.num_samples} samples at temperature {args.temperature:g} to {path}")
     return 0

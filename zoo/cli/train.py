@@ -17,6 +17,17 @@ Some defaults differ from Lightning's, so that every config resumes and reports 
   integer stays an integer, ``0.25`` stays a fraction.
 * The progress bar is on when stderr is a terminal and off when it goes to a file (a log of a
   long run would otherwise fill with bar redraws); ``--trainer.enable_progress_bar`` decides.
+  Without the bar, a line ``step S/T  loss L  R steps/s  ETA E`` goes to stderr after the first
+  step and then every ``--trainer.progress_every_s`` seconds (default 30; :mod:`zoo.cli.fit_progress`).
+* Every run also saves ``checkpoints/last-timed.ckpt`` every ``--trainer.checkpoint_every_minutes``
+  minutes of training (default 5; ``null`` turns it off), on top of the config's checkpoints, so a
+  killed run loses at most that much: ``--ckpt_path last`` resumes the newest of ``last.ckpt`` and
+  ``last-timed.ckpt``.
+* ``--ckpt_path last`` with no checkpoint to resume is an error that says so (Lightning would
+  warn and start over); ``--ckpt_path last-or-new`` resumes when there is one and starts a new run,
+  saying so, when there is none.
+* ``--model.weights W`` prints one line: the weights' name, the file they came from, and how many
+  tensors were loaded (strictly: none missing, none unexpected).
 * A ``ModelCheckpoint`` with a ``monitor`` and no ``save_on_train_epoch_end`` saves when
   validation ends, where its metric exists. Lightning would also save it at the end of a training
   epoch when validation runs once an epoch (NVAE's configs), which includes an epoch cut short by
@@ -40,6 +51,7 @@ import os
 import re
 import sys
 from argparse import ArgumentError
+from datetime import timedelta
 from typing import Any
 
 import pytorch_lightning as pl
@@ -47,13 +59,20 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger
 
+from zoo.cli.fit_progress import ProgressLines
 from zoo.cli.lightning_noise import hold_back_resume_notice, quiet_lightning
 from zoo.cli.run_lock import run_folder_lock
 from zoo.weights.checkpoint import read_checkpoint
 from zoo.weights.loader import load_weights_into
 
-__all__ = ["MIN_LIGHTNING", "ZooCLI", "ZooTrainer", "check_resumable", "check_same_module", "current_class_path",
-           "default_logger", "monitor_after_validation", "root_checkpoints", "run_lightning_cli"]
+__all__ = ["MIN_LIGHTNING", "RESUME_OR_NEW", "TIMED_CHECKPOINT", "ZooCLI", "ZooTrainer", "check_resumable",
+           "check_same_module", "current_class_path", "default_logger", "last_checkpoints", "monitor_after_validation",
+           "root_checkpoints", "run_lightning_cli"]
+
+#: ``--ckpt_path`` value that resumes the last checkpoint when there is one and starts a new run otherwise.
+RESUME_OR_NEW = "last-or-new"
+#: File name (without ``.ckpt``) of the time-interval checkpoint; ``last…`` so that ``--ckpt_path last`` finds it.
+TIMED_CHECKPOINT = "last-timed"
 
 
 class ZooTrainer(pl.Trainer):
@@ -63,11 +82,22 @@ class ZooTrainer(pl.Trainer):
     def __init__(self, *args, limit_train_batches: int | float | None = None,  # noqa: PYI041
                  limit_val_batches: int | float | None = None,  # noqa: PYI041
                  limit_test_batches: int | float | None = None,  # noqa: PYI041
-                 limit_predict_batches: int | float | None = None, **kwargs) -> None:  # noqa: PYI041
+                 limit_predict_batches: int | float | None = None,  # noqa: PYI041
+                 progress_every_s: float = 30.0, checkpoint_every_minutes: float | None = 5.0, **kwargs) -> None:
+        """``progress_every_s``: seconds between progress lines when the bar is off;
+        ``checkpoint_every_minutes``: minutes of training between saves of ``last-timed.ckpt``
+        (None: none). The other arguments are ``pl.Trainer``'s."""
         kwargs["logger"] = default_logger(kwargs.get("logger"), kwargs.get("default_root_dir"))
         super().__init__(*args, limit_train_batches=limit_train_batches, limit_val_batches=limit_val_batches,
                          limit_test_batches=limit_test_batches, limit_predict_batches=limit_predict_batches,
                          **kwargs)
+        if not kwargs.get("enable_progress_bar", True):
+            self.callbacks.append(ProgressLines(progress_every_s))
+        if checkpoint_every_minutes is not None and kwargs.get("enable_checkpointing", True) is not False:
+            if checkpoint_every_minutes <= 0:
+                raise ValueError(f"checkpoint_every_minutes must be > 0 (or null), got {checkpoint_every_minutes}")
+            self.callbacks.append(ModelCheckpoint(filename=TIMED_CHECKPOINT, save_top_k=1, enable_version_counter=False,
+                                                  train_time_interval=timedelta(minutes=checkpoint_every_minutes)))
 
 
 class ZooCLI(LightningCLI):
@@ -95,7 +125,7 @@ class ZooCLI(LightningCLI):
         monitor_after_validation(self.trainer)
         weights = getattr(self.model, "hparams", {}).get("weights")
         if weights:
-            load_weights_into(self.model, weights)
+            print(load_weights_into(self.model, weights), file=sys.stderr, flush=True)
 
     def _parse_ckpt_path(self) -> None:
         """Lightning's reading of the module hyper-parameters stored in ``--ckpt_path``, through the
@@ -126,7 +156,19 @@ class ZooCLI(LightningCLI):
                                  f"{str(error).strip().splitlines()[0] if str(error).strip() else error}") from None
 
     def before_fit(self) -> None:
-        if self.config[self.subcommand].get("ckpt_path"):
+        """Resolve ``--ckpt_path last`` / ``last-or-new`` (see the module doc) before Lightning does."""
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") in ("last", RESUME_OR_NEW):
+            found = last_checkpoints(self.trainer)
+            folders = ", ".join(sorted({os.path.dirname(path) for path in found} or _checkpoint_folders(self.trainer)))
+            if not found and config["ckpt_path"] == "last":
+                raise FileNotFoundError(f"--ckpt_path last: no checkpoint to resume in {folders or 'this run'}; run "
+                                        f"without --ckpt_path to start a new run, or with --ckpt_path {RESUME_OR_NEW} "
+                                        f"to resume when there is one")
+            if not found:
+                print(f"--ckpt_path {RESUME_OR_NEW}: no checkpoint in {folders}: starting a new run", file=sys.stderr)
+            config["ckpt_path"] = "last" if found else None
+        if config.get("ckpt_path"):
             hold_back_resume_notice()
 
 
@@ -164,6 +206,21 @@ def check_same_module(ckpt_path: str, saved: str, model_config: Any) -> None:
     if wanted and saved != wanted:
         raise ValueError(f"--ckpt_path {ckpt_path}: the checkpoint is of {saved}, the config's model is "
                          f"{wanted}; resume with the config that wrote it, or fine-tune with --model.weights")
+
+
+def last_checkpoints(trainer: pl.Trainer) -> set[str]:
+    """The ``last*.ckpt`` files in the folders of ``trainer``'s ``ModelCheckpoint`` callbacks: what
+    Lightning chooses among (the newest) for ``--ckpt_path last``."""
+    found: set[str] = set()
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            found |= callback._find_last_checkpoints(trainer)
+    return found
+
+
+def _checkpoint_folders(trainer: pl.Trainer) -> set[str]:
+    return {str(callback.dirpath) for callback in trainer.checkpoint_callbacks
+            if isinstance(callback, ModelCheckpoint) and callback.dirpath}
 
 
 def root_checkpoints(trainer: pl.Trainer) -> None:

@@ -297,7 +297,8 @@ def image_batches(name: str, data_dir: str, *, batch_size: int = 100, limit: int
     if name not in IMAGE_SETS:
         raise ValueError(f"no NLL evaluation protocol for {name!r}; known: {', '.join(IMAGE_SETS)}")
     protocol = IMAGE_SETS[name].declared.protocol
-    datamodule = IMAGE_SETS[name](data_dir, batch_size=batch_size, num_workers=0, cache_dir=cache_dir)
+    datamodule = IMAGE_SETS[name](data_dir, batch_size=batch_size, num_workers=0, cache_dir=cache_dir,
+                                  **protocol.options)
     datamodule.prepare_data()
     datamodule.setup("test")
     split = datamodule.datasets[protocol.split]

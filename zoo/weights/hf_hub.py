@@ -12,12 +12,20 @@ Files are fetched with ``huggingface_hub.hf_hub_download``, so the Hub's own cac
 (``HF_TOKEN`` or ``hf auth login``) behave as they do for every Hub library; ``ZOO_OFFLINE=1``
 also keeps the zoo off the network here (cached files only). Both files of one load come from the
 same commit: the revision is resolved once, by the first file.
+
+Before asking the Hub, the zoo opens one TCP connection to its host (or to the proxy that reaches
+it), waiting at most :data:`PROBE_TIMEOUT_S`: when that fails the load goes on from the cache only,
+so a machine with no route to the Hub gets its one-line error at once instead of
+``huggingface_hub``'s retries (six "Retrying in Ns" lines over about 24 s).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +38,20 @@ __all__ = [
     "CONFIG_FILE",
     "HUB_PREFIX",
     "PRETRAINED_FILES",
+    "PROBE_TIMEOUT_S",
     "WEIGHTS_FILE",
     "download",
     "folder_weights",
     "hub_name",
+    "hub_unreachable",
     "hub_weights",
     "is_hub_name",
     "parse_hub_name",
     "read_config",
 ]
+
+#: Seconds the reachability probe waits for a TCP connection to the Hub's host (or its proxy).
+PROBE_TIMEOUT_S = 3.0
 
 WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "README.md"
 #: Exactly the files of a zoo repository (and of a :func:`~zoo.publish.pretrained.save_pretrained` folder).
@@ -73,6 +86,24 @@ def _is_ref_name(revision: str) -> bool:
     return (not revision.startswith(("/", ".")) and not revision.endswith(("/", ".", ".lock"))
             and ".." not in revision and "//" not in revision and "@{" not in revision
             and not any(c in _REF_FORBIDDEN or ord(c) < 32 or ord(c) == 127 for c in revision))
+def hub_unreachable(endpoint: str | None = None, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the Hub at ``endpoint`` (default ``huggingface_hub``'s, i.e. ``HF_ENDPOINT``) cannot be
+    reached: one TCP connection to its host, or to the proxy the environment names for its scheme,
+    within ``timeout`` seconds. None when the connection opens."""
+    if endpoint is None:
+        from huggingface_hub import constants
+
+        endpoint = constants.ENDPOINT
+    target = urllib.parse.urlsplit(endpoint)
+    proxy = urllib.request.getproxies().get(target.scheme)
+    if proxy and not urllib.request.proxy_bypass(target.netloc):
+        target = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    host, port = target.hostname, target.port or (443 if target.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as error:  # unresolvable host, refused, unreachable network, timeout
+        return f"{host}:{port}: {error.strerror or error}"
+    return None
 
 
 def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
@@ -96,12 +127,13 @@ def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
     )
 
     where = f"{hub_name(repo_id, revision)}: {filename}"
+    offline = "HF_HUB_OFFLINE or ZOO_OFFLINE set" if is_offline() or _hub_offline() else hub_unreachable()
     try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=is_offline()))
+        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=bool(offline)))
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):
         raise FileUnavailableError(
-            f"{where} is not in the Hugging Face cache and the Hub cannot be reached (offline: HF_HUB_OFFLINE or "
-            f"ZOO_OFFLINE set, or no network); load it once with network access, or set HF_HUB_CACHE to a cache "
+            f"{where} is not in the Hugging Face cache and the Hub cannot be reached "
+            f"({offline or 'no network'}); load it once with network access, or set HF_HUB_CACHE to a cache "
             f"that holds it") from None
     except GatedRepoError:
         raise FileUnavailableError(f"{where}: the repository is gated; accept its terms on the Hub and log in "
@@ -120,6 +152,15 @@ def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
 
 _HUB_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # the Hub's repository name rule, roughly
 _REF_FORBIDDEN = set(" ~^:?*[\\")
+
+
+def _hub_offline() -> bool:
+    """``HF_HUB_OFFLINE`` as ``huggingface_hub`` reads it."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 _MAX_CONFIG_BYTES = 1 << 20  # a zoo config.json is a few kB; refuse to parse a huge one
 
 

@@ -300,8 +300,9 @@ def architecture_of_module(module: Any) -> Architecture:
     raise ValueError(f"{type(module).__name__} is not the LightningModule of a registered architecture")
 
 
-def load_weights_into(module: Any, weights: str | os.PathLike) -> None:
-    """Load ``weights`` (tag, registry name, path or URL) into ``module.network``, strictly.
+def load_weights_into(module: Any, weights: str | os.PathLike) -> str:
+    """Load ``weights`` (tag, registry name, path or URL) into ``module.network``, strictly, and
+    say what was loaded in one line: the weights' name, the file they came from and the key report.
 
     This is how ``zoo fit --model.weights ...`` starts fine-tuning: the network was built from
     the run's config, and the weights must fit it. Settings the weights were published with that
@@ -323,6 +324,11 @@ def load_weights_into(module: Any, weights: str | os.PathLike) -> None:
                               for key, value in sorted(carried.items())), file=sys.stderr)
             module.network, module.network_config = network.to(_device_of(module.network)), config
     found.load_into(module.network)
+    name = found.info.name if found.info is not None else str(weights)
+    origin = "bundled with the package" if found.info is not None and found.info.bundled else "file"
+    count = len(module.network.state_dict())
+    return (f"weights: {name} ({origin} {found.source}): loaded all {count} tensors of the network, "
+            f"none missing, none unexpected")
 
 
 _ABSENT = object()

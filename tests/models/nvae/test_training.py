@@ -467,10 +467,11 @@ def test_drawn_digits_look_like_binarised_mnist():
 
 
 def test_nvae_demo_writes_the_grid_and_scores_digits(tmp_path):
+    import numpy as np
     from PIL import Image
 
     import zoo
-    from zoo.cli.demo_nvae import draw_digits, nvae_demo
+    from zoo.cli.demo_nvae import LABEL_WIDTH, draw_digits, nvae_demo
     from zoo.weights.checkpoint import save_weights
 
     torch.manual_seed(0)
@@ -480,8 +481,15 @@ def test_nvae_demo_writes_the_grid_and_scores_digits(tmp_path):
     result = nvae_demo(tmp_path / "demo", weights=weights, num_importance_samples=4)
     image = Image.open(result["samples"])
     assert result["samples"] == tmp_path / "demo" / "nvae_samples.png"
-    assert image.size == (2 * (8 * 34 + 2), 2 * (3 * 34 + 2)) and image.mode == "L"
+    assert image.size == (LABEL_WIDTH + 2 * (8 * 34 + 2), 2 * (3 * 34 + 2)) and image.mode == "L"
     assert result["temperatures"] == [0.6, 0.8, 1.0]
+    # each row is labelled with its temperature in the black column left of the samples: white text
+    # inside the row's band, different text in each row, nothing outside the bands' middles
+    labels = np.asarray(image)[:, :LABEL_WIDTH]
+    row_height = image.size[1] / 3
+    bands = [labels[round(row_height * (row + 0.5)) - 12:round(row_height * (row + 0.5)) + 12] for row in range(3)]
+    assert all((band > 127).sum() > 20 for band in bands) and labels.sum() == sum(int(b.sum()) for b in bands)
+    assert not np.array_equal(bands[0], bands[1]) and not np.array_equal(bands[1], bands[2])
     # the figures are the importance-weighted NLL of the drawn digits, as the network computes it
     images = draw_digits(0)
     x = torch.stack(list(images.values()))

@@ -11,7 +11,16 @@ from PIL import Image
 
 import zoo
 from benchmarks.pwcnet_synth_eval import synthetic_figures, synthetic_name
-from zoo.cli.demo_flow import DEMO_RECIPE, DEMO_SEED, DEMO_SIZE, EPE_CLIP, baseline_wins, flow_demo, flow_picture
+from zoo.cli.demo_flow import (
+    DEMO_RECIPE,
+    DEMO_SCENES,
+    DEMO_SEED,
+    DEMO_SIZE,
+    EPE_CLIP,
+    baseline_wins,
+    flow_demo,
+    flow_picture,
+)
 from zoo.datamodules.flow.formats import read_flow
 from zoo.datamodules.flow.synthetic import SyntheticFlow
 from zoo.datamodules.flow.visualize import flow_to_color
@@ -22,21 +31,25 @@ def test_flow_demo_writes_flow_and_figure_and_reports_the_epe(tmp_path: Path, mo
     result = flow_demo(tmp_path / "demo")
     flow, valid = read_flow(result["flo"])
     assert result["flo"] == tmp_path / "demo" / "flow.flo" and flow.shape == (*DEMO_SIZE, 2) and valid.all()
-    truth = SyntheticFlow(size=DEMO_SIZE, length=1, seed=DEMO_SEED, recipe=DEMO_RECIPE)[0]["flow"].permute(1, 2, 0).double().numpy()
+    truth = SyntheticFlow(size=DEMO_SIZE, length=1, seed=DEMO_SEED, recipe=DEMO_RECIPE, scenes=DEMO_SCENES)[0]["flow"].permute(1, 2, 0).double().numpy()
     # the figures come from the written flow and an independently rendered ground truth
     assert abs(result["epe"] - np.linalg.norm(flow - truth, axis=-1).mean()) < 1e-4
     assert abs(result["zero_flow_epe"] - np.linalg.norm(truth, axis=-1).mean()) < 1e-4
     # the figure is the bundled model's own on that pair, as the evaluation that made its published
     # figures computes it (tests/zoo/catalog/test_pwcnet_synth_figures.py pins those to the weight file)
     name = synthetic_name(DEMO_SIZE, DEMO_SEED, 1, DEMO_RECIPE)
-    expected = synthetic_figures(zoo.load("pwcnet.synth"), pairs=1, seed=DEMO_SEED, size=DEMO_SIZE, recipe=DEMO_RECIPE)
+    expected = synthetic_figures(zoo.load("pwcnet.synth"), pairs=1, seed=DEMO_SEED, size=DEMO_SIZE, recipe=DEMO_RECIPE,
+                                 baselines=True, scenes=DEMO_SCENES)
     assert result["epe"] == pytest.approx(expected[f"{name}_epe"], abs=1e-5)
     assert result["zero_flow_epe"] == pytest.approx(expected[f"{name}_zero_flow_epe"], abs=1e-5)
+    assert result["dis_epe"] == pytest.approx(expected[f"{name}_dis_epe"], abs=1e-5)
+    # the pair moves as real footage does (the held-out sets' zero-flow EPE: 5.6-14 px), not ~1 px
+    assert result["zero_flow_epe"] > 5 and result["max_true_flow"] > 20
     assert result["max_true_flow"] > 0
     with Image.open(result["png"]) as png:
         assert png.size == (2 * DEMO_SIZE[1], 3 * DEMO_SIZE[0]) and png.mode == "RGB"
     # the frames the README's `zoo flow demo/frame1.png demo/frame2.png` line reads: the rendered pair in 8 bits
-    pair = SyntheticFlow(size=DEMO_SIZE, length=1, seed=DEMO_SEED, recipe=DEMO_RECIPE)[0]
+    pair = SyntheticFlow(size=DEMO_SIZE, length=1, seed=DEMO_SEED, recipe=DEMO_RECIPE, scenes=DEMO_SCENES)[0]
     for number, key in ((1, "image1"), (2, "image2")):
         frame = np.asarray(Image.open(tmp_path / "demo" / f"frame{number}.png")).astype(np.float64) / 255
         assert frame.shape == (*DEMO_SIZE, 3) and np.abs(frame - pair[key].permute(1, 2, 0).numpy()).max() <= 0.5 / 255 + 1e-6

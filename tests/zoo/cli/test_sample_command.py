@@ -72,14 +72,17 @@ class _Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("stderr, shown", [(io.StringIO(), False), (_Terminal(), True)])
-def test_readjustment_progress_shows_on_a_terminal_after_a_second(monkeypatch, stderr, shown: bool) -> None:
+def test_readjustment_progress_is_a_bar_on_a_terminal_after_a_second_and_lines_off_one(monkeypatch) -> None:
     from zoo.cli.sample import _readjust_progress
 
-    monkeypatch.setattr("sys.stderr", stderr)
+    monkeypatch.setattr("sys.stderr", _Terminal())
     bar = _readjust_progress(range(3))
-    assert bar.disable is not shown and list(bar) == [0, 1, 2]
-    assert not shown or bar.delay == 1.0  # a re-estimation under a second shows nothing
+    assert not bar.disable and list(bar) == [0, 1, 2]
+    assert bar.delay == 1.0  # a re-estimation under a second shows nothing
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    assert list(_readjust_progress(range(3))) == [0, 1, 2]  # lines: tests/zoo/cli/test_sample_progress.py
+    assert log.getvalue().splitlines()[0] == "re-estimating batch norms: 3 batches"
 
 
 @pytest.mark.parametrize("argv, message", [
