@@ -14,7 +14,7 @@ import pytest
 from tests.hostile._support import MNIST_CPU_WEIGHTS, SYNTH_WEIGHTS, assert_one_line_error, call_cli, write_frames
 from tests.support.output_spellings import SPELLINGS, snapshot, spell
 
-pytestmark = pytest.mark.hostile
+pytestmark = [pytest.mark.hostile, pytest.mark.usefixtures("zoo_argv")]
 
 FLOW = ("flow", "--weights", "pwcnet.synth", "--precision", "float32")
 
