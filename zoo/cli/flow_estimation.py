@@ -17,12 +17,16 @@ if TYPE_CHECKING:
 __all__ = ["estimate", "load_network", "read_frame", "write_outputs"]
 
 
-def load_network(args: argparse.Namespace) -> torch.nn.Module:
+def load_network(args: argparse.Namespace, outputs: list[tuple[str, Path]]) -> torch.nn.Module:
+    """The ``--weights`` network; ValueError if one of ``outputs`` is the file it was read from."""
     import torch
 
     import zoo
+    from zoo.datamodules.files.outputs import check_outputs
+    from zoo.weights.loader import weights_input
 
     network = zoo.load("pwcnet", weights=args.weights, map_location=args.device)
+    check_outputs(outputs, weights_input(network))
     return torch.compile(network) if args.compile else network
 
 

@@ -75,13 +75,16 @@ def _readjust_progress(batches: range) -> Iterable[int]:
     return tqdm(batches, desc="re-estimating batch norms", unit="batch", delay=1.0, disable=None, leave=False)
 
 
-def load_nvae(name: str, weights: str | None, device: str, command: str) -> NVAE:
+def load_nvae(name: str, weights: str | None, device: str, command: str, output: str) -> NVAE:
     """The NVAE network ``name`` (``nvae.TAG``, or ``nvae`` with a ``weights`` file) on
-    ``device``, in eval mode; ``ValueError`` naming ``command`` for other architectures."""
+    ``device``, in eval mode; ``ValueError`` naming ``command`` for other architectures, or where
+    ``output`` (the command's ``-o``) is the file the weights were read from."""
     import zoo
     from zoo.catalog.registry import local_model, split_name
+    from zoo.datamodules.files.outputs import check_outputs
     from zoo.models.nvae.network import NVAE
     from zoo.weights.hf_hub import is_hub_name
+    from zoo.weights.loader import weights_input
 
     arch = split_name(name)[0]
     # a Hub repository or a local folder / file names its architecture itself
@@ -90,6 +93,7 @@ def load_nvae(name: str, weights: str | None, device: str, command: str) -> NVAE
     network = zoo.load(name, weights=weights, map_location=device)
     if not isinstance(network, NVAE):
         raise ValueError(f"{name}: expected an NVAE network, got {type(network).__name__}")
+    check_outputs({"-o": output}, weights_input(network))
     return network
 
 
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.datamodules.images.grid import image_grid
 
     _check_args(args)
-    network = load_nvae(args.name, args.weights, args.device, "sample")
+    network = load_nvae(args.name, args.weights, args.device, "sample", args.output)
     grid_pixels = args.num_samples * network.config.image_size ** 2
     if grid_pixels > MAX_GRID_PIXELS:
         raise ValueError(f"--num-samples {args.num_samples:,}: a grid of {grid_pixels:,} px of "

@@ -27,7 +27,7 @@ from zoo.weights.cache import cache_target, weights_file
 from zoo.weights.checkpoint import load_state_dict_strict, read_checkpoint, to_state_dict
 from zoo.weights.hf_hub import folder_weights, hub_weights, is_hub_name
 
-__all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "load_weights_into"]
+__all__ = ["ModelRecord", "as_model", "import_weights", "load", "load_module", "load_weights_into", "weights_input"]
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,14 @@ def load(name: str, weights: str | os.PathLike | None = None, *, map_location: A
         record.name, {**record.description(), "config": config}, layout=record.layout),
         Path(found.source) if found else None)
     return network.eval()
+
+
+def weights_input(network: torch.nn.Module) -> list[tuple[str, Path]]:
+    """``[("weights file", path)]``: the local file :func:`load` read ``network``'s weights from (a
+    registry name's bundled or cached file too), as an input no writer may replace; ``[]`` for
+    an untrained network."""
+    record = getattr(network, "zoo_record", None)
+    return [("weights file", record.file)] if record is not None and record.file is not None else []
 
 
 def _file_architecture(path: str) -> str:
