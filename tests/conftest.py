@@ -62,3 +62,13 @@ def tinynet(monkeypatch):
         name="tinynet", network="tests.support.tinynet:TinyNet", converter="tests.support.tinynet",
         default_config={"width": 4}, description="a test architecture"))
     return registry
+
+
+@pytest.fixture()
+def zoo_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sys.argv`` as the ``zoo`` command has it, for tests that run ``zoo fit`` in this process:
+    LightningCLI warns on stderr when it is given arguments while ``sys.argv`` holds pytest's, and
+    a test of a one-line error must not see that warning (pytest's warnings plugin may be off)."""
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["zoo"])

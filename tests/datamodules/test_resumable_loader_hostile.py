@@ -13,7 +13,7 @@ from tests.datamodules.test_mid_epoch_resume import EVERY, KILL_AT, fit_config
 from tests.support.hostile import assert_one_line_error, call_cli
 from zoo.datamodules.resumable_loader import ResumableLoader
 
-pytestmark = pytest.mark.hostile
+pytestmark = [pytest.mark.hostile, pytest.mark.usefixtures("zoo_argv")]
 
 
 def _saved_state(**changes: int) -> dict[str, int]:

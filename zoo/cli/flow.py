@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
                       [("--frames", frame) for frame in frames] + local_files({"--weights": args.weights}))
         size = _common_size(frames)
         batch = pairs_per_forward(frames[0], size, args)
-        network = load_network(args)
+        network = load_network(args, _frames_outputs(frames, Path(args.output), bool(args.png)))
         return _flow_of_frames(network, frames, Path(args.output), bool(args.png), batch, args)
     _check_png_flag(args.png, frames_mode=False)
     _check_writable("-o", Path(args.output), suffixes=FLOW_SUFFIXES)
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     size = _common_size([first, second])
     pairs_per_forward(first, size, args)
     image1, image2 = read_frame(first), read_frame(second)
-    network = load_network(args)
+    network = load_network(args, [("-o", Path(args.output)), *([("--png", Path(args.png))] if args.png else [])])
     flow = estimate(network, image1[None], image2[None], args)[0]
     write_outputs(flow, Path(args.output), Path(args.png) if args.png else None)
     print(f"{args.output}: flow {flow.shape[0]}x{flow.shape[1]} (H x W), max |flow| {np.hypot(flow[..., 0], flow[..., 1]).max():.2f} px")

@@ -20,17 +20,21 @@ __all__ = ["DEFAULT_ARCHITECTURE", "estimate", "load_network", "model_name", "re
 DEFAULT_ARCHITECTURE = "pwcnet"
 
 
-def load_network(args: argparse.Namespace) -> torch.nn.Module:
+def load_network(args: argparse.Namespace, outputs: list[tuple[str, Path]]) -> torch.nn.Module:
     """The flow network ``--weights`` names (see :func:`model_name`), on ``--device``; ValueError
-    unless its architecture's task is optical flow."""
+    unless its architecture's task is optical flow, or if one of ``outputs`` is the file it was
+    read from."""
     import torch
 
     import zoo
     from zoo.catalog.records import OPTICAL_FLOW
     from zoo.catalog.registry import architecture
+    from zoo.datamodules.files.outputs import check_outputs
+    from zoo.weights.loader import weights_input
 
     network = zoo.load(*model_name(args.weights), map_location=args.device)
     architecture(network.zoo_record.arch).require_task(OPTICAL_FLOW, f"zoo flow (--weights {args.weights})")
+    check_outputs(outputs, weights_input(network))
     return torch.compile(network) if args.compile else network
 
 

@@ -55,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
     inputs = [("--video", args.video), *local_files({"--weights": args.weights})]
     if args.video_out:
         check_output_file("--video-out", args.video_out, CONTAINERS, inputs)
-        inputs.append(("--video-out", args.video_out))  # no flow file may land on it either
-    check_outputs(_existing_outputs(Path(args.output)), inputs)
+    # no flow file may land on the clip, the weights or the flow video either
+    outputs = _existing_outputs(Path(args.output)) + ([("--video-out", Path(args.video_out))] if args.video_out else [])
+    check_outputs(outputs, inputs)
     from zoo.cli.flow_estimation import load_network
 
-    network = load_network(args)
+    network = load_network(args, outputs)
     started = time.perf_counter()
     count = _flow_of_video(network, Path(args.video), info, Path(args.output), args)
     rate = count / (time.perf_counter() - started)

@@ -202,7 +202,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     check_temperature_option(args.temperature)
     if args.columns < 1:
         raise ValueError(f"--columns must be >= 1, got {args.columns}")
-    network = load_generator(args.name, args.weights, args.device, "reconstruct")
+    network = load_generator(args.name, args.weights, args.device, "reconstruct", args.output)
     generator = torch.Generator().manual_seed(args.seed)
     x = _inputs(args, network, generator).to(args.device)
     device_generator = torch.Generator(device=args.device).manual_seed(args.seed)
@@ -226,7 +226,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     if not 2 <= args.steps <= MAX_STEPS:
         raise ValueError(f"--steps must be in [2, {MAX_STEPS}] (frames of one row, endpoints included), got {args.steps:,}")
     groups = None if args.groups is None else parse_groups(args.groups)
-    network = load_generator(args.name, args.weights, args.device, "interpolate")
+    network = load_generator(args.name, args.weights, args.device, "interpolate", args.output)
     generator = torch.Generator().manual_seed(args.seed)
     channels = network.config.image_channels
     x = model_images([_read_pixels(p, channels) for p in args.images], network, args.binarize,

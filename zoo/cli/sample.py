@@ -105,21 +105,24 @@ def _progress_lines(items: range, what: str, unit: str) -> Iterator[int]:
     print(f"{what}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
 
-def load_generator(name: str, weights: str | None, device: str, command: str) -> NVAE:
+def load_generator(name: str, weights: str | None, device: str, command: str, output: str) -> NVAE:
     """The image-generation network ``name`` (``nvae.TAG``, or ``nvae`` with a ``weights`` file) on
     ``device``, in eval mode; ``ValueError`` naming ``command`` for an architecture of another task
-    (checked before loading where the name is a registry name), and for a name without weights
-    (never an untrained network)."""
+    (checked before loading where the name is a registry name), for a name without weights (never
+    an untrained network), or where ``output`` (the command's ``-o``) is the file the weights were
+    read from."""
     from zoo.catalog.records import IMAGE_GENERATION
     from zoo.catalog.registry import architecture, local_model
+    from zoo.datamodules.files.outputs import check_outputs
     from zoo.weights.hf_hub import is_hub_name
-    from zoo.weights.loader import load_trained
+    from zoo.weights.loader import load_trained, weights_input
 
     # a Hub repository or a local folder / file names its architecture itself
     if not is_hub_name(name) and local_model(name) is None:
         architecture(name).require_task(IMAGE_GENERATION, f"zoo {command}")
     network = load_trained(name, weights=weights, map_location=device)
     architecture(network.zoo_record.arch).require_task(IMAGE_GENERATION, f"zoo {command}")
+    check_outputs({"-o": output}, weights_input(network))
     return network
 
 
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.datamodules.images.grid import image_grid
 
     _check_args(args)
-    network = load_generator(args.name, args.weights, args.device, "sample")
+    network = load_generator(args.name, args.weights, args.device, "sample", args.output)
     grid_pixels = args.num_samples * network.config.image_size ** 2
     if grid_pixels > MAX_GRID_PIXELS:
         raise ValueError(f"--num-samples {args.num_samples:,}: a grid of {grid_pixels:,} px of "

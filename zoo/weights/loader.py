@@ -28,7 +28,8 @@ from zoo.weights.cache import cache_target, weights_file
 from zoo.weights.checkpoint import load_state_dict_strict, read_checkpoint, to_state_dict
 from zoo.weights.hf_hub import folder_weights, hub_weights, is_hub_name
 
-__all__ = ["ModelRecord", "as_model", "check_names_weights", "import_weights", "load", "load_module", "load_trained", "load_weights_into"]
+__all__ = ["ModelRecord", "as_model", "check_names_weights", "import_weights", "load", "load_module", "load_trained",
+           "load_weights_into", "weights_input"]
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,12 @@ def load_trained(name: str, weights: str | os.PathLike | None = None, **options:
     :func:`check_names_weights`). ``options`` as :func:`load`'s."""
     check_names_weights(name, weights)
     return load(name, weights=weights, **options)
+def weights_input(network: torch.nn.Module) -> list[tuple[str, Path]]:
+    """``[("weights file", path)]``: the local file :func:`load` read ``network``'s weights from (a
+    registry name's bundled or cached file too), as an input no writer may replace; ``[]`` for
+    an untrained network."""
+    record = getattr(network, "zoo_record", None)
+    return [("weights file", record.file)] if record is not None and record.file is not None else []
 
 
 def _file_architecture(path: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from tests.support.hostile import MNIST_CPU_WEIGHTS, SYNTH_WEIGHTS, assert_one_line_error, call_cli, write_frames
 from tests.support.output_spellings import SPELLINGS, snapshot, spell
 
-pytestmark = pytest.mark.hostile
+pytestmark = [pytest.mark.hostile, pytest.mark.usefixtures("zoo_argv")]
 
 FLOW = ("flow", "--weights", "pwcnet.synth", "--precision", "float32")
 
@@ -255,3 +255,25 @@ def test_an_output_folder_that_is_a_file_is_named(tmp_path: Path, command: tuple
     result = call_cli(command[0], *(extra if command[0] == "fit" else ()), command[1], victim)
     assert_one_line_error(result, str(victim), "is a file")
     assert victim.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("command", ["flow", "flow-frames", "sample", "reconstruct"])
+def test_a_registry_name_protects_the_file_it_reads(tmp_path: Path, request: pytest.FixtureRequest,
+                                                    command: str) -> None:
+    """``--weights pwcnet.synth`` / ``nvae.mnist-cpu`` read the package's bundled file: an output that is
+    another name of it is refused once the name is resolved, before anything is written (a symlink
+    here, so that a failing test replaces the link, never the package's file)."""
+    bundled = SYNTH_WEIGHTS if command.startswith("flow") else MNIST_CPU_WEIGHTS
+    inputs = request.getfixturevalue("frames" if command.startswith("flow") else "digits")
+    out = tmp_path / "out"
+    out.mkdir()
+    link = out / ("a.flo" if command == "flow-frames" else "grid.png" if command != "flow" else "out.flo")
+    link.symlink_to(bundled)
+    argv = {"flow": (*FLOW, *inputs, "-o", link),
+            "flow-frames": (*FLOW, "--frames", inputs[0].parent, "-o", out),
+            "sample": ("sample", "nvae.mnist-cpu", "-n", "1", "-o", link),
+            "reconstruct": ("reconstruct", "nvae.mnist-cpu", *inputs, "-o", link)}[command]
+    before = snapshot(tmp_path)
+    result = call_cli(*argv)
+    assert_one_line_error(result, str(link), f"the same file as weights file {bundled}")
+    assert snapshot(tmp_path) == before

@@ -12,7 +12,7 @@ from tests.datamodules.test_mid_epoch_resume import fit_config
 from tests.support.hostile import assert_one_line_error, call_cli
 from tests.support.output_spellings import snapshot
 
-pytestmark = pytest.mark.hostile
+pytestmark = [pytest.mark.hostile, pytest.mark.usefixtures("zoo_argv")]
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 NVAE_CKPT = DATA / "nvae_tiny_zoo_0_1.ckpt"  # a zoo 0.1 checkpoint: its class path is models.nvae.module.NVAEModule
