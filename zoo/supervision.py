@@ -21,7 +21,7 @@ from torch import nn
 from torchmetrics import Metric
 
 from zoo.datamodules.flow.warping import UNFLOW_ALPHA1, UNFLOW_ALPHA2, occlusion_mask, warp
-from zoo.models.pwcnet.inference import resolve_precision
+from zoo.models.precision import resolve_precision
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -56,7 +56,7 @@ class FlowSupervisor(nn.Module):
         grad: False runs the network under ``torch.no_grad`` (teacher or metric use: no
             activations are kept and the flow carries no gradient).
         precision: ``"float32"``, ``"bfloat16"`` or ``"float16"`` (autocast of the convolutions;
-            the flow is returned in float32), or ``"auto"`` (:func:`zoo.models.pwcnet.inference.resolve_precision`).
+            the flow is returned in float32), or ``"auto"`` (:func:`zoo.models.precision.resolve_precision`).
             It holds whatever autocast the caller runs under (a host's bf16 autocast does not
             reach a float32 supervisor).
         compile: run the network through ``torch.compile``.

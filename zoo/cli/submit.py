@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from zoo.catalog.registry import split_name
     from zoo.datamodules.flow.datamodule import FlowDataModule
     from zoo.datamodules.flow.submission import BENCHMARKS, submission_entries, write_submission
-    from zoo.models.pwcnet.inference import estimate_flow
+    from zoo.models.flow_inference import estimate_flow
 
     arch, _ = split_name(args.name)
     if arch != "pwcnet":

@@ -27,7 +27,7 @@ def two_pair_kitti(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_submit_kitti_2015_writes_the_networks_flow_and_the_zip(tmp_path: Path, two_pair_kitti, capsys) -> None:
     import zoo
-    from zoo.models.pwcnet.inference import estimate_flow
+    from zoo.models.flow_inference import estimate_flow
 
     make_kitti(tmp_path / "data" / "KITTI2015", 2015, scenes=2)
     out = tmp_path / "submissions"
