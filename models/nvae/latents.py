@@ -193,6 +193,8 @@ def checked_temperature(temperature: float) -> float:
 def checked_count(name: str, value: int) -> int:
     """``value`` unless it is not a positive ``int`` (a bool, a float such as 2.5 or 2.0, 0 or
     -1 are refused): ValueError naming ``name``."""
+    if isinstance(value, torch.SymInt):  # a symbolic batch size of torch.export (dynamic ONNX graphs)
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value

@@ -52,7 +52,9 @@ def test_interpolate_steps_are_bounded(tmp_path, steps):
     image = tmp_path / "digit.png"
     image.write_bytes(png_bytes(np.zeros((28, 28), np.uint8)))
     out = tmp_path / "row.png"
-    result = call_cli("interpolate", "nvae.mnist-cpu", image, image, "--steps", steps, "-o", out)
+    # a subprocess under a 3 GB limit: a regression (1e9 frames) fails instead of exhausting the machine
+    result = run_cli("interpolate", "nvae.mnist-cpu", image, image, "--steps", steps, "-o", out,
+                     memory_limit_kb=MEMORY_LIMIT_KB, timeout=120)
     assert_one_line_error(result, "--steps must be in [2, 254]", f"got {int(steps):,}")
     assert not out.exists()
 
