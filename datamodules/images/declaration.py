@@ -37,13 +37,14 @@ class ImageSet:
     ``name``: its ``zoo eval --data`` name; ``folder``: where its files are under ``data_dir``;
     ``batch_size``: the default batch size;
     ``num_validation``: training images held out for validation by default (None: the dataset has
-    an official validation split, and the argument is refused); ``protocol``: how NVAE is evaluated on it.
+    an official validation split, and the argument is refused); ``protocol``: how NVAE is evaluated on it
+    (None: a set that is not for figures, e.g. the rendered smoke-test digits).
     """
 
     name: str
     batch_size: int
     num_validation: int | None
-    protocol: ImageProtocol
+    protocol: ImageProtocol | None = None
     folder: str = "."
 
 

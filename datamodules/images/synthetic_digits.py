@@ -16,6 +16,7 @@ import numpy as np
 
 from zoo.datamodules.images.cache import BatchTransform
 from zoo.datamodules.images.datamodule import ImageDataModule, dynamic_binarize
+from zoo.datamodules.images.declaration import ImageSet
 from zoo.datamodules.images.drawn_digits import DIGIT_STROKES, jittered, render_digit
 
 __all__ = ["RENDER_VERSION", "SyntheticDigitsDataModule", "synthetic_digit"]
@@ -46,12 +47,13 @@ class SyntheticDigitsDataModule(ImageDataModule):
     """
 
     name = "synthetic-digits"
+    declared = ImageSet("synthetic-digits", batch_size=32, num_validation=320)
     image_shape = (32, 32, 1)
 
     def __init__(self, data_dir: str = "", batch_size: int = 32, num_workers: int = 0, seed: int = 0,
                  cache_dir: str | None = None, num_train: int = 6400, num_validation: int = 320,
                  num_test: int = 320, render_seed: int = 0, binarize: bool = True) -> None:
-        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir)
+        super().__init__(data_dir, batch_size, num_workers, seed, cache_dir, num_validation)
         for option, value in (("num_train", num_train), ("num_validation", num_validation), ("num_test", num_test)):
             if value < 1:
                 raise ValueError(f"SyntheticDigitsDataModule: {option} must be >= 1, got {value}")

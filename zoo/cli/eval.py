@@ -77,14 +77,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check_synthetic(args: argparse.Namespace) -> None:
-    """``--synthetic-size``: each side at least PWC-Net's 64 px, the frame within the pixels one
-    ``zoo flow`` forward takes by default; ``--synthetic-pairs`` at most :data:`MAX_SYNTHETIC_PAIRS`."""
+def _check_synthetic(args: argparse.Namespace, min_side: int) -> None:
+    """``--synthetic-size``: each side at least ``min_side`` (the architecture's size multiple,
+    PWC-Net's 64 px), the frame within the pixels one ``zoo flow`` forward takes by default;
+    ``--synthetic-pairs`` at most :data:`MAX_SYNTHETIC_PAIRS`."""
     from zoo.cli.flow import DEFAULT_MAX_PIXELS, MEGABYTES_PER_MEGAPIXEL
 
     height, width = args.synthetic_size
-    if min(height, width) < 64 or height * width > DEFAULT_MAX_PIXELS:
-        raise ValueError(f"--synthetic-size {height} {width}: H and W must be >= 64 px and H x W at most "
+    if min(height, width) < min_side or height * width > DEFAULT_MAX_PIXELS:
+        raise ValueError(f"--synthetic-size {height} {width}: H and W must be >= {min_side} px and H x W at most "
                          f"{DEFAULT_MAX_PIXELS:,} px (a forward takes about {MEGABYTES_PER_MEGAPIXEL} MB per "
                          f"megapixel), got {height * width:,} px")
     if args.synthetic_pairs > MAX_SYNTHETIC_PAIRS:
@@ -123,7 +124,7 @@ def _check_args(args: argparse.Namespace, arch: Architecture) -> list[str]:
                           ("--batch-size", args.batch_size), ("--synthetic-pairs", args.synthetic_pairs)):
         if value is not None and value < 1:
             raise ValueError(f"{option} must be >= 1, got {value}")
-    _check_synthetic(args)
+    _check_synthetic(args, arch.size_multiple)
     if arch.task == IMAGE_GENERATION and not args.data_dir and names != ["fid"]:
         raise ValueError(f"--data-dir is needed: the folder of the {names[0]} files")
     if "fid" in names:

@@ -73,12 +73,12 @@ def _set_name(args: argparse.Namespace) -> str:
     """The image set the figure is about: --fid-dataset, else the weights' tag where it (or its part before a
     '-': mnist-cpu) names one, else the statistics file's name."""
     from zoo.catalog.registry import split_name
-    from zoo.measure.evaluation import IMAGE_PROTOCOLS
+    from zoo.measure.evaluation import image_protocols
 
     if args.fid_dataset:
         return args.fid_dataset
     tag = split_name(args.name)[1] or ""
-    return next((name for name in (tag, tag.split("-")[0]) if name in IMAGE_PROTOCOLS), Path(args.fid_stats).stem)
+    return next((name for name in (tag, tag.split("-")[0]) if name in image_protocols()), Path(args.fid_stats).stem)
 
 
 def fid_rows(args: argparse.Namespace, network: Any) -> list:

@@ -26,10 +26,10 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from zoo.catalog.records import resolve_import
 from zoo.datamodules.files.cache import cache_root
 from zoo.datamodules.images.cache import CachedImages
-from zoo.measure.evaluation import IMAGE_PROTOCOLS, EvalRow
+from zoo.datamodules.images.datasets import IMAGE_SETS
+from zoo.measure.evaluation import EvalRow
 from zoo.measure.fid import FeatureMoments, FIDStatistics, frechet_distance, statistics_of_batches
 from zoo.measure.inception import FIDInceptionV3
 
@@ -100,17 +100,16 @@ def training_statistics(name: str, data_dir: str, inception: FIDInceptionV3, *, 
                         max_images: int = TRAINING_STATISTICS_IMAGES, dims: int = 2048,
                         cache_dir: str | None = None, progress: bool = False) -> tuple[FIDStatistics, Path]:
     """Statistics of the first ``max_images`` training images of image set ``name`` (a key of
-    :data:`~zoo.measure.evaluation.IMAGE_PROTOCOLS`), without random transforms (no flip, and MNIST
+    :data:`~zoo.datamodules.images.declaration.IMAGE_SETS`), without random transforms (no flip, and MNIST
     not binarised, as NVAE's precompute script says for binary sets); computed once and kept in
     ``<zoo cache>/fid-stats/`` under a key of the dataset's cache, the count and the Inception weights.
 
     Returns:
         ``(statistics, the .npz they are cached in)``.
     """
-    if name not in IMAGE_PROTOCOLS:
-        raise ValueError(f"--fid-dataset: no image set {name!r}; known: {', '.join(IMAGE_PROTOCOLS)}")
-    datamodule = resolve_import(IMAGE_PROTOCOLS[name].datamodule)(data_dir, batch_size=batch_size, num_workers=0,
-                                                                  cache_dir=cache_dir)
+    if name not in IMAGE_SETS:
+        raise ValueError(f"--fid-dataset: no image set {name!r}; known: {', '.join(IMAGE_SETS)}")
+    datamodule = IMAGE_SETS[name](data_dir, batch_size=batch_size, num_workers=0, cache_dir=cache_dir)
     datamodule.prepare_data()
     datamodule.setup("fit")
     train = datamodule.datasets["train"]

@@ -76,7 +76,7 @@ def test_pwcnet_synthetic_fit_prints_only_the_allowed_lines(tmp_path):
 
 
 def test_nvae_mnist_fit_stopped_mid_epoch_and_resumed_prints_only_the_allowed_lines(shared_dir, tmp_path):
-    from tests.test_nvae_training import TINY
+    from tests.models.nvae.test_training import TINY
 
     mnist = shared_dir / "data" / "mnist"
     if not (mnist / "train-images-idx3-ubyte.gz").is_file():
@@ -101,7 +101,7 @@ def test_nvae_mnist_fit_stopped_mid_epoch_and_resumed_prints_only_the_allowed_li
 
 def _synthetic_digits(tmp_path: Path, *, tiny: bool = True, callbacks: bool = True) -> dict:
     """The shipped smoke-test config, small: 8 images a split, the test network unless ``tiny`` is False."""
-    from tests.test_nvae_training import TINY
+    from tests.models.nvae.test_training import TINY
 
     cfg = yaml.safe_load((ROOT / "configs/nvae/synthetic-digits-cpu.yaml").read_text())
     cfg["trainer"].update(default_root_dir=str(tmp_path / "run"), limit_val_batches=2, enable_progress_bar=False, max_epochs=50,
