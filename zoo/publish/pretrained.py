@@ -19,7 +19,6 @@ from typing import Any
 import torch
 
 from zoo.datamodules.files.atomic import write_atomic
-from zoo.datamodules.files.download import is_offline
 from zoo.datamodules.files.outputs import check_outputs, local_files
 from zoo.publish.card import model_card
 from zoo.weights.checkpoint import save_weights
@@ -78,12 +77,11 @@ def save_pretrained(model_or_name: torch.nn.Module | str | os.PathLike, director
 
 def _check_online(repo_id: str) -> None:
     """An upload is the one thing offline mode cannot serve from a cache: refuse it before any request."""
-    from huggingface_hub import constants
+    from zoo.weights.hf_hub import offline_switches
 
-    offline = [name for name, set_ in (("ZOO_OFFLINE", is_offline()), ("HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE))
-               if set_]
+    offline = offline_switches()
     if offline:
-        raise OSError(f"cannot push to {repo_id}: {' and '.join(offline)} set (offline mode); nothing was sent. "
+        raise OSError(f"cannot push to {repo_id}: {offline} (offline mode); nothing was sent. "
                       f"Unset it to push, or keep the folder with zoo.save_pretrained")
 
 

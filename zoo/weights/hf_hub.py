@@ -46,6 +46,7 @@ __all__ = [
     "hub_unreachable",
     "hub_weights",
     "is_hub_name",
+    "offline_switches",
     "parse_hub_name",
     "read_config",
 ]
@@ -127,7 +128,7 @@ def download(repo_id: str, filename: str, revision: str | None = None) -> Path:
     )
 
     where = f"{hub_name(repo_id, revision)}: {filename}"
-    offline = "HF_HUB_OFFLINE or ZOO_OFFLINE set" if is_offline() or _hub_offline() else hub_unreachable()
+    offline = offline_switches() or hub_unreachable()
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=bool(offline)))
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):
@@ -154,11 +155,13 @@ _HUB_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")  # the Hub
 _REF_FORBIDDEN = set(" ~^:?*[\\")
 
 
-def _hub_offline() -> bool:
-    """``HF_HUB_OFFLINE`` as ``huggingface_hub`` reads it."""
+def offline_switches() -> str | None:
+    """Which offline switches are set (``"ZOO_OFFLINE and HF_HUB_OFFLINE set"``), ``HF_HUB_OFFLINE``
+    as ``huggingface_hub`` reads it; None when neither is."""
     from huggingface_hub import constants
 
-    return bool(constants.HF_HUB_OFFLINE)
+    names = [name for name, on in (("ZOO_OFFLINE", is_offline()), ("HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)) if on]
+    return f"{' and '.join(names)} set" if names else None
 
 
 _MAX_CONFIG_BYTES = 1 << 20  # a zoo config.json is a few kB; refuse to parse a huge one
