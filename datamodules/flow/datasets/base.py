@@ -156,13 +156,12 @@ def check_contiguous(frames: dict[int, Path], path_of: Callable[[int], Path], da
                      source: str) -> None:
     """Raise :class:`DatasetNotFoundError` naming the frames missing between the first and the last of a
     sequence (``path_of(number)`` is the file the layout expects): a gap is an incomplete download,
-    and would silently drop the pairs around it."""
+    and would silently drop the pairs around it (:func:`check_numbered` over ``first..last``)."""
     if frames:
-        missing = [path_of(n) for n in range(min(frames), max(frames) + 1) if n not in frames]
-        if missing:
-            shown = ", ".join(str(p) for p in missing[:5])
-            problem = f"{len(missing)} frame(s) missing inside a sequence (incomplete download?), e.g. {shown}"
-            raise layout_error(dataset, problem, layout, source)
+        check_numbered(frames, range(min(frames), max(frames) + 1), path_of, dataset, layout, source,
+                       problem="frame(s) missing inside a sequence")
+
+
 def check_numbered(found: Collection[int], expected: Iterable[int], path_of: Callable[[int], Path], dataset: str,
                    layout: str, source: str, *, problem: str) -> None:
     """Raise :class:`DatasetNotFoundError` unless the numbers ``found`` (of frames, pairs, flow
