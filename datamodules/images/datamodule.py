@@ -147,6 +147,7 @@ class ImageDataModule(pl.LightningDataModule):
     def folder(self) -> Path:
         """The folder of the dataset's files: ``data_dir / declared.folder``."""
         return self.data_dir / self.declared.folder
+
     def official_lmdb(self) -> OfficialLMDB | None:
         """The official LMDB databases in ``data_dir`` (:mod:`~zoo.datamodules.images.lmdb_reader`), if
         this dataset has an LMDB form and ``data_dir`` holds ``train.lmdb`` or ``validation.lmdb``."""

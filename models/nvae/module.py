@@ -36,6 +36,7 @@ __all__ = ["NVAEModule"]
 #: checkpoint entry of the spectral regulariser's power-iteration state
 POWER_ITERATION_KEY = "nvae_power_iteration"
 
+
 class NVAEModule(pl.LightningModule):
     """LightningModule training an :class:`~zoo.models.nvae.network.NVAE`.
 

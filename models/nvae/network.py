@@ -39,6 +39,7 @@ __all__ = ["NVAE", "build_nvae"]
 #: float32 is off by ~255 * 6e-8 = 1.5e-5 levels; an unquantised value is off by up to 0.5
 _GRID_TOLERANCE = 1e-3
 
+
 class NVAE(NVAETowers):
     """The NVAE network for one :class:`~zoo.models.nvae.config.NVAEConfig`, laid out by its
     :class:`~zoo.models.nvae.plan.NVAEPlan` (``self.plan``).

@@ -252,8 +252,6 @@ class Architecture:
         return importlib.import_module(self.converter) if self.converter else None
 
 
-
-
 _TEXT_FIELDS = ("name", "layout", "license", "source", "paper", "metrics_source", "measured_source", "recipe")
 _OPTIONAL_TEXT_FIELDS = ("sha256", "git_sha1", "manual_download", "bundled", "file_name", "hf_repo", "hf_revision")
 

@@ -28,6 +28,7 @@ DEMO_TEMPERATURES = (0.6, 0.8, 1.0)
 #: Width in pixels of the label column of the sample picture.
 LABEL_WIDTH = 56
 
+
 def with_row_labels(grid: np.ndarray, labels: list[str]) -> np.ndarray:
     """``grid`` (H, W) uint8, cut into ``len(labels)`` equal rows, with a black column of
     :data:`LABEL_WIDTH` px on its left where each row's label is written in white, centred on the row."""

@@ -87,6 +87,8 @@ def _is_ref_name(revision: str) -> bool:
     return (not revision.startswith(("/", ".")) and not revision.endswith(("/", ".", ".lock"))
             and ".." not in revision and "//" not in revision and "@{" not in revision
             and not any(c in _REF_FORBIDDEN or ord(c) < 32 or ord(c) == 127 for c in revision))
+
+
 def hub_unreachable(endpoint: str | None = None, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     """Why the Hub at ``endpoint`` (default ``huggingface_hub``'s, i.e. ``HF_ENDPOINT``) cannot be
     reached: one TCP connection to its host, or to the proxy the environment names for its scheme,

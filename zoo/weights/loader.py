@@ -247,6 +247,8 @@ def load_trained(name: str, weights: str | os.PathLike | None = None, **options:
     :func:`check_names_weights`). ``options`` as :func:`load`'s."""
     check_names_weights(name, weights)
     return load(name, weights=weights, **options)
+
+
 def weights_input(network: torch.nn.Module) -> list[tuple[str, Path]]:
     """``[("weights file", path)]``: the local file :func:`load` read ``network``'s weights from (a
     registry name's bundled or cached file too), as an input no writer may replace; ``[]`` for

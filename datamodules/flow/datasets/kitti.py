@@ -79,7 +79,6 @@ class KITTI(FlowDataset):
         super().__init__(samples, transform)
 
 
-
 def _declare(year: int, pairs: int, metrics: tuple[tuple[str, str], ...]) -> None:
     declare(FlowFamily(f"kitti-{year}", f"KITTI{year}", names={f"kitti-{year}": FlowName(
         lambda root, training, options: [KITTI(root, year, "training", **options)],

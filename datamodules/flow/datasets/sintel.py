@@ -140,6 +140,7 @@ def _check_scenes(frames_root: Path, flow_root: Path) -> None:
         raise layout_error("MPI Sintel", f"{frames_root} lacks the scenes {', '.join(missing)} that {flow_root} holds "
                            f"(incomplete download or deleted folders?)", SINTEL_LAYOUT, SINTEL_SOURCE)
 
+
 def _sintel(passes: tuple[str, ...]) -> Builder:
     return lambda root, training, options: [Sintel(root, "training", p, **options) for p in passes]
 

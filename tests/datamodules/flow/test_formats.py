@@ -570,6 +570,7 @@ def decode_png(data: bytes):
         path.write_bytes(data)
         return read_png(path, 1 << 20)
 
+
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

@@ -64,7 +64,6 @@ def test_fid_row_is_the_distance_of_the_official_samples(inception_file, referen
     assert row["ours"] == pytest.approx(_independent_fid(inception_file, [(0, [20, 10])], mu, sigma), rel=1e-6)
 
 
-
 def test_torchrun_pools_the_features_of_every_process(inception_file, reference, tmp_path):
     path, mu, sigma = reference
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
